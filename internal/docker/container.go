@@ -1,0 +1,215 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/pkg/stdcopy"
+	"go.uber.org/zap"
+)
+
+// ExitStatus is how a container ended.
+type ExitStatus struct {
+	Code      int
+	OOMKilled bool
+}
+
+// WaitResult is delivered once on the channel returned by Start.
+type WaitResult struct {
+	Status ExitStatus
+	Err    error
+}
+
+// Container is one entry of List.
+type Container struct {
+	ID      string
+	Name    string
+	Image   string
+	State   string // created, running, exited, …
+	Labels  map[string]string
+	Created time.Time
+}
+
+// Create validates s, applies the hardening and creates (does not start) the container.
+func (c *Client) Create(ctx context.Context, s Spec) (string, error) {
+	cfg, hc, err := s.build(c.sockets)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.cli.ContainerCreate(ctx, cfg, hc, nil, nil, s.Name)
+	if err != nil {
+		return "", fmt.Errorf("create container from %s: %w", s.Image, err)
+	}
+	for _, w := range resp.Warnings {
+		// A warning can mean a limit was silently dropped (e.g. swap accounting off).
+		c.log.Warn("engine warning on create", zap.String("container_id", resp.ID), zap.String("warning", w))
+	}
+	c.log.Debug("container created", zap.String("container_id", resp.ID), zap.String("image", s.Image),
+		zap.String("name", s.Name))
+	return resp.ID, nil
+}
+
+// Start starts the container. The wait is registered before the start so a
+// container that exits at once is not missed. The channel yields one result and
+// is closed; ctx bounds the wait too, and when it ends the result carries its error.
+func (c *Client) Start(ctx context.Context, id string) (<-chan WaitResult, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	respC, errC := c.cli.ContainerWait(wctx, id, container.WaitConditionNextExit)
+	// ContainerWait has already sent the request; a failure to register is in errC now.
+	select {
+	case err := <-errC:
+		cancel()
+		return nil, fmt.Errorf("wait for container %s: %w", id, err)
+	default:
+	}
+	if err := c.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("start container %s: %w", id, err)
+	}
+	c.log.Debug("container started", zap.String("container_id", id))
+	out := make(chan WaitResult, 1)
+	go func() {
+		defer close(out)
+		defer cancel()
+		st, err := c.collect(wctx, id, respC, errC)
+		out <- WaitResult{Status: st, Err: err}
+	}()
+	return out, nil
+}
+
+// Wait waits until an existing container is not running and returns how it ended.
+func (c *Client) Wait(ctx context.Context, id string) (ExitStatus, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	respC, errC := c.cli.ContainerWait(wctx, id, container.WaitConditionNotRunning)
+	return c.collect(wctx, id, respC, errC)
+}
+
+func (c *Client) collect(ctx context.Context, id string, respC <-chan container.WaitResponse, errC <-chan error) (ExitStatus, error) {
+	select {
+	case err := <-errC:
+		return ExitStatus{}, fmt.Errorf("wait for container %s: %w", id, err)
+	case resp := <-respC:
+		st := ExitStatus{Code: int(resp.StatusCode)}
+		if resp.Error != nil && resp.Error.Message != "" {
+			return st, fmt.Errorf("wait for container %s: %s", id, resp.Error.Message)
+		}
+		// The wait response does not say why the process died; the state does.
+		info, err := c.cli.ContainerInspect(ctx, id)
+		if err != nil {
+			c.log.Warn("inspect after exit failed; OOM state unknown", zap.String("container_id", id), zap.Error(err))
+			return st, nil
+		}
+		if info.State != nil {
+			st.OOMKilled = info.State.OOMKilled
+		}
+		return st, nil
+	}
+}
+
+// Logs copies the container's stdout and stderr, demultiplexed, to the writers
+// (nil discards). With follow it returns when the container's output ends, that
+// is when it exits; it returns ctx's error when ctx ends first.
+func (c *Client) Logs(ctx context.Context, id string, follow bool, stdout, stderr io.Writer) error {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	rc, err := c.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow})
+	if err != nil {
+		return fmt.Errorf("logs of container %s: %w", id, err)
+	}
+	defer rc.Close()
+	_, err = stdcopy.StdCopy(stdout, stderr, rc)
+	if ctx.Err() != nil {
+		return fmt.Errorf("logs of container %s: %w", id, ctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("logs of container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Stop sends the stop signal (SIGTERM unless the image says otherwise) and
+// SIGKILL after grace, rounded up to whole seconds. A container that is already
+// stopped or gone is not an error. ctx must outlive grace.
+func (c *Client) Stop(ctx context.Context, id string, grace time.Duration) error {
+	secs := 0
+	if grace > 0 {
+		secs = int(math.Ceil(grace.Seconds()))
+	}
+	err := c.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
+	if err != nil && !IsNotFound(err) {
+		return fmt.Errorf("stop container %s: %w", id, err)
+	}
+	c.log.Debug("container stopped", zap.String("container_id", id), zap.Duration("grace", grace))
+	return nil
+}
+
+// Remove force-removes the container and its anonymous volumes. A container that
+// is already gone, or already being removed, is not an error.
+func (c *Client) Remove(ctx context.Context, id string) error {
+	err := c.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	switch {
+	case err == nil:
+		c.log.Debug("container removed", zap.String("container_id", id))
+		return nil
+	case IsNotFound(err):
+		return nil
+	case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"):
+		return nil
+	}
+	return fmt.Errorf("remove container %s: %w", id, err)
+}
+
+// List returns containers in every state that carry all the given labels. A label
+// with an empty value matches on the key alone.
+func (c *Client) List(ctx context.Context, labels map[string]string) ([]Container, error) {
+	args := filters.NewArgs()
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" {
+			return nil, errors.New("list containers: empty label key")
+		}
+		if v := labels[k]; v != "" {
+			args.Add("label", k+"="+v)
+		} else {
+			args.Add("label", k)
+		}
+	}
+	sums, err := c.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]Container, 0, len(sums))
+	for _, s := range sums {
+		name := ""
+		if len(s.Names) > 0 {
+			name = strings.TrimPrefix(s.Names[0], "/")
+		}
+		out = append(out, Container{
+			ID:      s.ID,
+			Name:    name,
+			Image:   s.Image,
+			State:   string(s.State),
+			Labels:  s.Labels,
+			Created: time.Unix(s.Created, 0),
+		})
+	}
+	return out, nil
+}

@@ -1,0 +1,431 @@
+package trakkar
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+)
+
+// EventPoster sends one batch of events; *Client satisfies it.
+type EventPoster interface {
+	PostEvents(ctx context.Context, runID string, evs []Event) (int64, error)
+}
+
+// ShipperOptions configures a Shipper.
+type ShipperOptions struct {
+	Interval  time.Duration    // batching period, default 1s
+	MaxBuffer int              // max events held unacknowledged, default 10000
+	StartSeq  int64            // last seq already acknowledged (0 for a new run); the next event gets StartSeq+1
+	Logger    *zap.Logger      // nil → zap.NewNop()
+	Now       func() time.Time // stamps Event.At; for tests; default time.Now
+}
+
+const (
+	defaultShipInterval  = time.Second
+	defaultShipMaxBuffer = 10000
+	maxShipBackoff       = 30 * time.Second
+	// batchOverhead is len(`{"events":[]}`).
+	batchOverhead = 13
+	// maxEventBytes leaves room for the envelope so one event always fits a request.
+	maxEventBytes = MaxEventsBytes - 1024
+)
+
+// Shipper buffers the events of one run and delivers them to Trakkar in seq
+// order, batched, exactly once from the server's view (it dedupes by seq and
+// acks the highest contiguous seq; only acked events leave the buffer).
+//
+// Sending happens on Run's ticks and in Flush; at most one request is in flight.
+type Shipper struct {
+	p        EventPoster
+	runID    string
+	log      *zap.Logger
+	now      func() time.Time
+	interval time.Duration
+	maxBuf   int
+
+	sem chan struct{} // held while a request is in flight
+
+	mu         sync.Mutex
+	buf        []queued // unacked events, ascending contiguous seq from acked+1
+	next       int64    // seq of the next event
+	acked      int64
+	dropped    int64 // total dropped because the buffer was full
+	unreported int64 // dropped since the last notice event
+	lastNotice int64 // seq of the last drop notice
+	gone       bool
+	goneErr    error
+	failures   int
+	retryAt    time.Time
+}
+
+type queued struct {
+	ev   Event
+	size int // JSON bytes, upper bound
+}
+
+// NewShipper returns a shipper for runID. Call Run in a goroutine and Flush
+// before completing the run.
+func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
+	s := &Shipper{
+		p:        p,
+		runID:    runID,
+		log:      opts.Logger,
+		now:      opts.Now,
+		interval: opts.Interval,
+		maxBuf:   opts.MaxBuffer,
+		sem:      make(chan struct{}, 1),
+		next:     max(opts.StartSeq, 0) + 1,
+		acked:    max(opts.StartSeq, 0),
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	s.log = s.log.Named("shipper").With(zap.String("run_id", runID))
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.interval <= 0 {
+		s.interval = defaultShipInterval
+	}
+	if s.maxBuf <= 0 {
+		s.maxBuf = defaultShipMaxBuffer
+	}
+	return s
+}
+
+// Add queues ev without blocking. It assigns Seq (contiguous), sets At when
+// zero, and truncates Text to MaxEventText runes. ev.Data is deep-copied, so the
+// caller may reuse its map. When the buffer is full the event is dropped and
+// counted; a notice event reports the gap once there is room again. After a 410
+// everything is dropped silently.
+func (s *Shipper) Add(ev Event) {
+	ev, size := s.prepare(ev)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone {
+		return
+	}
+	room := s.maxBuf - len(s.buf)
+	if s.unreported > 0 && room > 0 {
+		s.appendNoticeLocked()
+		room--
+	}
+	if room <= 0 {
+		s.dropped++
+		s.unreported++
+		return
+	}
+	ev.Seq = s.next
+	s.next++
+	s.buf = append(s.buf, queued{ev: ev, size: size})
+}
+
+// prepare normalizes ev outside the lock and returns its encoded size with the
+// widest possible seq.
+func (s *Shipper) prepare(ev Event) (Event, int) {
+	if ev.At.IsZero() {
+		ev.At = s.now()
+	}
+	if ev.Type == "" {
+		ev.Type = EventLog
+	}
+	ev.Text = truncateText(ev.Text)
+	if ev.Data != nil {
+		data, err := copyData(ev.Data)
+		if err != nil {
+			s.log.Warn("dropping event data that is not valid JSON", zap.String("type", ev.Type), zap.Error(err))
+		}
+		ev.Data = data
+	}
+	size := eventSize(ev)
+	if size > maxEventBytes {
+		s.log.Warn("dropping event data larger than a request", zap.String("type", ev.Type), zap.Int("bytes", size))
+		ev.Data = nil
+		size = eventSize(ev)
+	}
+	return ev, size
+}
+
+func eventSize(ev Event) int {
+	ev.Seq = math.MaxInt64
+	b, err := json.Marshal(ev)
+	if err != nil {
+		// Unreachable: Data is JSON-clean after copyData.
+		return maxEventBytes + 1
+	}
+	return len(b)
+}
+
+// copyData deep-copies data through JSON, which also guarantees it encodes
+// later. Numbers keep their literal form.
+func copyData(data map[string]any) (map[string]any, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out map[string]any
+	if err := dec.Decode(&out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// truncateText makes s valid UTF-8 of at most MaxEventText runes, ending in "…"
+// when cut.
+func truncateText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) <= MaxEventText {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == MaxEventText-1 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
+func (s *Shipper) appendNoticeLocked() {
+	ev := Event{
+		Seq:  s.next,
+		At:   s.now(),
+		Type: EventError,
+		Text: fmt.Sprintf("%d events were dropped while Trakkar was unreachable", s.unreported),
+		Data: map[string]any{"dropped": s.unreported},
+	}
+	s.next++
+	s.buf = append(s.buf, queued{ev: ev, size: eventSize(ev)})
+	s.lastNotice = ev.Seq
+	s.log.Warn("events were dropped because the buffer was full", zap.Int64("dropped", s.unreported))
+	s.unreported = 0
+}
+
+// Run sends buffered events once per Interval (backing off after failures)
+// until ctx is done. A tick drains the whole backlog, one request at a time.
+func (s *Shipper) Run(ctx context.Context) {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.tick(ctx)
+		}
+	}
+}
+
+func (s *Shipper) tick(ctx context.Context) {
+	s.mu.Lock()
+	skip := s.gone || len(s.buf) == 0 || time.Now().Before(s.retryAt)
+	s.mu.Unlock()
+	if skip {
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return // a Flush is sending
+	}
+	defer func() { <-s.sem }()
+	for ctx.Err() == nil {
+		progress, err := s.sendOnce(ctx)
+		if ctx.Err() != nil || s.Gone() {
+			return
+		}
+		if err == nil && !progress && s.pending() > 0 {
+			err = fmt.Errorf("trakkar acknowledged no new events (acked_seq %d)", s.Acked())
+		}
+		if err != nil {
+			s.noteFailure(err)
+			return
+		}
+		s.mu.Lock()
+		s.failures = 0
+		s.mu.Unlock()
+		if s.pending() == 0 {
+			return
+		}
+	}
+}
+
+func (s *Shipper) noteFailure(err error) {
+	s.mu.Lock()
+	s.failures++
+	d := s.backoff(s.failures)
+	s.retryAt = time.Now().Add(d)
+	n := s.failures
+	s.mu.Unlock()
+	s.log.Warn("sending events failed; keeping them for a retry",
+		zap.Error(err), zap.Int("failures", n), zap.Duration("retry_in", d), zap.Int("buffered", s.pending()))
+}
+
+// backoff starts at Interval and doubles up to 30×Interval, at most 30s, with
+// jitter in its upper half.
+func (s *Shipper) backoff(failures int) time.Duration {
+	d := expBackoff(s.interval, max(min(30*s.interval, maxShipBackoff), s.interval), failures)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// sendOnce posts the oldest unacked batch. progress reports that the acked seq
+// advanced. The caller holds sem.
+func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
+	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return false, s.goneErr
+	}
+	batch := s.batchLocked()
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return false, nil
+	}
+
+	acked, err := s.p.PostEvents(ctx, s.runID, batch)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		if IsGone(err) {
+			s.log.Info("run is gone; dropping its events", zap.Int("buffered", len(s.buf)))
+			s.gone, s.goneErr = true, err
+			s.buf, s.unreported = nil, 0
+		}
+		return false, err
+	}
+	last := batch[len(batch)-1].Seq
+	if acked > last {
+		// Never trust an ack for events not sent: that would lose them.
+		s.log.Warn("trakkar acknowledged events that were not sent", zap.Int64("acked_seq", acked), zap.Int64("last_sent", last))
+		acked = last
+	}
+	if acked < s.acked {
+		s.log.Warn("trakkar acknowledged fewer events than before", zap.Int64("acked_seq", acked), zap.Int64("previous", s.acked))
+		return false, nil
+	}
+	if acked < last {
+		s.log.Debug("trakkar stored part of the batch; resending the rest", zap.Int64("acked_seq", acked), zap.Int64("last_sent", last))
+	}
+	n := 0
+	for n < len(s.buf) && s.buf[n].ev.Seq <= acked {
+		n++
+	}
+	s.buf = slices.Delete(s.buf, 0, n)
+	progress = acked > s.acked
+	s.acked = acked
+	if s.unreported > 0 && len(s.buf) < s.maxBuf {
+		s.appendNoticeLocked()
+	}
+	return progress, nil
+}
+
+// batchLocked copies the oldest events that fit one request.
+func (s *Shipper) batchLocked() []Event {
+	total := batchOverhead
+	var out []Event
+	for i, q := range s.buf {
+		if i == MaxEventsPerRequest {
+			break
+		}
+		add := q.size
+		if i > 0 {
+			add++ // comma
+		}
+		if i > 0 && total+add > MaxEventsBytes {
+			break
+		}
+		total += add
+		out = append(out, q.ev)
+	}
+	return out
+}
+
+// Flush sends everything added so far and waits until Trakkar acknowledged it.
+// It returns nil when all is acked, an error for which IsGone(err) is true when
+// the run is gone (events are dropped), or ctx's error. It may be called after
+// Run returned.
+func (s *Shipper) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.next - 1
+	s.mu.Unlock()
+	failures := 0
+	for {
+		s.mu.Lock()
+		gone, goneErr, acked := s.gone, s.goneErr, s.acked
+		// A drop notice added meanwhile reports lost events; include it.
+		target = max(target, s.lastNotice)
+		s.mu.Unlock()
+		if gone {
+			return fmt.Errorf("flush events: %w", goneErr)
+		}
+		if acked >= target {
+			return nil
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-acked, ctx.Err())
+		}
+		progress, err := s.sendOnce(ctx)
+		<-s.sem
+		if err == nil && progress {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), ctx.Err())
+		}
+		if s.Gone() {
+			continue // reported at the top
+		}
+		failures++
+		if err != nil {
+			s.log.Warn("flushing events failed; retrying", zap.Error(err), zap.Int("failures", failures))
+		}
+		if !sleepCtx(ctx, s.backoff(failures)) {
+			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), ctx.Err())
+		}
+	}
+}
+
+// Acked is the highest seq Trakkar acknowledged.
+func (s *Shipper) Acked() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked
+}
+
+// Gone reports that Trakkar answered 410; further events are dropped silently.
+func (s *Shipper) Gone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gone
+}
+
+// Dropped counts events dropped because the buffer was full.
+func (s *Shipper) Dropped() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+func (s *Shipper) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.buf)
+}

@@ -1,0 +1,161 @@
+package hostgit_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+)
+
+// rawGit runs an unhardened git (isolated only from the machine's own config) for test
+// setup and for the "control" runs that prove a canary is live.
+func rawGit(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	out, err := rawGitErr(t, dir, args...)
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+func rawGitErr(t testing.TB, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = rawEnv(t)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// rawHome is set up once by TestMain.
+var rawHome string
+
+func TestMain(m *testing.M) {
+	home, err := os.MkdirTemp("", "hostgit-test-home-")
+	if err != nil {
+		panic(err)
+	}
+	cfg := "[user]\n\tname = Test User\n\temail = test@example.invalid\n[init]\n\tdefaultBranch = main\n"
+	if err := os.WriteFile(filepath.Join(home, "gitconfig"), []byte(cfg), 0o644); err != nil {
+		panic(err)
+	}
+	rawHome = home
+	code := m.Run()
+	os.RemoveAll(home)
+	os.Exit(code)
+}
+
+func rawEnv(t testing.TB) []string {
+	t.Helper()
+	home := rawHome
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") && !strings.HasPrefix(kv, "HOME=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "HOME="+home, "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL="+filepath.Join(home, "gitconfig"), "GIT_TERMINAL_PROMPT=0")
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeExec(t testing.TB, path, content string) {
+	t.Helper()
+	writeFile(t, path, content)
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ctx(t testing.TB) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func newGit(t testing.TB, opts ...func(*hostgit.Options)) *hostgit.Git {
+	t.Helper()
+	o := hostgit.Options{StateDir: t.TempDir(), Logger: zaptest.NewLogger(t)}
+	for _, f := range opts {
+		f(&o)
+	}
+	g, err := hostgit.New(o)
+	if err != nil {
+		t.Fatalf("hostgit.New: %v", err)
+	}
+	return g
+}
+
+// fixture is a bare origin with one commit on main and a clone of it.
+type fixture struct {
+	origin string // bare repo path (used as the remote URL)
+	clone  string // the user's checkout
+	base   string // origin/main commit
+}
+
+func newFixture(t testing.TB) fixture {
+	t.Helper()
+	dir := t.TempDir()
+	origin := filepath.Join(dir, "origin.git")
+	seed := filepath.Join(dir, "seed")
+	rawGit(t, dir, "init", "--quiet", "--bare", origin)
+	rawGit(t, dir, "init", "--quiet", seed)
+	writeFile(t, filepath.Join(seed, "README.md"), "hello\n")
+	writeFile(t, filepath.Join(seed, "src", "main.go"), "package main\n")
+	writeFile(t, filepath.Join(seed, "old.txt"), "to be deleted\n")
+	rawGit(t, seed, "add", "-A")
+	rawGit(t, seed, "commit", "--quiet", "-m", "initial")
+	rawGit(t, seed, "push", "--quiet", origin, "main")
+	clone := filepath.Join(dir, "clone")
+	rawGit(t, dir, "clone", "--quiet", origin, clone)
+	return fixture{origin: origin, clone: clone, base: rawGit(t, clone, "rev-parse", "origin/main")}
+}
+
+// canaryScript returns an executable that records its name in dir when run and
+// otherwise behaves like cat (so a filter canary doesn't break the command).
+func canaryScript(t testing.TB, binDir, logDir, name string) string {
+	t.Helper()
+	p := filepath.Join(binDir, name)
+	writeExec(t, p, "#!/bin/sh\necho fired > '"+filepath.Join(logDir, name)+"'\ncat\nexit 0\n")
+	return p
+}
+
+// fired lists canaries that wrote into logDir.
+func fired(t testing.TB, logDir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func lsTree(t testing.TB, gitDir, rev string) []string {
+	t.Helper()
+	out := rawGit(t, "/", "--git-dir="+gitDir, "ls-tree", "-r", "--name-only", "--full-tree", rev)
+	if out == "" {
+		return nil
+	}
+	return strings.Split(out, "\n")
+}

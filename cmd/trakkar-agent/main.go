@@ -1,0 +1,64 @@
+// Command trakkar-agent is the self-hosted runner for Trakkar's AI task
+// delegation: it claims delegated tasks and works each in a fresh container.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// usageError marks bad input: one line on stderr and exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func badInput(format string, args ...any) error {
+	return usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func main() {
+	os.Exit(runCLI(os.Args))
+}
+
+func runCLI(args []string) int {
+	app := newApp()
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(os.Stderr, "trakkar-agent: "+ue.msg)
+		return 2
+	}
+	fmt.Fprintln(os.Stderr, "trakkar-agent: "+err.Error())
+	return 1
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "trakkar-agent",
+		Usage:   "run Trakkar's delegated tasks with an AI agent, each in its own container",
+		Version: version,
+		Description: "Run it inside the git repository the agent should work on. It watches Trakkar for delegated\n" +
+			"tasks, works up to --max-concurrency of them at once, each in a fresh container on its own\n" +
+			"worktree and branch, streams progress into the task, and opens a pull request.",
+		Flags:           runFlags(),
+		Action:          runAction,
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			devServerCommand(),
+		},
+		// Errors are printed once, by runCLI, as a single line.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return badInput("%v (see --help)", err)
+		},
+	}
+}

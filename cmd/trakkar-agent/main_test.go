@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "trakkar-agent-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "trakkar-agent")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		os.Stderr.Write(out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func gitInit(t *testing.T, origin string) string {
+	t.Helper()
+	dir := t.TempDir()
+	run := func(args ...string) {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	run("init", "-q")
+	if origin != "" {
+		run("remote", "add", "origin", origin)
+	}
+	return dir
+}
+
+// Every bad input gets one clear line on stderr and exit status 2.
+func TestBadInput(t *testing.T) {
+	plain := t.TempDir()
+	noOrigin := gitInit(t, "")
+	withOrigin := gitInit(t, "https://github.com/acme/web.git")
+	cases := []struct {
+		name string
+		dir  string
+		args []string
+		env  []string
+		want string
+	}{
+		{"missing token", withOrigin, nil, nil, "missing Trakkar token"},
+		{"unknown provider", withOrigin, []string{"--provider", "codex"}, []string{"TRAKKAR_TOKEN=t"}, `unknown provider "codex"`},
+		{"negative interval", withOrigin, []string{"--interval", "-1"}, []string{"TRAKKAR_TOKEN=t"}, "--interval must not be negative"},
+		{"negative concurrency", withOrigin, []string{"--max-concurrency=-2"}, []string{"TRAKKAR_TOKEN=t"}, "--max-concurrency must not be negative"},
+		{"negative timeout", withOrigin, []string{"--timeout=-5"}, []string{"TRAKKAR_TOKEN=t"}, "--timeout must not be negative"},
+		{"unknown publish", withOrigin, []string{"--publish", "mail"}, []string{"TRAKKAR_TOKEN=t"}, `unknown --publish "mail"`},
+		{"root container user", withOrigin, []string{"--container-user", "0:0"}, []string{"TRAKKAR_TOKEN=t"}, "non-root uid:gid"},
+		{"unknown flag", withOrigin, []string{"--frobnicate"}, []string{"TRAKKAR_TOKEN=t"}, "flag provided but not defined"},
+		{"stray argument", withOrigin, []string{"go"}, []string{"TRAKKAR_TOKEN=t"}, `unexpected argument "go"`},
+		{"not a git repository", plain, nil, []string{"TRAKKAR_TOKEN=t"}, "is not inside a git repository"},
+		{"no origin", noOrigin, nil, []string{"TRAKKAR_TOKEN=t"}, `no "origin" remote`},
+		{"no github token", withOrigin, []string{"--provider", "claude_code"}, []string{"TRAKKAR_TOKEN=t", "ANTHROPIC_API_KEY=k"}, "needs a GitHub token"},
+		{"missing model credential", withOrigin, []string{"--provider", "claude_code"}, []string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g"}, "missing model credential for claude_code"},
+		{"missing cursor credential", withOrigin, []string{"--provider", "cursor"}, []string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g", "ANTHROPIC_API_KEY=k"}, "CURSOR_API_KEY"},
+		{"docker unreachable", withOrigin, []string{"--provider", "claude_code"},
+			[]string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g", "ANTHROPIC_API_KEY=k", "DOCKER_HOST=unix:///nonexistent/docker.sock"}, "DOCKER_HOST"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stderr := runBinary(t, c.dir, c.args, c.env)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Fatalf("stderr %q does not contain %q", stderr, c.want)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; lines != 1 {
+				t.Fatalf("want one line on stderr, got %d:\n%s", lines, stderr)
+			}
+			for _, secret := range []string{"GH_TOKEN=g"} {
+				if strings.Contains(stderr, secret) {
+					t.Fatalf("stderr leaks %q", secret)
+				}
+			}
+		})
+	}
+}
+
+func TestHelpListsOptions(t *testing.T) {
+	cmd := exec.Command(binary, "--help")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	for _, f := range []string{"--token", "--api-url", "--provider", "--interval", "--timeout", "--max-concurrency",
+		"--once", "--dry-run", "--repo", "--image", "--publish", "dev-server"} {
+		if !bytes.Contains(out, []byte(f)) {
+			t.Errorf("--help does not mention %s", f)
+		}
+	}
+}
+
+func runBinary(t *testing.T, dir string, args, env []string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	// A clean environment: nothing from the developer's shell leaks into the case.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stderr.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stderr.String()
+	}
+	t.Fatalf("run: %v", err)
+	return -1, ""
+}

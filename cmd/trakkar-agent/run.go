@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/forge"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/supervisor"
+)
+
+func runFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "token", EnvVars: []string{"TRAKKAR_TOKEN"}, Usage: "Trakkar agent token (trk_agent_…); required"},
+		&cli.StringFlag{Name: "api-url", EnvVars: []string{"TRAKKAR_API_URL"}, Value: "https://api.trakkar.in", Usage: "Trakkar API base URL"},
+		&cli.StringFlag{Name: "provider", EnvVars: []string{"TRAKKAR_PROVIDER"}, Usage: "agent CLI: claude_code or cursor (default: the agent's setting, else claude_code)"},
+		&cli.IntFlag{Name: "interval", Value: 15, Usage: "seconds between polls when Trakkar answers at once"},
+		&cli.IntFlag{Name: "timeout", Value: 1800, Usage: "seconds the verify command may run (the agent itself has no timer)"},
+		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once (default: the agent's setting, else 6)"},
+		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, exit"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "claim and read tasks only: no container, no push, no PR (the run is re-queued when its lease lapses)"},
+		&cli.StringFlag{Name: "repo", Usage: "the git repository to work on (default: the one containing the working directory)"},
+		&cli.StringFlag{Name: "image", EnvVars: []string{"TRAKKAR_IMAGE"}, Usage: "worker image (default: trakkar-agent/worker-<provider>:latest)"},
+		&cli.StringFlag{Name: "publish", Value: supervisor.PublishPR, Usage: "pr: push and open a pull request; branch: push only; local: commit on a local branch"},
+		&cli.StringFlag{Name: "remote", Value: "origin", Usage: "git remote to fetch from and push to"},
+		&cli.StringFlag{Name: "github-api-url", EnvVars: []string{"GITHUB_API_URL"}, Usage: "GitHub REST API base (default: derived from the remote; set for GitHub Enterprise)"},
+		&cli.StringFlag{Name: "container-user", Usage: "uid:gid the agent runs as (default: your uid:gid; 1000:1000 when running as root)"},
+		&cli.Int64Flag{Name: "memory-mb", Value: 4096, Usage: "memory limit per task container, MiB (no swap)"},
+		&cli.Float64Flag{Name: "cpus", Value: 2, Usage: "CPU limit per task container"},
+		&cli.Int64Flag{Name: "pids-limit", Value: 1024, Usage: "process limit per task container"},
+		&cli.IntFlag{Name: "stop-grace", Value: 10, Usage: "seconds between SIGTERM and SIGKILL when stopping an agent"},
+		&cli.IntFlag{Name: "poll-wait", Value: 25, Usage: "long-poll wait in seconds (0-30)"},
+		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+	}
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zap.ParseAtomicLevel(level)
+	if err != nil {
+		return nil, badInput("unknown --log-level %q", level)
+	}
+	cfg := zap.NewDevelopmentConfig()
+	cfg.Level = lvl
+	cfg.Development = false
+	cfg.DisableStacktrace = true
+	return cfg.Build()
+}
+
+// config turns flags and environment into a supervisor configuration, rejecting
+// bad input before anything touches the network.
+type setup struct {
+	cfg      supervisor.Config
+	apiURL   string
+	token    string
+	ghAPIURL string
+}
+
+func checkFlags(c *cli.Context) (*setup, error) {
+	st := &setup{token: strings.TrimSpace(c.String("token")), apiURL: c.String("api-url")}
+	if st.token == "" {
+		return nil, badInput("missing Trakkar token: pass --token or set TRAKKAR_TOKEN (Trakkar → agent settings → runner token)")
+	}
+	if p := c.String("provider"); p != "" && !supervisor.ValidProvider(p) {
+		return nil, badInput("unknown provider %q: use claude_code or cursor", p)
+	}
+	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait"} {
+		if c.Int(n) < 0 {
+			return nil, badInput("--%s must not be negative (got %d)", n, c.Int(n))
+		}
+	}
+	if c.Int64("memory-mb") < 0 || c.Float64("cpus") < 0 || c.Int64("pids-limit") < 0 {
+		return nil, badInput("--memory-mb, --cpus and --pids-limit must not be negative")
+	}
+	if c.Int("poll-wait") > 30 {
+		return nil, badInput("--poll-wait must be between 0 and 30 seconds")
+	}
+	pub := c.String("publish")
+	switch pub {
+	case supervisor.PublishPR, supervisor.PublishBranch, supervisor.PublishLocal:
+	default:
+		return nil, badInput("unknown --publish %q: use pr, branch or local", pub)
+	}
+	user := c.String("container-user")
+	if user == "" {
+		user = fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
+		if os.Geteuid() == 0 {
+			user = "1000:1000"
+		}
+	} else if u, g, ok := strings.Cut(user, ":"); !ok || u == "0" || g == "0" || !numeric(u) || !numeric(g) {
+		return nil, badInput("--container-user must be a numeric non-root uid:gid (got %q)", user)
+	}
+	st.cfg = supervisor.Config{
+		Provider:       c.String("provider"),
+		Interval:       time.Duration(c.Int("interval")) * time.Second,
+		PollWait:       time.Duration(c.Int("poll-wait")) * time.Second,
+		VerifyTimeout:  time.Duration(c.Int("timeout")) * time.Second,
+		MaxConcurrency: c.Int("max-concurrency"),
+		Once:           c.Bool("once"),
+		DryRun:         c.Bool("dry-run"),
+		Image:          c.String("image"),
+		Publish:        pub,
+		Remote:         c.String("remote"),
+		ContainerUser:  user,
+		StopGrace:      time.Duration(c.Int("stop-grace")) * time.Second,
+		Resources: docker.Resources{
+			MemoryBytes: c.Int64("memory-mb") << 20,
+			NanoCPUs:    int64(c.Float64("cpus") * 1e9),
+			PidsLimit:   c.Int64("pids-limit"),
+		},
+	}
+	st.ghAPIURL = c.String("github-api-url")
+	return st, nil
+}
+
+func numeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// modelEnv returns the provider's model credential from the environment: the
+// only secret that ever enters a task container.
+func modelEnv(provider string) ([]string, []string, error) {
+	var names []string
+	switch provider {
+	case supervisor.ProviderCursor:
+		names = []string{"CURSOR_API_KEY"}
+	default:
+		names = []string{"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
+	}
+	var env, secrets []string
+	for _, n := range names {
+		if v := strings.TrimSpace(os.Getenv(n)); v != "" {
+			env = append(env, n+"="+v)
+			secrets = append(secrets, v)
+		}
+	}
+	if len(env) == 0 {
+		return nil, nil, badInput("missing model credential for %s: set %s", provider, strings.Join(names, " or "))
+	}
+	if provider != supervisor.ProviderCursor {
+		if v := os.Getenv("ANTHROPIC_BASE_URL"); v != "" {
+			env = append(env, "ANTHROPIC_BASE_URL="+v)
+		}
+	}
+	return env, secrets, nil
+}
+
+func runnerID(host, repo string) string {
+	if id := os.Getenv("TRAKKAR_RUNNER_ID"); id != "" {
+		return id
+	}
+	sum := sha256.Sum256([]byte(host + "\x00" + repo))
+	return "rnr_" + hex.EncodeToString(sum[:8])
+}
+
+func runAction(c *cli.Context) error {
+	if c.Args().Present() {
+		return badInput("unexpected argument %q (see --help)", c.Args().First())
+	}
+	st, err := checkFlags(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	// Signals: the first drains (stop claiming, stop agents, report them stopped),
+	// the second aborts at once.
+	ctx, abort := context.WithCancel(context.Background())
+	defer abort()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	dir := c.String("repo")
+	if dir == "" {
+		if dir, err = os.Getwd(); err != nil {
+			return fmt.Errorf("working directory: %w", err)
+		}
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return badInput("bad --repo %q: %v", dir, err)
+	}
+	cfg := &st.cfg
+	gitState := filepath.Join(os.TempDir(), "trakkar-agent-git-"+fmt.Sprint(os.Getuid()))
+	g, err := hostgit.New(hostgit.Options{StateDir: gitState, Logger: log.Named("git")})
+	if err != nil {
+		return fmt.Errorf("prepare host git: %w", err)
+	}
+	if cfg.Repo, err = g.RepoRoot(ctx, absDir); err != nil {
+		return badInput("%s is not inside a git repository: run trakkar-agent in the repository the agent should work on, or pass --repo", absDir)
+	}
+	cfg.WorktreeRoot = filepath.Join(cfg.Repo, ".trakkar-worktrees")
+
+	var remoteURL string
+	if !cfg.DryRun {
+		remoteURL, err = g.RemoteURL(ctx, cfg.Repo, cfg.Remote)
+		if err != nil {
+			if errors.Is(err, hostgit.ErrNoRemote) {
+				return badInput("the repository has no %q remote; add one (git remote add %s <url>) or use --publish local", cfg.Remote, cfg.Remote)
+			}
+			return fmt.Errorf("read remote %s: %w", cfg.Remote, err)
+		}
+	}
+	secrets := []string{st.token}
+	var fg *forge.GitHub
+	if !cfg.DryRun && cfg.Publish != supervisor.PublishLocal {
+		cfg.GitToken, _ = forge.ResolveToken(ctx, os.Getenv)
+		if cfg.GitToken != "" {
+			secrets = append(secrets, cfg.GitToken)
+		}
+	}
+	if !cfg.DryRun && cfg.Publish == supervisor.PublishPR {
+		repo, err := forge.ParseRemote(remoteURL)
+		if err != nil {
+			return badInput("cannot open pull requests for remote %s: %v (use --publish branch)", cfg.Remote, err)
+		}
+		if cfg.GitToken == "" {
+			return badInput("opening pull requests needs a GitHub token: set GH_TOKEN or GITHUB_TOKEN, or log in with gh (or use --publish branch)")
+		}
+		cfg.ForgeRepo = repo
+		base := st.ghAPIURL
+		if base == "" {
+			base = forge.APIBaseFor(repo)
+		}
+		fg = &forge.GitHub{BaseURL: base, Token: cfg.GitToken, Logger: log.Named("forge")}
+	}
+	if cfg.Provider != "" && !cfg.DryRun {
+		if cfg.ModelEnv, _, err = modelEnv(cfg.Provider); err != nil {
+			return err
+		}
+	}
+
+	var rt *docker.Client
+	if !cfg.DryRun {
+		if rt, err = docker.New(ctx, log.Named("docker")); err != nil {
+			return badInput("%v", err)
+		}
+		defer rt.Close()
+	}
+
+	host, _ := os.Hostname()
+	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log.Named("trakkar")})
+	if err != nil {
+		return badInput("%v", err)
+	}
+	agent, err := api.Me(ctx)
+	if err != nil {
+		if errors.Is(err, trakkar.ErrUnauthorized) {
+			return fmt.Errorf("trakkar rejected the token (401): check --token / TRAKKAR_TOKEN")
+		}
+		return fmt.Errorf("reach trakkar at %s: %w", st.apiURL, err)
+	}
+	if cfg.Provider == "" {
+		cfg.Provider = agent.Provider
+		if cfg.Provider == "" {
+			cfg.Provider = supervisor.ProviderClaude
+		}
+		if !supervisor.ValidProvider(cfg.Provider) {
+			return badInput("the agent's provider %q is not supported: pass --provider claude_code or cursor", cfg.Provider)
+		}
+	}
+	var modelSecrets []string
+	if !cfg.DryRun {
+		if cfg.ModelEnv, modelSecrets, err = modelEnv(cfg.Provider); err != nil {
+			return err
+		}
+		if cfg.Image == "" {
+			cfg.Image = supervisor.DefaultImage(cfg.Provider)
+		}
+		ok, err := rt.ImageExists(ctx, cfg.Image)
+		if err != nil {
+			return fmt.Errorf("look up worker image: %w", err)
+		}
+		if !ok {
+			return badInput("worker image %s not found: build it (see README, \"Worker images\") or pass --image", cfg.Image)
+		}
+	}
+	cfg.Secrets = append(secrets, modelSecrets...)
+	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
+
+	deps := supervisor.Deps{API: api, Git: g, Logger: log}
+	if rt != nil {
+		deps.Runtime = rt
+	}
+	if fg != nil {
+		deps.Forge = fg
+	}
+	sup, err := supervisor.New(*cfg, deps)
+	if err != nil {
+		return badInput("%v", err)
+	}
+	go func() {
+		n := 0
+		for range sigs {
+			n++
+			if n == 1 {
+				log.Info("signal received: draining (send it again to abort)")
+				sup.Drain()
+				continue
+			}
+			log.Warn("second signal: aborting")
+			abort()
+			return
+		}
+	}()
+	return sup.Run(ctx)
+}

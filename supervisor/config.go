@@ -1,0 +1,110 @@
+// Package supervisor claims delegated Trakkar runs and drives each through its
+// lifecycle: workspace, container, progress, publish, completion.
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/forge"
+)
+
+// Publish modes.
+const (
+	PublishPR     = "pr"
+	PublishBranch = "branch"
+	PublishLocal  = "local"
+)
+
+// Providers.
+const (
+	ProviderClaude = "claude_code"
+	ProviderCursor = "cursor"
+)
+
+// DefaultConcurrency applies when neither the flag nor the agent sets one.
+const DefaultConcurrency = 6
+
+// Config is the supervisor's typed configuration, built by the CLI.
+type Config struct {
+	Repo           string        // top level of the user's checkout
+	Remote         string        // remote to fetch from and push to, "origin"
+	Provider       string        // "" → the agent's setting → claude_code
+	Interval       time.Duration // pause between polls when the server answers at once
+	PollWait       time.Duration // long-poll wait per request (0..30s)
+	VerifyTimeout  time.Duration
+	MaxConcurrency int // 0 → the agent's setting → DefaultConcurrency
+	Once           bool
+	DryRun         bool
+	Image          string // worker image; "" → default for the provider
+	Publish        string
+	ForgeRepo      forge.Repo // owner/name for PRs, derived from the remote URL
+	GitToken       string     // used for https pushes and the forge; never enters a container
+	Runner         RunnerInfo
+	ContainerUser  string   // uid:gid the agent runs as
+	ModelEnv       []string // KEY=VALUE model credentials, the only secrets a container gets
+	Secrets        []string // every secret known to the supervisor, for redaction
+	StopGrace      time.Duration
+	Resources      docker.Resources
+	WorktreeRoot   string // <repo>/.trakkar-worktrees
+}
+
+// RunnerInfo identifies this runner to Trakkar.
+type RunnerInfo struct {
+	ID, Hostname, Version string
+}
+
+// DefaultImage is the worker image used for a provider when --image is not given.
+func DefaultImage(provider string) string {
+	switch provider {
+	case ProviderCursor:
+		return "trakkar-agent/worker-cursor:latest"
+	default:
+		return "trakkar-agent/worker-claude-code:latest"
+	}
+}
+
+// ValidProvider reports whether p names a supported agent provider.
+func ValidProvider(p string) bool { return p == ProviderClaude || p == ProviderCursor }
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Repo == "" {
+		errs = append(errs, errors.New("repository path is empty"))
+	}
+	if c.Provider != "" && !ValidProvider(c.Provider) {
+		errs = append(errs, fmt.Errorf("unknown provider %q", c.Provider))
+	}
+	switch c.Publish {
+	case PublishPR, PublishBranch, PublishLocal:
+	default:
+		errs = append(errs, fmt.Errorf("unknown publish mode %q", c.Publish))
+	}
+	if c.ContainerUser == "" {
+		errs = append(errs, errors.New("container user is empty"))
+	}
+	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 {
+		errs = append(errs, errors.New("negative durations or counts are not allowed"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) withDefaults() {
+	if c.Remote == "" {
+		c.Remote = "origin"
+	}
+	if c.Interval == 0 {
+		c.Interval = 15 * time.Second
+	}
+	if c.PollWait > 30*time.Second {
+		c.PollWait = 30 * time.Second
+	}
+	if c.StopGrace == 0 {
+		c.StopGrace = 10 * time.Second
+	}
+	if c.Publish == "" {
+		c.Publish = PublishPR
+	}
+}

@@ -1,0 +1,237 @@
+package supervisor_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/fakegithub"
+	"github.com/trakkar/trakkar-agent/internal/forge"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/standin"
+	"github.com/trakkar/trakkar-agent/internal/testimage"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/supervisor"
+)
+
+const (
+	ghToken    = "ghp_e2eTestTokenValue123"
+	modelKey   = "sk-ant-api03-e2eTestModelKey"
+	agentToken = "trk_agent_e2e_secret"
+)
+
+// env is one end-to-end setup: a stand-in Trakkar over real HTTP, a fake GitHub
+// serving a real origin repository over git's smart HTTP, a clone of it, and the
+// worker test image on the real Docker engine.
+type env struct {
+	t      *testing.T
+	stand  *standin.Server
+	api    *trakkar.Client
+	gh     *fakegithub.Server
+	dc     *docker.Client
+	repo   string
+	image  string
+	log    *zap.Logger
+	runner string
+}
+
+type envOpts struct {
+	lease int
+}
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	e := &env{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))}
+	e.image = testimage.Ensure(t)
+	e.dc = testimage.Docker(t)
+	e.gh = fakegithub.New(t, ghToken)
+	cloneURL := e.gh.AddRepo(t, "acme", "web", map[string]string{"README.md": "# web\n"})
+	e.repo = filepath.Join(t.TempDir(), "web")
+	gitCmd(t, "", "clone", "-q", cloneURL, e.repo)
+
+	if o.lease == 0 {
+		o.lease = 3
+	}
+	e.stand = standin.New(standin.Options{Token: agentToken, LeaseSeconds: o.lease, Logger: e.log.Named("standin")})
+	srv := httptest.NewServer(e.stand.Handler())
+	t.Cleanup(srv.Close)
+	t.Cleanup(e.stand.Close) // runs first: releases open long polls
+	var err error
+	e.api, err = trakkar.NewClient(trakkar.Options{BaseURL: srv.URL, Token: agentToken, Version: "test", Logger: e.log.Named("client")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runner = "rnr_e2e_" + strings.ReplaceAll(t.Name(), "/", "_")
+	return e
+}
+
+func gitCmd(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (e *env) config(mod func(*supervisor.Config)) supervisor.Config {
+	user := "1000:1000"
+	if os.Geteuid() != 0 {
+		user = strings.TrimSpace(mustOut(e.t, "id", "-u")) + ":" + strings.TrimSpace(mustOut(e.t, "id", "-g"))
+	}
+	cfg := supervisor.Config{
+		Repo:          e.repo,
+		Remote:        "origin",
+		Provider:      supervisor.ProviderClaude,
+		Interval:      200 * time.Millisecond,
+		PollWait:      time.Second,
+		Image:         e.image,
+		Publish:       supervisor.PublishPR,
+		ForgeRepo:     forge.Repo{Owner: "acme", Name: "web"},
+		GitToken:      ghToken,
+		Runner:        supervisor.RunnerInfo{ID: e.runner, Hostname: "e2e-host", Version: "test"},
+		ContainerUser: user,
+		ModelEnv:      []string{"ANTHROPIC_API_KEY=" + modelKey},
+		Secrets:       []string{ghToken, modelKey, agentToken},
+		StopGrace:     2 * time.Second,
+		Resources:     docker.Resources{MemoryBytes: 512 << 20, NanoCPUs: 1e9, PidsLimit: 256},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return cfg
+}
+
+func mustOut(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return string(out)
+}
+
+// started is a supervisor running in the background.
+type started struct {
+	sup  *supervisor.Supervisor
+	done chan struct{} // closed when Run returned; err holds its result
+	err  error
+	stop context.CancelFunc
+}
+
+// wait returns Run's result, failing the test if it does not return in time.
+func (s *started) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(timeout):
+		t.Fatalf("supervisor did not return within %s", timeout)
+		return nil
+	}
+}
+
+func (e *env) start(cfg supervisor.Config) *started {
+	e.t.Helper()
+	g, err := hostgit.New(hostgit.Options{StateDir: e.t.TempDir(), Logger: e.log.Named("git")})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sup, err := supervisor.New(cfg, supervisor.Deps{
+		API: e.api, Runtime: e.dc, Git: g, Logger: e.log,
+		Forge: &forge.GitHub{BaseURL: e.gh.URL(), Token: ghToken, Logger: e.log.Named("forge")},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &started{sup: sup, done: make(chan struct{}), stop: cancel}
+	go func() { s.err = sup.Run(ctx); close(s.done) }()
+	var once sync.Once
+	e.t.Cleanup(func() {
+		once.Do(func() {
+			sup.Drain()
+			select {
+			case <-s.done:
+			case <-time.After(60 * time.Second):
+				e.t.Error("supervisor did not stop within 60s of draining")
+			}
+			cancel()
+		})
+	})
+	return s
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// lastRun returns the newest run of a task.
+func (e *env) lastRun(key string) (standin.RunView, bool) {
+	tv, ok := e.stand.TaskByKey(key)
+	if !ok || len(tv.Runs) == 0 {
+		return standin.RunView{}, false
+	}
+	return tv.Runs[len(tv.Runs)-1], true
+}
+
+func (e *env) waitCompleted(key string, timeout time.Duration) standin.RunView {
+	e.t.Helper()
+	var rv standin.RunView
+	waitFor(e.t, timeout, "run of "+key+" to complete", func() bool {
+		var ok bool
+		rv, ok = e.lastRun(key)
+		return ok && rv.Completion != nil
+	})
+	return rv
+}
+
+func (e *env) managedContainers() []docker.Container {
+	e.t.Helper()
+	cs, err := e.dc.List(context.Background(), map[string]string{supervisor.LabelRunner: e.runner})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cs
+}
+
+func assertSeqContiguous(t *testing.T, evs []trakkar.Event) {
+	t.Helper()
+	for i, ev := range evs {
+		if ev.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d: events must arrive in seq order with no gaps", i, ev.Seq)
+		}
+	}
+}
+
+func eventTexts(evs []trakkar.Event) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		b.WriteString(ev.Type + ": " + ev.Text + "\n")
+	}
+	return b.String()
+}
+
+func strp(s string) *string { return &s }

@@ -1,0 +1,349 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// ending says why the container stopped.
+type ending int
+
+const (
+	endExited  ending = iota // the worker exited on its own
+	endStopped               // a person pressed Stop
+	endDrained               // the runner is shutting down
+	endLost                  // the lease is gone
+	endAborted               // the supervisor is aborting: leave everything as is
+)
+
+// agentRun is what one container run produced.
+type agentRun struct {
+	end    ending
+	exit   docker.ExitStatus
+	result *event.Result
+}
+
+func failed(reason string) *trakkar.Completion {
+	return &trakkar.Completion{Outcome: trakkar.OutcomeFailed, Error: &reason}
+}
+
+// execute prepares the workspace, runs the agent and publishes. It returns nil
+// when nothing may be reported any more (lease lost, abort).
+func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
+	ws, err := s.prepareWorkspace(ctx, r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.emit(r, trakkar.EventError, "Could not prepare the workspace: "+err.Error(), nil)
+		return failed("prepare workspace: " + err.Error())
+	}
+	s.status(r, "Workspace ready on branch %s (from %s)", ws.wt.Branch, ws.base)
+	if r.stopRequested() {
+		return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped before the agent started."}
+	}
+	if s.draining() {
+		return s.shutdownStopped()
+	}
+
+	ar, err := s.runAgent(ctx, r, ws)
+	if err != nil {
+		s.emit(r, trakkar.EventError, err.Error(), nil)
+		return failed(err.Error())
+	}
+	switch ar.end {
+	case endLost, endAborted:
+		return nil
+	}
+	if err := s.takeBack(ws); err != nil {
+		return failed(err.Error())
+	}
+	comp := s.outcome(r, ar)
+	if comp != nil {
+		s.attachSession(comp, ar)
+		return comp
+	}
+	comp = s.publish(ctx, r, ws, ar.result)
+	s.attachSession(comp, ar)
+	return comp
+}
+
+func (s *Supervisor) shutdownStopped() *trakkar.Completion {
+	reason := "the runner shut down; the workspace is kept"
+	return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Error: &reason, Summary: "Stopped because the runner shut down."}
+}
+
+func (s *Supervisor) attachSession(c *trakkar.Completion, ar *agentRun) {
+	if ar.result == nil {
+		return
+	}
+	if ar.result.SessionID != "" {
+		id := ar.result.SessionID
+		c.AgentSessionID = &id
+	}
+	c.Usage = trakkar.Usage(ar.result.Usage)
+	if c.Summary == "" {
+		c.Summary = ar.result.Summary
+	}
+}
+
+// outcome decides a run that will not be published; nil means "publish".
+func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
+	switch ar.end {
+	case endStopped:
+		s.status(r, "Agent stopped; the workspace is kept")
+		return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped at the person's request."}
+	case endDrained:
+		s.status(r, "Agent stopped because the runner is shutting down; the workspace is kept")
+		return s.shutdownStopped()
+	}
+	res := ar.result
+	if ar.exit.OOMKilled {
+		s.emit(r, trakkar.EventError, "The agent's container ran out of memory", nil)
+		return failed("the agent's container ran out of memory")
+	}
+	if res == nil {
+		reason := "the worker left no result: " + event.ExitReason(ar.exit.Code)
+		s.emit(r, trakkar.EventError, reason, nil)
+		return failed(reason)
+	}
+	if res.Outcome == event.OutcomeSucceeded && ar.exit.Code == event.ExitOK {
+		return nil
+	}
+	reason := res.Error
+	if reason == "" {
+		// The worker reports classified failures itself; only an unexplained
+		// exit needs saying here.
+		reason = event.ExitReason(ar.exit.Code)
+		s.emit(r, trakkar.EventError, "Agent failed: "+reason, nil)
+	}
+	return failed(reason)
+}
+
+// runAgent runs the worker container to its end.
+func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agentRun, error) {
+	job := event.Job{
+		Provider:  s.cfg.Provider,
+		Prompt:    buildPrompt(r.claim),
+		SessionID: uuid.NewString(),
+	}
+	if s.agent.Model != nil {
+		job.Model = *s.agent.Model
+	}
+	b, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("encode job: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(ws.inDir, event.JobFile), b, 0o644); err != nil {
+		return nil, fmt.Errorf("write job: %w", err)
+	}
+	if err := s.handOver(ws); err != nil {
+		return nil, err
+	}
+	spec := s.containerSpec(r, ws)
+	id, err := s.rt.Create(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	log := r.log.With(zap.String("container_id", shortID(id)))
+	defer func() {
+		// Cleanup runs even when aborting, on its own short deadline.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if ctx.Err() != nil {
+			return // aborting: leave the container for a restarted supervisor
+		}
+		if err := s.rt.Remove(cctx, id); err != nil {
+			log.Warn("remove container", zap.Error(err))
+		}
+	}()
+	waitCh, err := s.rt.Start(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("start container: %w", err)
+	}
+	r.setState(trakkar.StateRunning)
+	s.status(r, "Container started (%s)", s.cfg.Image)
+
+	logsDone := make(chan struct{})
+	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLogs()
+	stdout := newLineWriter(func(line []byte) { s.fromWorker(r, event.Parse(line, time.Now().UTC())) })
+	stderr := newLineWriter(func(line []byte) {
+		s.emit(r, trakkar.EventLog, string(line), map[string]any{"stream": "stderr"})
+	})
+	go func() {
+		defer close(logsDone)
+		if err := s.rt.Logs(logCtx, id, true, stdout, stderr); err != nil && logCtx.Err() == nil {
+			log.Warn("follow container logs", zap.Error(err))
+		}
+		stdout.Close()
+		stderr.Close()
+	}()
+
+	ar := &agentRun{end: endExited}
+	var wr docker.WaitResult
+	select {
+	case wr = <-waitCh:
+	case <-r.stopReq:
+		ar.end = endStopped
+	case <-s.drainCh:
+		ar.end = endDrained
+	case <-r.lost:
+		ar.end = endLost
+	case <-ctx.Done():
+		return &agentRun{end: endAborted}, nil
+	}
+	if ar.end != endExited {
+		log.Info("stopping container", zap.Duration("grace", s.cfg.StopGrace))
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopGrace+30*time.Second)
+		if err := s.rt.Stop(sctx, id, s.cfg.StopGrace); err != nil {
+			log.Warn("stop container", zap.Error(err))
+		}
+		select {
+		case wr = <-waitCh:
+		case <-sctx.Done():
+			wr.Err = sctx.Err()
+		}
+		cancel()
+	}
+	if wr.Err != nil && ar.end == endExited {
+		return nil, fmt.Errorf("wait for container: %w", wr.Err)
+	}
+	ar.exit = wr.Status
+	// Every line the agent printed must be shipped before the run is decided.
+	select {
+	case <-logsDone:
+	case <-time.After(15 * time.Second):
+		log.Warn("container logs did not end after exit; continuing")
+		stopLogs()
+		<-logsDone
+	}
+	log.Info("container exited", zap.Int("exit_code", ar.exit.Code), zap.Bool("oom_killed", ar.exit.OOMKilled))
+	ar.result = readResult(ws.outDir)
+	return ar, nil
+}
+
+func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
+	env := append([]string{
+		"HOME=/home/agent",
+		"CLAUDE_CONFIG_DIR=/trakkar/state/claude",
+	}, s.cfg.ModelEnv...)
+	return docker.Spec{
+		Name:       "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40),
+		Image:      s.cfg.Image,
+		Env:        env,
+		User:       s.cfg.ContainerUser,
+		WorkingDir: event.Workspace,
+		Labels: map[string]string{
+			LabelManaged: "true",
+			LabelTaskID:  r.claim.Task.ID,
+			LabelTaskKey: r.claim.Task.Key,
+			LabelRunID:   r.claim.Run.ID,
+			LabelRunner:  s.cfg.Runner.ID,
+			LabelAttempt: fmt.Sprint(max(r.claim.Run.Attempt, 1)),
+		},
+		Mounts: []docker.Mount{
+			{Source: ws.wt.Path, Target: event.Workspace},
+			{Source: ws.inDir, Target: event.InDir, ReadOnly: true},
+			{Source: ws.outDir, Target: event.OutDir},
+			{Source: ws.agentDir, Target: "/trakkar/state"},
+		},
+		Tmpfs: map[string]string{
+			"/tmp":        "rw,exec,nosuid,nodev,size=1g,mode=1777",
+			"/home/agent": "rw,nosuid,nodev,size=256m,mode=1777",
+		},
+		Resources: s.cfg.Resources,
+	}
+}
+
+// readResult reads the worker's result; a missing or malformed file is nil and
+// the exit code decides.
+func readResult(dir string) *event.Result {
+	f, err := os.Open(filepath.Join(dir, event.ResultFile))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var res event.Result
+	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&res); err != nil {
+		return nil
+	}
+	return &res
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// lineWriter splits a byte stream into lines and hands each to fn. Lines longer
+// than maxLine are cut, so a runaway agent cannot grow the buffer without bound.
+type lineWriter struct {
+	mu  sync.Mutex
+	buf []byte
+	fn  func([]byte)
+}
+
+const maxLine = 1 << 20
+
+func newLineWriter(fn func([]byte)) *lineWriter { return &lineWriter{fn: fn} }
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.buf = append(w.buf, p...)
+			for len(w.buf) > maxLine {
+				w.fn(append([]byte(nil), w.buf[:maxLine]...))
+				w.buf = append(w.buf[:0], w.buf[maxLine:]...)
+			}
+			break
+		}
+		w.buf = append(w.buf, p[:i]...)
+		w.emit()
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (w *lineWriter) emit() {
+	line := w.buf
+	if len(line) > maxLine {
+		line = line[:maxLine]
+	}
+	if len(strings.TrimSpace(string(line))) > 0 {
+		w.fn(append([]byte(nil), line...))
+	}
+	w.buf = w.buf[:0]
+}
+
+// Close hands over a final line that had no newline.
+func (w *lineWriter) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.emit()
+	}
+}
+

@@ -1,0 +1,175 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/forge"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// publish commits the agent's change on the host and pushes it / opens the PR
+// as configured. Only called after the container has exited.
+func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *event.Result) *trakkar.Completion {
+	r.setState(trakkar.StatePublishing)
+	summary := ""
+	if res != nil {
+		summary = res.Summary
+	}
+	committed, sha, err := s.git.CommitAll(ctx, ws.wt, commitMessage(r.claim, summary))
+	if err != nil {
+		return failed("commit the agent's change: " + err.Error())
+	}
+	if !committed {
+		ahead, err := s.git.HasCommitsSince(ctx, ws.wt, ws.wt.Base)
+		if err != nil {
+			return failed("inspect the branch: " + err.Error())
+		}
+		if !ahead {
+			s.status(r, "The agent made no changes")
+			s.removeWorkspace(ctx, r, ws)
+			return &trakkar.Completion{Outcome: trakkar.OutcomeNoChanges, Summary: summary}
+		}
+	} else {
+		s.status(r, "Committed %s on %s", shortID(sha), ws.wt.Branch)
+	}
+
+	comp := &trakkar.Completion{Outcome: trakkar.OutcomeSucceeded, Summary: summary}
+	if s.cfg.Publish == PublishLocal {
+		s.status(r, "Kept on local branch %s (not pushed)", ws.wt.Branch)
+		s.removeWorkspace(ctx, r, ws)
+		return comp
+	}
+	if err := s.git.Push(ctx, s.cfg.Repo, s.cfg.Remote, ws.wt.Branch, s.auth()); err != nil {
+		s.emit(r, trakkar.EventError, "Push failed: "+err.Error(), nil)
+		return failed("push branch " + ws.wt.Branch + ": " + err.Error())
+	}
+	s.status(r, "Pushed branch %s", ws.wt.Branch)
+	if s.cfg.Publish == PublishBranch {
+		s.removeWorkspace(ctx, r, ws)
+		return comp
+	}
+
+	pr, err := s.openPR(ctx, r, ws, summary)
+	if err != nil {
+		s.emit(r, trakkar.EventError, "Opening the pull request failed: "+err.Error(), nil)
+		return failed("open pull request: " + err.Error())
+	}
+	s.emit(r, trakkar.EventStatus, "Pull request opened: "+pr.URL, map[string]any{"url": pr.URL, "number": pr.Number})
+	comp.PullRequest = &trakkar.PullRequest{URL: pr.URL, Number: pr.Number, Branch: ws.wt.Branch, Draft: pr.Draft}
+	s.removeWorkspace(ctx, r, ws)
+	return comp
+}
+
+// openPR reuses an open PR for the branch (a follow-up, or a retry after a
+// crash) and creates one otherwise, so a task never gets two.
+func (s *Supervisor) openPR(ctx context.Context, r *run, ws *workspace, summary string) (*forge.PR, error) {
+	existing, err := s.forge.FindOpenPR(ctx, s.cfg.ForgeRepo, ws.wt.Branch)
+	if err != nil {
+		return nil, fmt.Errorf("look up open pull request: %w", err)
+	}
+	if existing != nil {
+		return existing, nil
+	}
+	t := r.claim.Task
+	return s.forge.CreatePR(ctx, s.cfg.ForgeRepo, forge.NewPR{
+		Title: prTitle(t),
+		Body:  s.redact.String(prBody(r.claim, summary)),
+		Head:  ws.wt.Branch,
+		Base:  ws.base,
+	})
+}
+
+func (s *Supervisor) removeWorkspace(ctx context.Context, r *run, ws *workspace) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	s.repoMu.Lock()
+	defer s.repoMu.Unlock()
+	if err := s.git.RemoveWorktree(cctx, s.cfg.Repo, ws.wt); err != nil {
+		r.log.Warn("remove worktree", zap.Error(err))
+	}
+}
+
+func prTitle(t trakkar.Task) string {
+	title := oneLine(t.Title, 200)
+	if title == "" {
+		title = "Trakkar task " + t.Key
+	}
+	return title
+}
+
+func prBody(c trakkar.Claim, summary string) string {
+	t := c.Task
+	var b strings.Builder
+	fmt.Fprintf(&b, "Delegated in Trakkar: [%s](%s) — %s\n\n", t.Key, t.URL, oneLine(t.Title, 200))
+	if s := strings.TrimSpace(summary); s != "" {
+		b.WriteString("## Summary from the agent\n\n")
+		b.WriteString(truncate(s, 20000))
+		b.WriteString("\n\n")
+	}
+	fmt.Fprintf(&b, "---\nOpened by trakkar-agent for run `%s` (attempt %d). Review before merging: the change was written by an AI agent.\n",
+		c.Run.ID, max(c.Run.Attempt, 1))
+	return b.String()
+}
+
+func commitMessage(c trakkar.Claim, summary string) string {
+	t := c.Task
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s\n\n", t.Key, oneLine(t.Title, 150))
+	if s := strings.TrimSpace(summary); s != "" {
+		b.WriteString(truncate(s, 4000))
+		b.WriteString("\n\n")
+	}
+	fmt.Fprintf(&b, "Trakkar-Task: %s\nTrakkar-Run: %s\n", t.URL, c.Run.ID)
+	return b.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8Start(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// buildPrompt turns the task into the agent's instructions.
+func buildPrompt(c trakkar.Claim) string {
+	t := c.Task
+	var b strings.Builder
+	fmt.Fprintf(&b, "Task %s: %s\n", t.Key, t.Title)
+	if t.URL != "" {
+		fmt.Fprintf(&b, "Link: %s\n", t.URL)
+	}
+	if d := strings.TrimSpace(t.Description); d != "" {
+		b.WriteString("\n")
+		b.WriteString(d)
+		b.WriteString("\n")
+	}
+	if len(t.Messages) > 0 {
+		b.WriteString("\nConversation on the task so far (oldest first):\n")
+		for _, m := range t.Messages {
+			fmt.Fprintf(&b, "- %s (%s): %s\n", m.Author.Name, m.Author.Kind, strings.TrimSpace(m.Body))
+		}
+	}
+	if c.Run.Kind == trakkar.KindFollowUp && c.Run.MessageID != nil {
+		for _, m := range t.Messages {
+			if m.ID == *c.Run.MessageID {
+				fmt.Fprintf(&b, "\nContinue the work and address this latest message:\n%s\n", strings.TrimSpace(m.Body))
+			}
+		}
+	}
+	b.WriteString("\nWork in the current directory, a checkout of the repository on the task's branch. " +
+		"Leave your changes as files: the runner commits, pushes and opens the pull request after you finish. " +
+		"End with a short summary of what you changed.\n")
+	return b.String()
+}

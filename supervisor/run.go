@@ -1,0 +1,226 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// run is the supervisor's state for one claimed run.
+type run struct {
+	claim    trakkar.Claim
+	log      *zap.Logger
+	ship     *trakkar.Shipper
+	state    atomic.Value // heartbeat state string
+	stopOnce sync.Once
+	stopReq  chan struct{} // a person pressed Stop
+	lostOnce sync.Once
+	lost     chan struct{} // the lease is gone: report nothing more
+}
+
+func (r *run) requestStop() { r.stopOnce.Do(func() { close(r.stopReq) }) }
+func (r *run) markLost()    { r.lostOnce.Do(func() { close(r.lost) }) }
+
+func (r *run) isLost() bool {
+	select {
+	case <-r.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *run) stopRequested() bool {
+	select {
+	case <-r.stopReq:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *run) setState(s string) { r.state.Store(s) }
+func (r *run) getState() string  { return r.state.Load().(string) }
+
+// Labels put on every container the supervisor creates, so a restarted
+// supervisor can find, reattach to or reap them.
+const (
+	LabelManaged = "in.trakkar.agent.managed"
+	LabelTaskID  = "in.trakkar.agent.task-id"
+	LabelTaskKey = "in.trakkar.agent.task-key"
+	LabelRunID   = "in.trakkar.agent.run-id"
+	LabelRunner  = "in.trakkar.agent.runner-id"
+	LabelAttempt = "in.trakkar.agent.attempt"
+)
+
+// emit sends one event to Trakkar, masking secrets first.
+func (s *Supervisor) emit(r *run, typ, text string, data map[string]any) {
+	if r.isLost() {
+		return
+	}
+	ev := trakkar.Event{Type: typ, Text: s.redact.String(text), At: time.Now().UTC()}
+	if data != nil {
+		ev.Data, _ = s.redact.Value(data).(map[string]any)
+	}
+	r.ship.Add(ev)
+}
+
+func (s *Supervisor) status(r *run, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	r.log.Info(s.redact.String(text))
+	s.emit(r, trakkar.EventStatus, text, nil)
+}
+
+// fromWorker converts one worker event line into a Trakkar event.
+func (s *Supervisor) fromWorker(r *run, l event.Line) {
+	s.emit(r, l.Type, l.Text, l.Data)
+}
+
+// work drives one claimed run from claim to completion.
+func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
+	r := &run{
+		claim:   c,
+		stopReq: make(chan struct{}),
+		lost:    make(chan struct{}),
+		log: s.log.With(zap.String("run_id", c.Run.ID), zap.String("task_id", c.Task.ID),
+			zap.String("task_key", c.Task.Key), zap.Int("attempt", c.Run.Attempt)),
+	}
+	r.setState(trakkar.StatePreparing)
+	r.ship = trakkar.NewShipper(s.api, c.Run.ID, trakkar.ShipperOptions{Logger: r.log.Named("events")})
+	shipCtx, stopShip := context.WithCancel(ctx)
+	shipDone := make(chan struct{})
+	go func() { defer close(shipDone); r.ship.Run(shipCtx) }()
+
+	hbCtx, stopHB := context.WithCancel(ctx)
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); s.heartbeat(hbCtx, r) }()
+
+	s.status(r, "Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
+
+	var comp *trakkar.Completion
+	if s.cfg.DryRun {
+		s.dryRun(r)
+	} else {
+		comp = s.execute(ctx, r)
+	}
+
+	// Events first: after completion Trakkar refuses further events.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	if ctx.Err() != nil {
+		// Aborting: give the buffer a short chance, then leave.
+		flushCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	}
+	if err := r.ship.Flush(flushCtx); err != nil && !r.isLost() {
+		r.log.Warn("events not fully delivered", zap.Error(err))
+	}
+	cancel()
+	stopShip()
+	<-shipDone
+
+	if comp != nil && !r.isLost() && ctx.Err() == nil {
+		s.complete(ctx, r, *comp)
+	}
+	stopHB()
+	<-hbDone
+}
+
+// dryRun shows what would happen and leaves the run unfinished: without
+// heartbeats its lease lapses and Trakkar queues it again for a real runner.
+func (s *Supervisor) dryRun(r *run) {
+	t := r.claim.Task
+	branch := "(derived at run time)"
+	if b, err := s.branchFor(t); err == nil {
+		branch = b
+	}
+	r.log.Info("dry run: task read",
+		zap.String("title", s.redact.String(t.Title)), zap.String("branch", branch),
+		zap.Int("description_bytes", len(t.Description)), zap.Int("messages", len(t.Messages)),
+		zap.String("image", s.cfg.Image), zap.String("provider", s.cfg.Provider))
+	s.status(r, "Dry run: read task %q; would work on branch %s with image %s. No container started, nothing pushed.",
+		t.Title, branch, s.cfg.Image)
+}
+
+// complete reports the outcome, retrying until Trakkar acknowledges it.
+func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion) {
+	if c.Summary != "" {
+		c.Summary = s.redact.String(c.Summary)
+	}
+	if c.Error != nil {
+		e := s.redact.String(*c.Error)
+		c.Error = &e
+	}
+	for attempt := 1; ; attempt++ {
+		_, err := s.api.Complete(ctx, r.claim.Run.ID, c)
+		switch {
+		case err == nil:
+			r.log.Info("run completed", zap.String("outcome", c.Outcome))
+			return
+		case trakkar.IsGone(err) || trakkar.IsLeaseLost(err):
+			r.log.Warn("run was finalised elsewhere; completion dropped", zap.Error(err))
+			return
+		case ctx.Err() != nil:
+			r.log.Error("completion not delivered before shutdown", zap.Error(err))
+			return
+		}
+		r.log.Warn("completion failed; retrying", zap.Error(err), zap.Int("attempt", attempt))
+		s.sleep(ctx, backoff(attempt, 30*time.Second))
+	}
+}
+
+func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
+	lease := r.claim.LeaseSeconds
+	for {
+		reply, err := s.api.Heartbeat(ctx, r.claim.Run.ID, r.getState())
+		switch {
+		case err == nil:
+			if reply.StopRequested {
+				r.requestStop()
+			}
+			if reply.LeaseSeconds > 0 {
+				lease = reply.LeaseSeconds
+			}
+		case trakkar.IsLeaseLost(err) || trakkar.IsGone(err):
+			r.log.Warn("lease lost: stopping the run and reporting nothing more", zap.Error(err))
+			r.markLost()
+			return
+		case ctx.Err() != nil:
+			return
+		default:
+			r.log.Warn("heartbeat failed", zap.Error(err))
+		}
+		s.sleep(ctx, heartbeatPeriod(lease))
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// heartbeatPeriod is lease/3 with ±10% jitter so many runs do not beat in step.
+func heartbeatPeriod(leaseSeconds int) time.Duration {
+	if leaseSeconds <= 0 {
+		leaseSeconds = 60
+	}
+	base := time.Duration(leaseSeconds) * time.Second / 3
+	j := base / 10
+	return base - j + time.Duration(float64(2*j)*rand.Float64())
+}
+
+func oneLine(s string, maxLen int) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > maxLen {
+		s = s[:maxLen] + "…"
+	}
+	return s
+}

@@ -1,0 +1,249 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// Supervisor polls Trakkar and works claimed runs, each in its own container.
+type Supervisor struct {
+	cfg     Config
+	api     API
+	rt      Runtime
+	git     Git
+	forge   Forge
+	log     *zap.Logger
+	redact  *redact.Redactor
+	agent   trakkar.Agent
+	drainCh chan struct{}
+	drainMu sync.Once
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	active  int
+	slotCh  chan struct{} // signalled whenever a slot frees
+	// repoMu serialises operations on the user's repository (fetch, worktree
+	// add/remove) because git takes repository-wide locks for them.
+	repoMu sync.Mutex
+}
+
+// Deps are the adapters the supervisor drives.
+type Deps struct {
+	API     API
+	Runtime Runtime // may be nil in dry-run mode
+	Git     Git
+	Forge   Forge // may be nil unless publishing PRs
+	Logger  *zap.Logger
+}
+
+// New validates the configuration and returns a supervisor.
+func New(cfg Config, d Deps) (*Supervisor, error) {
+	cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if d.API == nil || d.Git == nil || (d.Runtime == nil && !cfg.DryRun) {
+		return nil, errors.New("supervisor needs an API client, a runtime and git")
+	}
+	if cfg.Publish == PublishPR && d.Forge == nil && !cfg.DryRun {
+		return nil, errors.New("publishing pull requests needs a forge client")
+	}
+	if cfg.WorktreeRoot == "" {
+		cfg.WorktreeRoot = filepath.Join(cfg.Repo, ".trakkar-worktrees")
+	}
+	log := d.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Supervisor{
+		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge,
+		log:     log.Named("supervisor"),
+		redact:  redact.New(cfg.Secrets...),
+		drainCh: make(chan struct{}),
+		slotCh:  make(chan struct{}, 1),
+	}, nil
+}
+
+// Drain stops claiming new work and stops running agents gracefully; Run then
+// reports them stopped and returns. Safe to call more than once.
+func (s *Supervisor) Drain() {
+	s.drainMu.Do(func() {
+		s.log.Info("draining: no new claims, stopping running agents")
+		close(s.drainCh)
+	})
+}
+
+func (s *Supervisor) draining() bool {
+	select {
+	case <-s.drainCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run works until ctx is cancelled (abort), Drain is called, or — with Once —
+// the runs claimed in the first poll are finished. It returns an error only for
+// conditions that make continuing pointless, such as an invalid token.
+func (s *Supervisor) Run(ctx context.Context) error {
+	agent, err := s.api.Me(ctx)
+	if err != nil {
+		return fmt.Errorf("read agent settings: %w", err)
+	}
+	s.agent = agent
+	if s.cfg.Provider == "" {
+		s.cfg.Provider = agent.Provider
+	}
+	if !ValidProvider(s.cfg.Provider) {
+		return fmt.Errorf("agent %q uses unknown provider %q", agent.Name, agent.Provider)
+	}
+	if s.cfg.Image == "" {
+		s.cfg.Image = DefaultImage(s.cfg.Provider)
+	}
+	slots := s.concurrency()
+	s.log.Info("started",
+		zap.String("agent", agent.Name), zap.String("provider", s.cfg.Provider),
+		zap.Int("slots", slots), zap.String("repo", s.cfg.Repo), zap.String("image", s.cfg.Image),
+		zap.Bool("once", s.cfg.Once), zap.Bool("dry_run", s.cfg.DryRun))
+
+	err = s.pollLoop(ctx, slots)
+	s.wg.Wait()
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *Supervisor) concurrency() int {
+	if s.cfg.MaxConcurrency > 0 {
+		return s.cfg.MaxConcurrency
+	}
+	if s.agent.MaxConcurrency != nil && *s.agent.MaxConcurrency > 0 {
+		return *s.agent.MaxConcurrency
+	}
+	return DefaultConcurrency
+}
+
+func (s *Supervisor) free(slots int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slots - s.active
+}
+
+func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
+	// Polls end early on drain as well as on abort.
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.drainCh:
+			cancel()
+		case <-pollCtx.Done():
+		}
+	}()
+	failures := 0
+	for {
+		if pollCtx.Err() != nil {
+			return nil
+		}
+		free := s.free(slots)
+		if free <= 0 {
+			select {
+			case <-s.slotCh:
+			case <-pollCtx.Done():
+			}
+			continue
+		}
+		wait := s.cfg.PollWait
+		if s.cfg.Once {
+			wait = 0
+		}
+		started := time.Now()
+		runs, err := s.api.Queued(pollCtx, wait, free)
+		if err != nil {
+			if errors.Is(err, trakkar.ErrUnauthorized) {
+				return fmt.Errorf("poll queued runs: %w", err)
+			}
+			if pollCtx.Err() != nil {
+				return nil
+			}
+			failures++
+			s.log.Warn("poll failed", zap.Error(err), zap.Int("failures", failures))
+			if s.cfg.Once {
+				return fmt.Errorf("poll queued runs: %w", err)
+			}
+			s.sleep(pollCtx, backoff(failures, s.cfg.Interval))
+			continue
+		}
+		failures = 0
+		for _, r := range runs {
+			if s.free(slots) <= 0 || pollCtx.Err() != nil {
+				break
+			}
+			s.claimAndStart(ctx, r)
+		}
+		if s.cfg.Once {
+			return nil
+		}
+		// A server that answers at once (no long poll) is polled every --interval.
+		if len(runs) == 0 && time.Since(started) < wait/2+time.Second {
+			s.sleep(pollCtx, s.cfg.Interval)
+		}
+	}
+}
+
+func backoff(failures int, maxWait time.Duration) time.Duration {
+	d := 500 * time.Millisecond << min(failures, 8)
+	if maxWait > 0 && d > maxWait {
+		d = maxWait
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (s *Supervisor) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (s *Supervisor) claimAndStart(ctx context.Context, r trakkar.Run) {
+	log := s.log.With(zap.String("run_id", r.ID), zap.String("task_id", r.TaskID))
+	claim, err := s.api.Claim(ctx, r.ID, trakkar.Runner(s.cfg.Runner))
+	switch {
+	case trakkar.IsAlreadyClaimed(err) || trakkar.IsGone(err) || trakkar.IsNotFound(err):
+		log.Debug("run taken elsewhere or cancelled", zap.Error(err))
+		return
+	case err != nil:
+		log.Warn("claim failed", zap.Error(err))
+		return
+	}
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.releaseSlot()
+		s.work(ctx, claim)
+	}()
+}
+
+func (s *Supervisor) releaseSlot() {
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+	select {
+	case s.slotCh <- struct{}{}:
+	default:
+	}
+}

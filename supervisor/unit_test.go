@@ -1,0 +1,137 @@
+package supervisor
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+func TestLineWriterSplitsAcrossWrites(t *testing.T) {
+	var got []string
+	w := newLineWriter(func(b []byte) { got = append(got, string(b)) })
+	for _, chunk := range []string{"fir", "st\nsec", "ond\n\n  \nthi", "rd"} {
+		if _, err := w.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	want := []string{"first", "second", "third"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestLineWriterCapsHugeLines(t *testing.T) {
+	var lens []int
+	w := newLineWriter(func(b []byte) { lens = append(lens, len(b)) })
+	big := strings.Repeat("x", 3*maxLine+10)
+	_, _ = w.Write([]byte(big))
+	_, _ = w.Write([]byte("\n"))
+	w.Close()
+	for _, n := range lens {
+		if n > maxLine {
+			t.Fatalf("line of %d bytes passed the %d cap", n, maxLine)
+		}
+	}
+	if len(lens) < 3 {
+		t.Fatalf("huge line not delivered in pieces: %v", lens)
+	}
+}
+
+func TestHeartbeatPeriod(t *testing.T) {
+	for _, c := range []struct {
+		lease  int
+		lo, hi time.Duration
+	}{
+		{60, 18 * time.Second, 22 * time.Second},
+		{3, 900 * time.Millisecond, 1100 * time.Millisecond},
+		{0, 18 * time.Second, 22 * time.Second},
+	} {
+		for i := 0; i < 50; i++ {
+			if p := heartbeatPeriod(c.lease); p < c.lo || p > c.hi {
+				t.Fatalf("lease %d: period %s outside [%s, %s]", c.lease, p, c.lo, c.hi)
+			}
+		}
+	}
+}
+
+func TestParseUser(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		uid, gid int
+		ok       bool
+	}{
+		{"1000:1000", 1000, 1000, true},
+		{"501:20", 501, 20, true},
+		{"1000", 0, 0, false},
+		{"agent:agent", 0, 0, false},
+		{"-1:5", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		uid, gid, err := parseUser(c.in)
+		if (err == nil) != c.ok || (c.ok && (uid != c.uid || gid != c.gid)) {
+			t.Errorf("parseUser(%q) = %d, %d, %v", c.in, uid, gid, err)
+		}
+	}
+}
+
+func TestPromptAndBodies(t *testing.T) {
+	msgID := "msg_2"
+	c := trakkar.Claim{
+		Run: trakkar.Run{ID: "run_1", Kind: trakkar.KindFollowUp, MessageID: &msgID, Attempt: 2},
+		Task: trakkar.Task{
+			Key: "WEB-142", Title: "Fix login\nsecond line", Description: "The button does nothing.",
+			URL: "https://app.trakkar.in/t/WEB-142",
+			Messages: []trakkar.Message{
+				{ID: "msg_1", Author: trakkar.Author{Name: "Asha", Kind: "user"}, Body: "Please hurry"},
+				{ID: "msg_2", Author: trakkar.Author{Name: "Asha", Kind: "user"}, Body: "Also add a test"},
+			},
+		},
+	}
+	p := buildPrompt(c)
+	for _, want := range []string{"WEB-142", "The button does nothing.", "Asha (user): Please hurry", "address this latest message:\nAlso add a test"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("prompt lacks %q:\n%s", want, p)
+		}
+	}
+	body := prBody(c, "Fixed the handler.")
+	for _, want := range []string{"[WEB-142](https://app.trakkar.in/t/WEB-142)", "Fixed the handler.", "run_1", "attempt 2"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("PR body lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(prTitle(c.Task), "\n") {
+		t.Errorf("PR title keeps a newline: %q", prTitle(c.Task))
+	}
+	msg := commitMessage(c, strings.Repeat("é", 5000))
+	if !strings.HasPrefix(msg, "WEB-142: Fix login\n\n") || !strings.Contains(msg, "Trakkar-Run: run_1") {
+		t.Errorf("commit message:\n%s", msg)
+	}
+	if !strings.Contains(msg, "…") {
+		t.Errorf("long summary not truncated")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	base := Config{Repo: "/r", Publish: PublishPR, ContainerUser: "1000:1000"}
+	for _, c := range []struct {
+		name string
+		mod  func(*Config)
+		ok   bool
+	}{
+		{"valid", func(*Config) {}, true},
+		{"no repo", func(c *Config) { c.Repo = "" }, false},
+		{"bad provider", func(c *Config) { c.Provider = "codex" }, false},
+		{"bad publish", func(c *Config) { c.Publish = "mail" }, false},
+		{"negative", func(c *Config) { c.MaxConcurrency = -1 }, false},
+		{"no user", func(c *Config) { c.ContainerUser = "" }, false},
+	} {
+		cfg := base
+		c.mod(&cfg)
+		if err := cfg.validate(); (err == nil) != c.ok {
+			t.Errorf("%s: validate() = %v", c.name, err)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// workspace is everything on the host that belongs to one task.
+type workspace struct {
+	key      string // folder-safe task key
+	wt       hostgit.Worktree
+	stateDir string // per-task state, kept across runs (agent session)
+	inDir    string // job file, mounted read-only
+	outDir   string // worker result
+	agentDir string // the agent CLI's config dir (sessions), mounted read-write
+	base     string // base branch name
+}
+
+func (s *Supervisor) taskFolder(t trakkar.Task) string {
+	key := hostgit.Slug(t.Key, 60)
+	if key == "task" && t.Key == "" {
+		key = hostgit.Slug(t.ID, 60)
+	}
+	return key
+}
+
+// branchFor is the branch a task's work goes to: its PR's branch for a task
+// that already has one, else a fresh name from the key and title.
+func (s *Supervisor) branchFor(t trakkar.Task) (string, error) {
+	if t.PullRequest != nil && t.PullRequest.Branch != "" {
+		if err := hostgit.ValidateBranch(t.PullRequest.Branch); err != nil {
+			return "", fmt.Errorf("task's pull request branch: %w", err)
+		}
+		return t.PullRequest.Branch, nil
+	}
+	prefix := s.agent.BranchPrefix
+	if prefix == "" {
+		prefix = "trakkar/"
+	}
+	return hostgit.BranchName(prefix, t.Key, t.Title)
+}
+
+func (s *Supervisor) auth() hostgit.Auth { return hostgit.Auth{Token: s.cfg.GitToken} }
+
+// prepareWorkspace fetches the remote and creates (or reuses) the task's worktree
+// and state folders.
+func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, error) {
+	t := r.claim.Task
+	ws := &workspace{key: s.taskFolder(t)}
+	ws.stateDir = filepath.Join(s.cfg.WorktreeRoot, ".state", ws.key)
+	ws.inDir = filepath.Join(ws.stateDir, "in")
+	ws.outDir = filepath.Join(ws.stateDir, "out")
+	ws.agentDir = filepath.Join(ws.stateDir, "agent")
+	branch, err := s.branchFor(t)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(s.cfg.WorktreeRoot, ws.key)
+
+	s.repoMu.Lock()
+	defer s.repoMu.Unlock()
+	if err := s.git.Exclude(s.cfg.Repo, "/.trakkar-worktrees/"); err != nil {
+		return nil, fmt.Errorf("exclude worktree folder: %w", err)
+	}
+	if err := s.git.Fetch(ctx, s.cfg.Repo, s.cfg.Remote, s.auth()); err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", s.cfg.Remote, err)
+	}
+	if t.BaseBranch != nil && *t.BaseBranch != "" {
+		if err := hostgit.ValidateBranch(*t.BaseBranch); err != nil {
+			return nil, fmt.Errorf("task base branch: %w", err)
+		}
+		ws.base = *t.BaseBranch
+	} else if ws.base, err = s.git.DefaultBranch(ctx, s.cfg.Repo, s.cfg.Remote); err != nil {
+		return nil, fmt.Errorf("find default branch: %w", err)
+	}
+
+	if _, err := os.Lstat(path); err == nil {
+		// A retained workspace (follow-up, or a re-queued attempt) continues.
+		ws.wt, err = s.git.OpenWorktree(ctx, s.cfg.Repo, path)
+		if err != nil {
+			return nil, fmt.Errorf("folder %s exists but is not a worktree of this repository: %w", path, err)
+		}
+	} else {
+		start := s.cfg.Remote + "/" + ws.base
+		exists, err := s.git.RemoteBranchExists(ctx, s.cfg.Repo, s.cfg.Remote, branch)
+		if err != nil {
+			return nil, fmt.Errorf("look up branch %s: %w", branch, err)
+		}
+		if exists {
+			start = s.cfg.Remote + "/" + branch
+		}
+		if err := os.MkdirAll(s.cfg.WorktreeRoot, 0o755); err != nil {
+			return nil, fmt.Errorf("create worktree folder: %w", err)
+		}
+		if ws.wt, err = s.git.AddWorktree(ctx, s.cfg.Repo, path, branch, start); err != nil {
+			return nil, fmt.Errorf("create worktree: %w", err)
+		}
+	}
+	for _, d := range []string{ws.inDir, ws.outDir, ws.agentDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create state folder: %w", err)
+		}
+	}
+	// A stale result from an earlier run must never be mistaken for this one's.
+	if err := os.Remove(filepath.Join(ws.outDir, event.ResultFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("clear old result: %w", err)
+	}
+	return ws, nil
+}
+
+// parseUser splits "uid:gid".
+func parseUser(u string) (int, int, error) {
+	a, b, ok := strings.Cut(u, ":")
+	uid, err1 := strconv.Atoi(a)
+	gid, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
+		return 0, 0, fmt.Errorf("container user %q is not uid:gid", u)
+	}
+	return uid, gid, nil
+}
+
+// handOver gives the container user the task's folders when it differs from the
+// supervisor's own uid (only possible as root). It never follows symlinks.
+func (s *Supervisor) handOver(ws *workspace) error {
+	uid, gid, err := parseUser(s.cfg.ContainerUser)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 || uid == os.Geteuid() {
+		return nil
+	}
+	for _, d := range []string{ws.wt.Path, ws.inDir, ws.outDir, ws.agentDir} {
+		if err := chownTree(d, uid, gid); err != nil {
+			return fmt.Errorf("hand workspace to container user: %w", err)
+		}
+	}
+	return nil
+}
+
+// takeBack returns the worktree to the repository's owner before host git reads it.
+func (s *Supervisor) takeBack(ws *workspace) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(s.cfg.Repo)
+	if err != nil {
+		return fmt.Errorf("stat repository: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	for _, d := range []string{ws.wt.Path, ws.outDir} {
+		if err := chownTree(d, int(st.Uid), int(st.Gid)); err != nil {
+			return fmt.Errorf("take workspace back: %w", err)
+		}
+	}
+	return nil
+}
+
+func chownTree(root string, uid, gid int) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}

@@ -346,4 +346,3 @@ func (w *lineWriter) Close() {
 		w.emit()
 	}
 }
-

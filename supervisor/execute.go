@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
@@ -138,14 +137,7 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 
 // runAgent runs the worker container to its end.
 func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agentRun, error) {
-	job := event.Job{
-		Provider:  s.cfg.Provider,
-		Prompt:    buildPrompt(r.claim),
-		SessionID: uuid.NewString(),
-	}
-	if s.agent.Model != nil {
-		job.Model = *s.agent.Model
-	}
+	job, resumed := s.planJob(r, ws)
 	b, err := json.Marshal(job)
 	if err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
@@ -178,14 +170,29 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 		return nil, fmt.Errorf("start container: %w", err)
 	}
 	r.setState(trakkar.StateRunning)
-	s.status(r, "Container started (%s)", s.cfg.Image)
+	if resumed {
+		s.status(r, "Container started (%s); resuming the agent's session %s", s.cfg.Image, job.SessionID)
+	} else {
+		s.status(r, "Container started (%s)", s.cfg.Image)
+	}
 
 	logsDone := make(chan struct{})
 	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLogs()
-	stdout := newLineWriter(func(line []byte) { s.fromWorker(r, event.Parse(line, time.Now().UTC())) })
+	co := newCoalescer(defaultEventRate, func(ev trakkar.Event) {
+		if !r.isLost() {
+			r.ship.Add(ev)
+		}
+	})
+	coCtx, stopCo := context.WithCancel(ctx)
+	defer stopCo()
+	go co.run(coCtx)
+	stdout := newLineWriter(func(line []byte) {
+		l := event.Parse(line, time.Now().UTC())
+		co.add(s.event(l.Type, l.Text, l.Data))
+	})
 	stderr := newLineWriter(func(line []byte) {
-		s.emit(r, trakkar.EventLog, string(line), map[string]any{"stream": "stderr"})
+		co.add(s.event(trakkar.EventLog, string(line), map[string]any{"stream": "stderr"}))
 	})
 	go func() {
 		defer close(logsDone)
@@ -234,16 +241,20 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 		stopLogs()
 		<-logsDone
 	}
+	stopCo()
+	co.close()
 	log.Info("container exited", zap.Int("exit_code", ar.exit.Code), zap.Bool("oom_killed", ar.exit.OOMKilled))
 	ar.result = readResult(ws.outDir)
+	if ar.result != nil && ar.result.SessionID != "" {
+		if err := saveSession(ws, session{Provider: s.cfg.Provider, ID: ar.result.SessionID}); err != nil {
+			log.Warn("keep agent session", zap.Error(err))
+		}
+	}
 	return ar, nil
 }
 
 func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
-	env := append([]string{
-		"HOME=/home/agent",
-		"CLAUDE_CONFIG_DIR=/trakkar/state/claude",
-	}, s.cfg.ModelEnv...)
+	env := append([]string{"HOME=/home/agent", "CLAUDE_CONFIG_DIR=" + claudeConfigDir}, s.cfg.ModelEnv...)
 	return docker.Spec{
 		Name:       "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40),
 		Image:      s.cfg.Image,
@@ -263,6 +274,7 @@ func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 			{Source: ws.inDir, Target: event.InDir, ReadOnly: true},
 			{Source: ws.outDir, Target: event.OutDir},
 			{Source: ws.agentDir, Target: "/trakkar/state"},
+			{Source: filepath.Join(ws.agentDir, "cursor"), Target: cursorStateDir},
 		},
 		Tmpfs: map[string]string{
 			"/tmp":        "rw,exec,nosuid,nodev,size=1g,mode=1777",

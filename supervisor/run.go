@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -62,16 +61,21 @@ const (
 	LabelAttempt = "in.trakkar.agent.attempt"
 )
 
+// event builds a Trakkar event with secrets masked.
+func (s *Supervisor) event(typ, text string, data map[string]any) trakkar.Event {
+	ev := trakkar.Event{Type: typ, Text: s.redact.String(text), At: time.Now().UTC()}
+	if data != nil {
+		ev.Data, _ = s.redact.Value(data).(map[string]any)
+	}
+	return ev
+}
+
 // emit sends one event to Trakkar, masking secrets first.
 func (s *Supervisor) emit(r *run, typ, text string, data map[string]any) {
 	if r.isLost() {
 		return
 	}
-	ev := trakkar.Event{Type: typ, Text: s.redact.String(text), At: time.Now().UTC()}
-	if data != nil {
-		ev.Data, _ = s.redact.Value(data).(map[string]any)
-	}
-	r.ship.Add(ev)
+	r.ship.Add(s.event(typ, text, data))
 }
 
 func (s *Supervisor) status(r *run, format string, args ...any) {
@@ -80,10 +84,6 @@ func (s *Supervisor) status(r *run, format string, args ...any) {
 	s.emit(r, trakkar.EventStatus, text, nil)
 }
 
-// fromWorker converts one worker event line into a Trakkar event.
-func (s *Supervisor) fromWorker(r *run, l event.Line) {
-	s.emit(r, l.Type, l.Text, l.Data)
-}
 
 // work drives one claimed run from claim to completion.
 func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {

@@ -107,7 +107,7 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 			return nil, fmt.Errorf("create worktree: %w", err)
 		}
 	}
-	for _, d := range []string{ws.inDir, ws.outDir, ws.agentDir} {
+	for _, d := range []string{ws.inDir, ws.outDir, ws.agentDir, filepath.Join(ws.agentDir, "cursor")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create state folder: %w", err)
 		}

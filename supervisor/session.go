@@ -1,0 +1,150 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// session is the agent conversation the runner keeps per task, so a follow-up
+// continues it instead of starting over.
+type session struct {
+	Provider  string    `json:"provider"`
+	ID        string    `json:"session_id"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+const sessionFile = "session.json"
+
+func loadSession(ws *workspace) *session {
+	b, err := os.ReadFile(filepath.Join(ws.stateDir, sessionFile))
+	if err != nil {
+		return nil
+	}
+	var s session
+	if json.Unmarshal(b, &s) != nil || s.ID == "" {
+		return nil
+	}
+	return &s
+}
+
+func saveSession(ws *workspace, s session) error {
+	s.UpdatedAt = time.Now().UTC()
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(ws.stateDir, sessionFile), b)
+}
+
+// writeFileAtomic replaces path with data so a crash never leaves half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", filepath.Base(path), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replace %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// Where each provider keeps its state inside the container. The folder is the
+// task's agent dir on the host, mounted read-write, so the next container of the
+// same task finds the conversation again.
+const (
+	claudeConfigDir = "/trakkar/state/claude"
+	cursorStateDir  = "/home/agent/.cursor"
+)
+
+// sessionUsable reports whether the stored conversation can be resumed here:
+// same provider, and (for claude, whose storage is documented) its transcript
+// still on disk under the slug of /workspace.
+func sessionUsable(ws *workspace, s *session, provider string) bool {
+	if s == nil || s.Provider != provider {
+		return false
+	}
+	if provider != ProviderClaude {
+		return true
+	}
+	p := filepath.Join(ws.agentDir, "claude", "projects", claudeSlug(event.Workspace), s.ID+".jsonl")
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// claudeSlug is Claude Code's project folder name for a working directory:
+// every character outside [A-Za-z0-9] becomes '-'.
+func claudeSlug(cwd string) string {
+	var b strings.Builder
+	for _, r := range cwd {
+		if (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
+
+// planJob decides the prompt and whether to resume. A follow-up resumes the
+// task's conversation when it is still here; otherwise the agent starts fresh
+// with the whole chat history in its prompt.
+func (s *Supervisor) planJob(r *run, ws *workspace) (event.Job, bool) {
+	job := event.Job{Provider: s.cfg.Provider}
+	if s.agent.Model != nil {
+		job.Model = *s.agent.Model
+	}
+	prev := loadSession(ws)
+	if r.claim.Run.Kind == trakkar.KindFollowUp && sessionUsable(ws, prev, s.cfg.Provider) {
+		job.SessionID = prev.ID
+		job.Resume = true
+		job.Prompt = followUpPrompt(r.claim)
+		return job, true
+	}
+	job.Prompt = buildPrompt(r.claim)
+	if s.cfg.Provider == ProviderClaude {
+		// Our own id, so the conversation can be found again (see agent-clis §1.8).
+		job.SessionID = uuid.NewString()
+	}
+	return job, false
+}
+
+// followUpPrompt is what a resumed agent is told: the agent already has the
+// task and its own earlier work in context.
+func followUpPrompt(c trakkar.Claim) string {
+	var b strings.Builder
+	b.WriteString("The person replied in the task chat")
+	if c.Run.MessageID != nil {
+		for _, m := range c.Task.Messages {
+			if m.ID == *c.Run.MessageID {
+				fmt.Fprintf(&b, " (%s):\n%s\n", m.Author.Name, strings.TrimSpace(m.Body))
+			}
+		}
+	} else {
+		b.WriteString(".\n")
+	}
+	b.WriteString("\nContinue the task from where you stopped and address this message. " +
+		"Leave your changes as files; the runner commits and updates the pull request. " +
+		"End with a short summary of what you changed.\n")
+	return b.String()
+}

@@ -84,7 +84,6 @@ func (s *Supervisor) status(r *run, format string, args ...any) {
 	s.emit(r, trakkar.EventStatus, text, nil)
 }
 
-
 // work drives one claimed run from claim to completion.
 func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
 	r := &run{

@@ -6,6 +6,7 @@
 #   IMAGE       tag to build (default trakkar-agent/worker-test:dev)
 #   WORKER_BIN  prebuilt static trakkar-worker to use instead of building ./cmd/trakkar-worker
 #   CLAUDE_BIN  prebuilt static fake claude to use instead of building ./internal/fakeagent/claude
+#   CURSOR_BIN  prebuilt static fake cursor-agent to use instead of building ./internal/fakeagent/cursor-agent
 #   BUSYBOX     static busybox to copy (default /bin/busybox; installed with apt-get when missing)
 #
 # The image carries a label with a hash of everything in its build context; when an
@@ -32,8 +33,11 @@ fi
 if [[ -z "${CLAUDE_BIN:-}" && ! -d "$root/internal/fakeagent/claude" ]]; then
     die "$root/internal/fakeagent/claude does not exist yet: the fake claude is needed for the test image (or set CLAUDE_BIN)"
 fi
-if [[ -z "${WORKER_BIN:-}" || -z "${CLAUDE_BIN:-}" ]]; then
-    command -v go >/dev/null || die "go is not installed; it is needed to build the worker and the fake claude"
+if [[ -z "${CURSOR_BIN:-}" && ! -d "$root/internal/fakeagent/cursor-agent" ]]; then
+    die "$root/internal/fakeagent/cursor-agent does not exist yet: the fake cursor-agent is needed for the test image (or set CURSOR_BIN)"
+fi
+if [[ -z "${WORKER_BIN:-}" || -z "${CLAUDE_BIN:-}" || -z "${CURSOR_BIN:-}" ]]; then
+    command -v go >/dev/null || die "go is not installed; it is needed to build the worker and the fake agent CLIs"
 fi
 
 BUSYBOX="${BUSYBOX:-/bin/busybox}"
@@ -79,7 +83,12 @@ if [[ -n "${CLAUDE_BIN:-}" ]]; then
 else
     gobuild "$fs/usr/local/bin/claude" ./internal/fakeagent/claude
 fi
-for bin in trakkar-worker claude; do
+if [[ -n "${CURSOR_BIN:-}" ]]; then
+    cp "$CURSOR_BIN" "$fs/usr/local/bin/cursor-agent" || die "cannot copy CURSOR_BIN=$CURSOR_BIN"
+else
+    gobuild "$fs/usr/local/bin/cursor-agent" ./internal/fakeagent/cursor-agent
+fi
+for bin in trakkar-worker claude cursor-agent; do
     chmod 0755 "$fs/usr/local/bin/$bin"
     is_static "$fs/usr/local/bin/$bin" || die "$bin is not a static executable; a scratch image cannot run it"
 done

@@ -55,7 +55,7 @@ func (c Config) withDefaults() Config {
 	if c.LookPath == nil {
 		path, ok := envValue(c.Env, "PATH")
 		if !ok {
-			path = defaultPath // what the CLI gets, see claudeCode.Env
+			path = defaultPath // what the CLI gets, see the providers' Env
 		}
 		c.LookPath = lookPathIn(path)
 	}

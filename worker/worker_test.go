@@ -19,7 +19,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/fakeagent"
 )
 
-// fakeBinDir holds the fake `claude`, built once for the package's tests.
+// fakeBinDir holds the fake `claude` and `cursor-agent`, built once for the package's tests.
 var fakeBinDir string
 
 func TestMain(m *testing.M) {
@@ -33,13 +33,15 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	build := exec.Command(goTool, "build", "-o", filepath.Join(fakeBinDir, "claude"),
-		"github.com/trakkar/trakkar-agent/internal/fakeagent/claude")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build fake claude: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	for _, fake := range []string{"claude", "cursor-agent"} {
+		build := exec.Command(goTool, "build", "-o", filepath.Join(fakeBinDir, fake),
+			"github.com/trakkar/trakkar-agent/internal/fakeagent/"+fake)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build fake %s: %v\n%s", fake, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -498,7 +500,7 @@ func TestRunBadJob(t *testing.T) {
 		{"missing", "", "read job: "},
 		{"not json", "{nope", "bad job file "},
 		{"no provider", `{"prompt":"x","session_id":"` + sid1 + `"}`, "bad job: no provider"},
-		{"unknown provider", `{"provider":"gpt","prompt":"x","session_id":"` + sid1 + `"}`, `bad job: unknown provider "gpt" (supported: claude_code)`},
+		{"unknown provider", `{"provider":"gpt","prompt":"x","session_id":"` + sid1 + `"}`, `bad job: unknown provider "gpt" (supported: claude_code, cursor)`},
 		{"empty prompt", `{"provider":"claude_code","prompt":"  ","session_id":"` + sid1 + `"}`, "bad job: job has an empty prompt"},
 		{"no session", `{"provider":"claude_code","prompt":"x"}`, "bad job: job has no session_id"},
 		{"session not uuid", `{"provider":"claude_code","prompt":"x","session_id":"abc"}`, `bad job: job session_id "abc" is not a UUID`},

@@ -1,8 +1,8 @@
 // Package fakeagent is a stand-in for the agent CLIs in tests. It follows the
-// headless behaviour documented in design/agent-clis.md §1.11 (flags, errors,
-// stream-json shapes, transcripts on disk), and its script is chosen by
-// `fake:` directives inside the prompt so end-to-end tests can drive it through
-// ordinary task descriptions.
+// headless behaviour documented in design/agent-clis.md (§1.11 for claude, §2
+// for cursor-agent: flags, errors, stream-json shapes, conversations on disk),
+// and its script is chosen by `fake:` directives inside the prompt so end-to-end
+// tests can drive it through ordinary task descriptions.
 package fakeagent
 
 import (

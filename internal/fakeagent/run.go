@@ -184,20 +184,26 @@ func (r *run) emitRaw(s string) error {
 
 // pollSignal waits up to d for a signal; SIGTERM is ignored with fake:ignore-sigterm.
 func (r *run) pollSignal(d time.Duration) error {
+	return waitSignal(r.env.Signals, d, r.d.ignoreSigterm)
+}
+
+// waitSignal waits up to d for a signal on sigs (nil: none ever arrive) and
+// returns the stop it causes; SIGTERM is skipped when ignoreTerm is set.
+func waitSignal(sigs <-chan os.Signal, d time.Duration, ignoreTerm bool) error {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
-		case s := <-r.env.Signals:
-			if s == syscall.SIGTERM && r.d.ignoreSigterm {
+		case s := <-sigs:
+			if s == syscall.SIGTERM && ignoreTerm {
 				continue
 			}
 			return stopped{signalExit(s)}
 		default:
 		}
 		select {
-		case s := <-r.env.Signals:
-			if s == syscall.SIGTERM && r.d.ignoreSigterm {
+		case s := <-sigs:
+			if s == syscall.SIGTERM && ignoreTerm {
 				continue
 			}
 			return stopped{signalExit(s)}

@@ -107,10 +107,14 @@ func globalConfig() string {
 // fsmonitor hook, a credential helper) is neutralised too. diff.external is left out on
 // purpose: in git 2.39 an empty value makes porcelain diff try to run "" and fail, and
 // this package runs no porcelain diff (it uses diff-index, which never runs drivers).
+// protectNTFS/protectHFS make git itself refuse paths that alias .git on those file
+// systems (git~1, ".git.", ".g\u200cit"), whatever platform the host runs.
 var hardening = []string{
 	"-c", "core.fsmonitor=false",
 	"-c", "core.hooksPath=/dev/null",
 	"-c", "core.attributesFile=/dev/null",
+	"-c", "core.protectNTFS=true",
+	"-c", "core.protectHFS=true",
 	"-c", "core.askPass=",
 	"-c", "core.pager=cat",
 	"-c", "core.editor=false",

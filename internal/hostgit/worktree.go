@@ -144,39 +144,28 @@ func (g *Git) CommitAll(ctx context.Context, wt Worktree, message string) (bool,
 	if strings.TrimSpace(message) == "" {
 		return false, "", errors.New("commit: empty message")
 	}
-	wtArgs, err := g.worktreeArgs(wt)
+	wtArgs, filters, err := g.prepareWorktree(ctx, wt)
 	if err != nil {
 		return false, "", fmt.Errorf("commit: %w", err)
 	}
-	filters, err := g.filterOverrides(ctx, wt.GitDir)
+	if _, err := g.run(ctx, call{op: "add", config: filters,
+		args: append(append([]string{}, wtArgs...), "add", "-A")}); err != nil {
+		return false, "", fmt.Errorf("commit: %w", err)
+	}
+	staged, err := g.hasStaged(ctx, wtArgs, filters)
 	if err != nil {
 		return false, "", fmt.Errorf("commit: %w", err)
 	}
-	if err := g.checkBranch(ctx, wt); err != nil {
-		return false, "", fmt.Errorf("commit: %w", err)
-	}
-	with := func(op string, args ...string) call {
-		return call{op: op, config: filters, args: append(append([]string{}, wtArgs...), args...)}
-	}
-	if _, err := g.run(ctx, with("add", "add", "-A")); err != nil {
-		return false, "", fmt.Errorf("commit: %w", err)
-	}
-	// Plumbing diff-index never runs textconv or external diff drivers.
-	if _, err := g.run(ctx, with("diff-index", "diff-index", "--quiet", "--cached", "--no-ext-diff", "--no-textconv", "HEAD", "--")); err == nil {
+	if !staged {
 		return false, "", nil
-	} else if exitCode(err) != 1 {
+	}
+	if err := g.commitIndex(ctx, wtArgs, filters, message); err != nil {
 		return false, "", fmt.Errorf("commit: %w", err)
 	}
-	c := with("commit", "commit", "--no-verify", "--no-gpg-sign", "--file=-")
-	c.stdin = strings.NewReader(message)
-	if _, err := g.run(ctx, c); err != nil {
-		return false, "", fmt.Errorf("commit: %w", err)
-	}
-	sha, err := g.resolveCommit(ctx, wt.GitDir, "HEAD")
+	sha, err := g.committedHead(ctx, wt)
 	if err != nil {
-		return true, "", fmt.Errorf("commit: read HEAD: %w", err)
+		return true, "", fmt.Errorf("commit: %w", err)
 	}
-	g.log.Info("committed", zap.String("path", wt.Path), zap.String("branch", wt.Branch), zap.String("sha", sha))
 	return true, sha, nil
 }
 

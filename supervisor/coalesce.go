@@ -15,17 +15,23 @@ import (
 // over everything left, so the last word before completion is never lost.
 type coalescer struct {
 	mu      sync.Mutex
-	pending []trakkar.Event
+	pending []item
 	tokens  float64
 	last    time.Time
 	rate    float64
-	out     func(trakkar.Event)
+	out     func(trakkar.Event, time.Time)
 	now     func() time.Time
+}
+
+// item is an event with the log position of the last line it carries.
+type item struct {
+	ev  trakkar.Event
+	pos time.Time
 }
 
 const defaultEventRate = 4
 
-func newCoalescer(rate int, out func(trakkar.Event)) *coalescer {
+func newCoalescer(rate int, out func(trakkar.Event, time.Time)) *coalescer {
 	if rate <= 0 {
 		rate = defaultEventRate
 	}
@@ -34,10 +40,10 @@ func newCoalescer(rate int, out func(trakkar.Event)) *coalescer {
 	return c
 }
 
-func (c *coalescer) add(ev trakkar.Event) {
+func (c *coalescer) add(ev trakkar.Event, pos time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pending = append(c.pending, ev)
+	c.pending = append(c.pending, item{ev, pos})
 	c.flushLocked(false)
 }
 
@@ -85,8 +91,8 @@ func (c *coalescer) flushLocked(all bool) {
 	if !all && n > budget {
 		n = budget
 	}
-	for _, ev := range c.pending[:n] {
-		c.out(ev)
+	for _, it := range c.pending[:n] {
+		c.out(it.ev, it.pos)
 	}
 	c.tokens -= float64(n)
 	c.pending = append(c.pending[:0], c.pending[n:]...)
@@ -97,37 +103,50 @@ func mergeable(t string) bool {
 	return t == trakkar.EventMessage || t == trakkar.EventTool || t == trakkar.EventLog
 }
 
-func mergeAdjacent(evs []trakkar.Event) []trakkar.Event {
-	out := make([]trakkar.Event, 0, len(evs))
-	for _, ev := range evs {
+func mergeAdjacent(evs []item) []item {
+	out := make([]item, 0, len(evs))
+	for _, it := range evs {
 		if n := len(out); n > 0 {
-			if m, ok := merge(out[n-1], ev); ok {
+			if m, ok := mergeItems(out[n-1], it); ok {
 				out[n-1] = m
 				continue
 			}
 		}
-		out = append(out, ev)
+		out = append(out, it)
 	}
 	return out
+}
+
+func mergeItems(a, b item) (item, bool) {
+	ev, ok := merge(a.ev, b.ev)
+	if !ok {
+		return a, false
+	}
+	pos := a.pos
+	if b.pos.After(pos) {
+		pos = b.pos
+	}
+	return item{ev, pos}, true
 }
 
 // foldByType merges every pending prose, tool and log event into the first of
 // its kind: within one budget window, fewer events matter more than strict
 // interleaving.
-func foldByType(evs []trakkar.Event) []trakkar.Event {
-	out := make([]trakkar.Event, 0, len(evs))
+func foldByType(evs []item) []item {
+	out := make([]item, 0, len(evs))
 	first := map[string]int{}
-	for _, ev := range evs {
-		if i, ok := first[ev.Type]; ok && mergeable(ev.Type) {
-			if m, ok := merge(out[i], ev); ok {
+	for _, it := range evs {
+		t := it.ev.Type
+		if i, ok := first[t]; ok && mergeable(t) {
+			if m, ok := mergeItems(out[i], it); ok {
 				out[i] = m
 				continue
 			}
 		}
-		if _, seen := first[ev.Type]; !seen {
-			first[ev.Type] = len(out)
+		if _, seen := first[t]; !seen {
+			first[t] = len(out)
 		}
-		out = append(out, ev)
+		out = append(out, it)
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/forge"
+	"github.com/trakkar/trakkar-agent/internal/importpolicy"
 )
 
 // Publish modes.
@@ -49,6 +50,7 @@ type Config struct {
 	StopGrace      time.Duration
 	Resources      docker.Resources
 	WorktreeRoot   string // <repo>/.trakkar-worktrees
+	Policy         importpolicy.Options
 }
 
 // RunnerInfo identifies this runner to Trakkar.

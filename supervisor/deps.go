@@ -25,7 +25,9 @@ type API interface {
 type Runtime interface {
 	Create(ctx context.Context, s docker.Spec) (string, error)
 	Start(ctx context.Context, id string) (<-chan docker.WaitResult, error)
-	Logs(ctx context.Context, id string, follow bool, stdout, stderr io.Writer) error
+	LogsSince(ctx context.Context, id string, since time.Time, follow bool, stdout, stderr io.Writer) error
+	Wait(ctx context.Context, id string) (docker.ExitStatus, error)
+	List(ctx context.Context, labels map[string]string) ([]docker.Container, error)
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
 }
@@ -37,8 +39,10 @@ type Git interface {
 	RemoteBranchExists(ctx context.Context, repo, remote, branch string) (bool, error)
 	AddWorktree(ctx context.Context, repo, path, branch, startPoint string) (hostgit.Worktree, error)
 	OpenWorktree(ctx context.Context, repo, path string) (hostgit.Worktree, error)
-	CommitAll(ctx context.Context, wt hostgit.Worktree, message string) (bool, string, error)
-	HasCommitsSince(ctx context.Context, wt hostgit.Worktree, base string) (bool, error)
+	StageAll(ctx context.Context, wt hostgit.Worktree) ([]hostgit.Change, error)
+	ChangesSince(ctx context.Context, wt hostgit.Worktree, base string) ([]hostgit.Change, error)
+	Unstage(ctx context.Context, wt hostgit.Worktree) error
+	CommitStaged(ctx context.Context, wt hostgit.Worktree, message string) (string, error)
 	Push(ctx context.Context, repo, remote, branch string, auth hostgit.Auth) error
 	RemoveWorktree(ctx context.Context, repo string, wt hostgit.Worktree) error
 	Exclude(repo, pattern string) error

@@ -43,7 +43,11 @@ type env struct {
 	image  string
 	log    *zap.Logger
 	runner string
+	url    string // the stand-in's base URL
 }
+
+// serve returns the stand-in's URL for a supervisor running as a process.
+func (e *env) serve(t *testing.T) string { return e.url }
 
 type envOpts struct {
 	lease int
@@ -66,6 +70,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	srv := httptest.NewServer(e.stand.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(e.stand.Close) // runs first: releases open long polls
+	e.url = srv.URL
 	var err error
 	e.api, err = trakkar.NewClient(trakkar.Options{BaseURL: srv.URL, Token: agentToken, Version: "test", Logger: e.log.Named("client")})
 	if err != nil {

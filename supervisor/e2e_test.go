@@ -236,3 +236,31 @@ func hasEvent(evs []trakkar.Event, typ, text string) bool {
 	}
 	return false
 }
+
+// A change to a protected path is refused before anything is committed: the
+// run fails with the list of refused paths, the workspace stays, no PR.
+func TestImportPolicyRefusesProtectedPath(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "SEC-1", Title: "Touch CI",
+		Description: "fake:write=.github/workflows/ci.yml=on: push\nfake:write=ok.txt=fine\n"}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(e.config(nil))
+	rv := e.waitCompleted("SEC-1", 90*time.Second)
+	if rv.Completion.Outcome != trakkar.OutcomeFailed || !strings.Contains(deref(rv.Completion.Error), ".github/workflows/ci.yml") {
+		t.Fatalf("outcome %q error %q", rv.Completion.Outcome, deref(rv.Completion.Error))
+	}
+	if !hasEvent(rv.Events, trakkar.EventError, "refused") {
+		t.Errorf("refusal not shown in the task:\n%s", eventTexts(rv.Events))
+	}
+	wt := filepath.Join(e.repo, ".trakkar-worktrees", "sec-1")
+	if _, err := os.Stat(filepath.Join(wt, ".github", "workflows", "ci.yml")); err != nil {
+		t.Errorf("workspace not kept for inspection: %v", err)
+	}
+	if n := len(e.gh.PRs("acme", "web")); n != 0 {
+		t.Errorf("%d PRs opened for a refused change", n)
+	}
+	if out := gitCmd(t, e.repo, "branch", "--list", "trakkar/sec-1-*", "--format=%(objectname)"); out != gitCmd(t, e.repo, "rev-parse", "origin/main") {
+		t.Errorf("the refused change was committed: branch at %q", out)
+	}
+}

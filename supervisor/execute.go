@@ -53,6 +53,8 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 		s.emit(r, trakkar.EventError, "Could not prepare the workspace: "+err.Error(), nil)
 		return failed("prepare workspace: " + err.Error())
 	}
+	r.rec.Worktree, r.rec.Base = ws.wt, ws.base
+	s.save(r)
 	s.status(r, "Workspace ready on branch %s (from %s)", ws.wt.Branch, ws.base)
 	if r.stopRequested() {
 		return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped before the agent started."}
@@ -60,12 +62,17 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 	if s.draining() {
 		return s.shutdownStopped()
 	}
-
 	ar, err := s.runAgent(ctx, r, ws)
 	if err != nil {
 		s.emit(r, trakkar.EventError, err.Error(), nil)
 		return failed(err.Error())
 	}
+	return s.finish(ctx, r, ws, ar)
+}
+
+// finish decides a run whose container has ended: report a failure or stop, or
+// publish the change.
+func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agentRun) *trakkar.Completion {
 	switch ar.end {
 	case endLost, endAborted:
 		return nil
@@ -74,11 +81,9 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 		return failed(err.Error())
 	}
 	comp := s.outcome(r, ar)
-	if comp != nil {
-		s.attachSession(comp, ar)
-		return comp
+	if comp == nil {
+		comp = s.publish(ctx, r, ws, ar.result)
 	}
-	comp = s.publish(ctx, r, ws, ar.result)
 	s.attachSession(comp, ar)
 	return comp
 }
@@ -135,7 +140,7 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 	return failed(reason)
 }
 
-// runAgent runs the worker container to its end.
+// runAgent creates and starts the worker container and supervises it to its end.
 func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agentRun, error) {
 	job, resumed := s.planJob(r, ws)
 	b, err := json.Marshal(job)
@@ -148,55 +153,64 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 	if err := s.handOver(ws); err != nil {
 		return nil, err
 	}
-	spec := s.containerSpec(r, ws)
-	id, err := s.rt.Create(ctx, spec)
+	id, err := s.rt.Create(ctx, s.containerSpec(r, ws))
 	if err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
-	log := r.log.With(zap.String("container_id", shortID(id)))
-	defer func() {
-		// Cleanup runs even when aborting, on its own short deadline.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if ctx.Err() != nil {
-			return // aborting: leave the container for a restarted supervisor
-		}
-		if err := s.rt.Remove(cctx, id); err != nil {
-			log.Warn("remove container", zap.Error(err))
-		}
-	}()
+	r.rec.ContainerID = id
+	s.setPhase(r, phaseRunning)
 	waitCh, err := s.rt.Start(ctx, id)
 	if err != nil {
+		s.removeContainer(ctx, r, id)
 		return nil, fmt.Errorf("start container: %w", err)
 	}
-	r.setState(trakkar.StateRunning)
 	if resumed {
 		s.status(r, "Container started (%s); resuming the agent's session %s", s.cfg.Image, job.SessionID)
 	} else {
 		s.status(r, "Container started (%s)", s.cfg.Image)
 	}
+	return s.supervise(ctx, r, ws, id, waitCh, time.Time{})
+}
 
-	logsDone := make(chan struct{})
-	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopLogs()
-	co := newCoalescer(defaultEventRate, func(ev trakkar.Event) {
+func (s *Supervisor) removeContainer(ctx context.Context, r *run, id string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.rt.Remove(cctx, id); err != nil {
+		r.log.Warn("remove container", zap.String("container_id", shortID(id)), zap.Error(err))
+	}
+}
+
+// supervise follows a started container's output from since, stops it on Stop,
+// drain or lease loss, and returns how it ended. It removes the container once
+// its output and result are safe, unless the supervisor is aborting.
+func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id string,
+	waitCh <-chan docker.WaitResult, since time.Time) (*agentRun, error) {
+	log := r.log.With(zap.String("container_id", shortID(id)))
+	r.setState(trakkar.StateRunning)
+
+	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, pos time.Time) {
 		if !r.isLost() {
-			r.ship.Add(ev)
+			r.pos.record(r.ship.Add(ev), pos)
 		}
 	})
 	coCtx, stopCo := context.WithCancel(ctx)
 	defer stopCo()
 	go co.run(coCtx)
 	stdout := newLineWriter(func(line []byte) {
-		l := event.Parse(line, time.Now().UTC())
-		co.add(s.event(l.Type, l.Text, l.Data))
+		pos, text := splitStamp(line)
+		l := event.Parse(text, time.Now().UTC())
+		co.add(s.event(l.Type, l.Text, l.Data), pos)
 	})
 	stderr := newLineWriter(func(line []byte) {
-		co.add(s.event(trakkar.EventLog, string(line), map[string]any{"stream": "stderr"}))
+		pos, text := splitStamp(line)
+		co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), pos)
 	})
+	logsDone := make(chan struct{})
+	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLogs()
 	go func() {
 		defer close(logsDone)
-		if err := s.rt.Logs(logCtx, id, true, stdout, stderr); err != nil && logCtx.Err() == nil {
+		if err := s.rt.LogsSince(logCtx, id, since, true, stdout, stderr); err != nil && logCtx.Err() == nil {
 			log.Warn("follow container logs", zap.Error(err))
 		}
 		stdout.Close()
@@ -214,6 +228,7 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 	case <-r.lost:
 		ar.end = endLost
 	case <-ctx.Done():
+		// Aborting: leave the container running for a restarted supervisor.
 		return &agentRun{end: endAborted}, nil
 	}
 	if ar.end != endExited {
@@ -230,6 +245,9 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 		cancel()
 	}
 	if wr.Err != nil && ar.end == endExited {
+		if ctx.Err() != nil {
+			return &agentRun{end: endAborted}, nil
+		}
 		return nil, fmt.Errorf("wait for container: %w", wr.Err)
 	}
 	ar.exit = wr.Status
@@ -250,7 +268,24 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 			log.Warn("keep agent session", zap.Error(err))
 		}
 	}
+	if ar.end != endLost {
+		s.setPhase(r, phaseFinishing)
+	}
+	s.removeContainer(ctx, r, id)
 	return ar, nil
+}
+
+// splitStamp separates the engine's timestamp from a log line.
+func splitStamp(line []byte) (time.Time, []byte) {
+	i := bytes.IndexByte(line, ' ')
+	if i <= 0 {
+		return time.Time{}, line
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(line[:i]))
+	if err != nil {
+		return time.Time{}, line
+	}
+	return t, line[i+1:]
 }
 
 func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/forge"
+	"github.com/trakkar/trakkar-agent/internal/importpolicy"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -21,22 +22,33 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 	if res != nil {
 		summary = res.Summary
 	}
-	committed, sha, err := s.git.CommitAll(ctx, ws.wt, commitMessage(r.claim, summary))
+	staged, err := s.git.StageAll(ctx, ws.wt)
 	if err != nil {
-		return failed("commit the agent's change: " + err.Error())
+		return failed("stage the agent's change: " + err.Error())
 	}
-	if !committed {
-		ahead, err := s.git.HasCommitsSince(ctx, ws.wt, ws.wt.Base)
+	committed, err := s.git.ChangesSince(ctx, ws.wt, ws.wt.Base)
+	if err != nil {
+		return failed("inspect the branch: " + err.Error())
+	}
+	if rep := importpolicy.Check(append(staged, committed...), s.cfg.Policy); rep.Err() != nil {
+		if err := s.git.Unstage(ctx, ws.wt); err != nil {
+			r.log.Warn("unstage refused change", zap.Error(err))
+		}
+		s.emit(r, trakkar.EventError, "The change was refused and not committed: "+rep.Error()+
+			". The workspace is kept for inspection.", nil)
+		return failed("the change was refused by the import policy: " + rep.Error())
+	}
+	if len(staged) == 0 && len(committed) == 0 {
+		s.status(r, "The agent made no changes")
+		s.removeWorkspace(ctx, r, ws)
+		return &trakkar.Completion{Outcome: trakkar.OutcomeNoChanges, Summary: summary}
+	}
+	if len(staged) > 0 {
+		sha, err := s.git.CommitStaged(ctx, ws.wt, commitMessage(r.claim, summary))
 		if err != nil {
-			return failed("inspect the branch: " + err.Error())
+			return failed("commit the agent's change: " + err.Error())
 		}
-		if !ahead {
-			s.status(r, "The agent made no changes")
-			s.removeWorkspace(ctx, r, ws)
-			return &trakkar.Completion{Outcome: trakkar.OutcomeNoChanges, Summary: summary}
-		}
-	} else {
-		s.status(r, "Committed %s on %s", shortID(sha), ws.wt.Branch)
+		s.status(r, "Committed %s on %s (%d files)", shortID(sha), ws.wt.Branch, len(staged))
 	}
 
 	comp := &trakkar.Completion{Outcome: trakkar.OutcomeSucceeded, Summary: summary}

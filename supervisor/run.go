@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,8 @@ type run struct {
 	stopReq  chan struct{} // a person pressed Stop
 	lostOnce sync.Once
 	lost     chan struct{} // the lease is gone: report nothing more
+	rec      runRecord     // persisted so a restarted supervisor can continue
+	pos      *seqMap       // log position of each shipped worker event
 }
 
 func (r *run) requestStop() { r.stopOnce.Do(func() { close(r.stopReq) }) }
@@ -84,8 +87,7 @@ func (s *Supervisor) status(r *run, format string, args ...any) {
 	s.emit(r, trakkar.EventStatus, text, nil)
 }
 
-// work drives one claimed run from claim to completion.
-func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
+func (s *Supervisor) newRun(c trakkar.Claim, ackedSeq int64) *run {
 	r := &run{
 		claim:   c,
 		stopReq: make(chan struct{}),
@@ -93,8 +95,35 @@ func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
 		log: s.log.With(zap.String("run_id", c.Run.ID), zap.String("task_id", c.Task.ID),
 			zap.String("task_key", c.Task.Key), zap.Int("attempt", c.Run.Attempt)),
 	}
+	r.rec = runRecord{Claim: c, Phase: phasePreparing}
 	r.setState(trakkar.StatePreparing)
-	r.ship = trakkar.NewShipper(s.api, c.Run.ID, trakkar.ShipperOptions{Logger: r.log.Named("events")})
+	r.ship = trakkar.NewShipper(s.api, c.Run.ID, trakkar.ShipperOptions{
+		Logger: r.log.Named("events"), StartSeq: ackedSeq,
+		SpoolDir: s.stateDirFor(c.Task),
+	})
+	if !s.cfg.DryRun {
+		r.pos = openSeqMap(s.seqMapPath(r))
+	}
+	return r
+}
+
+// work drives one claimed run from claim to completion.
+func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
+	r := s.newRun(c, 0)
+	s.drive(ctx, r, func() *trakkar.Completion {
+		s.status(r, "Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
+		if s.cfg.DryRun {
+			s.dryRun(r)
+			return nil
+		}
+		s.save(r)
+		return s.execute(ctx, r)
+	})
+}
+
+// drive runs body with the run's event shipper and heartbeats going, then
+// delivers the events and the completion body decided on.
+func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {
 	shipCtx, stopShip := context.WithCancel(ctx)
 	shipDone := make(chan struct{})
 	go func() { defer close(shipDone); r.ship.Run(shipCtx) }()
@@ -103,13 +132,10 @@ func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); s.heartbeat(hbCtx, r) }()
 
-	s.status(r, "Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
-
-	var comp *trakkar.Completion
-	if s.cfg.DryRun {
-		s.dryRun(r)
-	} else {
-		comp = s.execute(ctx, r)
+	comp := body()
+	if comp != nil && !r.isLost() && ctx.Err() == nil {
+		r.rec.Completion = comp
+		s.setPhase(r, phaseCompleting)
 	}
 
 	// Events first: after completion Trakkar refuses further events.
@@ -124,9 +150,15 @@ func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
 	cancel()
 	stopShip()
 	<-shipDone
+	r.pos.close()
 
 	if comp != nil && !r.isLost() && ctx.Err() == nil {
 		s.complete(ctx, r, *comp)
+	}
+	if ctx.Err() == nil && (comp != nil || r.isLost()) {
+		s.setPhase(r, phaseDone)
+		_ = r.ship.Close()
+		_ = os.Remove(s.seqMapPath(r))
 	}
 	stopHB()
 	<-hbDone

@@ -115,6 +115,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		zap.Int("slots", slots), zap.String("repo", s.cfg.Repo), zap.String("image", s.cfg.Image),
 		zap.Bool("once", s.cfg.Once), zap.Bool("dry_run", s.cfg.DryRun))
 
+	s.recoverRuns(ctx)
 	err = s.pollLoop(ctx, slots)
 	s.wg.Wait()
 	s.log.Info("stopped")

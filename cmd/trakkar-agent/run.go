@@ -19,6 +19,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/forge"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/importpolicy"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
@@ -44,6 +45,10 @@ func runFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "pids-limit", Value: 1024, Usage: "process limit per task container"},
 		&cli.IntFlag{Name: "stop-grace", Value: 10, Usage: "seconds between SIGTERM and SIGKILL when stopping an agent"},
 		&cli.IntFlag{Name: "poll-wait", Value: 25, Usage: "long-poll wait in seconds (0-30)"},
+		&cli.StringSliceFlag{Name: "protected-path", Usage: "paths the agent may not change, as globs with ** (repeatable; default .github/workflows/**)"},
+		&cli.BoolFlag{Name: "allow-protected", Usage: "let the agent change protected paths"},
+		&cli.IntFlag{Name: "max-file-mb", Value: 20, Usage: "largest file the agent may add, MiB"},
+		&cli.IntFlag{Name: "max-files", Value: 2000, Usage: "most paths one change may touch"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -77,7 +82,7 @@ func checkFlags(c *cli.Context) (*setup, error) {
 	if p := c.String("provider"); p != "" && !supervisor.ValidProvider(p) {
 		return nil, badInput("unknown provider %q: use claude_code or cursor", p)
 	}
-	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait"} {
+	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait", "max-file-mb", "max-files"} {
 		if c.Int(n) < 0 {
 			return nil, badInput("--%s must not be negative (got %d)", n, c.Int(n))
 		}
@@ -121,6 +126,12 @@ func checkFlags(c *cli.Context) (*setup, error) {
 			NanoCPUs:    int64(c.Float64("cpus") * 1e9),
 			PidsLimit:   c.Int64("pids-limit"),
 		},
+	}
+	st.cfg.Policy = importpolicy.Options{
+		MaxFileBytes:   int64(c.Int("max-file-mb")) << 20,
+		MaxFiles:       c.Int("max-files"),
+		Protected:      c.StringSlice("protected-path"),
+		AllowProtected: c.Bool("allow-protected"),
 	}
 	st.ghAPIURL = c.String("github-api-url")
 	return st, nil

@@ -141,6 +141,35 @@ func (c *Client) Logs(ctx context.Context, id string, follow bool, stdout, stder
 	return nil
 }
 
+// LogsSince is Logs from a point in time (zero: from the start), with every line
+// prefixed by the engine's RFC 3339 timestamp and a space. A restarted
+// supervisor uses the timestamps to continue exactly where it stopped.
+func (c *Client) LogsSince(ctx context.Context, id string, since time.Time, follow bool, stdout, stderr io.Writer) error {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Timestamps: true}
+	if !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	rc, err := c.cli.ContainerLogs(ctx, id, opts)
+	if err != nil {
+		return fmt.Errorf("logs of container %s: %w", id, err)
+	}
+	defer rc.Close()
+	_, err = stdcopy.StdCopy(stdout, stderr, rc)
+	if ctx.Err() != nil {
+		return fmt.Errorf("logs of container %s: %w", id, ctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("logs of container %s: %w", id, err)
+	}
+	return nil
+}
+
 // Stop sends the stop signal (SIGTERM unless the image says otherwise) and
 // SIGKILL after grace, rounded up to whole seconds. A container that is already
 // stopped or gone is not an error. ctx must outlive grace.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -533,5 +534,42 @@ func TestCreateMissingSourceFails(t *testing.T) {
 	if err == nil {
 		_ = c.Remove(ctx, id)
 		t.Fatal("create with a missing bind source succeeded")
+	}
+}
+
+// LogsSince stamps every line and, given the stamp of a line, continues right
+// after it: what a restarted supervisor relies on.
+func TestLogsSinceContinuesAfterALine(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t)
+	img := probeImage(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id := create(t, c, probeSpec(img, "out"))
+	waitC, err := c.Start(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-waitC
+	var all strings.Builder
+	if err := c.LogsSince(ctx, id, time.Time{}, false, &all, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(all.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 3 stamped lines, got %q", lines)
+	}
+	stamp, text, ok := strings.Cut(lines[0], " ")
+	at, err := time.Parse(time.RFC3339Nano, stamp)
+	if !ok || err != nil || text != "out-0" {
+		t.Fatalf("line %q: stamp %v text %q", lines[0], err, text)
+	}
+	var rest strings.Builder
+	if err := c.LogsSince(ctx, id, at.Add(time.Nanosecond), false, &rest, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(rest.String()), "\n")
+	if len(got) != 2 || !strings.HasSuffix(got[0], " out-1") || !strings.HasSuffix(got[1], " out-2") {
+		t.Fatalf("after the first line: %q", got)
 	}
 }

@@ -1,0 +1,165 @@
+package supervisor
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// Phases of a run as written to its record. A restarted supervisor continues a
+// run from its phase: it never starts the agent twice or opens a second PR.
+const (
+	phasePreparing  = "preparing"  // claimed; workspace being made
+	phaseRunning    = "running"    // container created (ContainerID set)
+	phaseFinishing  = "finishing"  // container exited; result on disk; publishing
+	phaseCompleting = "completing" // completion decided, not yet acknowledged
+	phaseDone       = "done"
+)
+
+// runRecord is what the supervisor needs beyond container labels to pick a run
+// up again after a crash. It lives next to the task's worktree and is replaced
+// atomically.
+type runRecord struct {
+	RunnerID    string              `json:"runner_id"`
+	Claim       trakkar.Claim       `json:"claim"`
+	Phase       string              `json:"phase"`
+	ContainerID string              `json:"container_id,omitempty"`
+	Worktree    hostgit.Worktree    `json:"worktree"`
+	Base        string              `json:"base,omitempty"`
+	Completion  *trakkar.Completion `json:"completion,omitempty"`
+	UpdatedAt   time.Time           `json:"updated_at"`
+}
+
+const recordFile = "run.json"
+
+func (s *Supervisor) stateDirFor(t trakkar.Task) string {
+	return filepath.Join(s.cfg.WorktreeRoot, ".state", s.taskFolder(t))
+}
+
+// save writes the run's record; failing to is logged, never fatal: the run
+// goes on, it is only harder to recover.
+func (s *Supervisor) save(r *run) {
+	if s.cfg.DryRun {
+		return
+	}
+	r.rec.UpdatedAt = time.Now().UTC()
+	r.rec.RunnerID = s.cfg.Runner.ID
+	b, err := json.MarshalIndent(r.rec, "", "  ")
+	if err == nil {
+		dir := s.stateDirFor(r.claim.Task)
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			err = writeFileAtomic(filepath.Join(dir, recordFile), b)
+		}
+	}
+	if err != nil {
+		r.log.Warn("write run record", zap.Error(err))
+	}
+}
+
+func (s *Supervisor) setPhase(r *run, phase string) {
+	r.rec.Phase = phase
+	s.save(r)
+}
+
+// loadRecords returns the unfinished runs recorded by this runner.
+func (s *Supervisor) loadRecords() []runRecord {
+	paths, _ := filepath.Glob(filepath.Join(s.cfg.WorktreeRoot, ".state", "*", recordFile))
+	var out []runRecord
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var rec runRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			s.log.Warn("unreadable run record; ignoring it", zap.String("path", p), zap.Error(err))
+			continue
+		}
+		if rec.Phase == phaseDone || rec.RunnerID != s.cfg.Runner.ID || rec.Claim.Run.ID == "" {
+			continue
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// seqMap remembers, per shipped event, where in the container's log it ended,
+// so a restarted supervisor can replay exactly the lines Trakkar has not
+// acknowledged.
+type seqMap struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+}
+
+func (s *Supervisor) seqMapPath(r *run) string {
+	return filepath.Join(s.stateDirFor(r.claim.Task), "events-"+hostgit.Slug(r.claim.Run.ID, 60)+".pos")
+}
+
+func openSeqMap(path string) *seqMap {
+	return &seqMap{path: path}
+}
+
+func (m *seqMap) record(seq int64, pos time.Time) {
+	if m == nil || seq <= 0 || pos.IsZero() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.f == nil {
+		f, err := os.OpenFile(m.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return
+		}
+		m.f = f
+	}
+	fmt.Fprintf(m.f, "%d %d\n", seq, pos.UnixNano())
+}
+
+func (m *seqMap) close() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.f != nil {
+		m.f.Close()
+		m.f = nil
+	}
+}
+
+// positionFor returns the log position reached by the events up to acked: the
+// latest end among them. Zero means "from the start".
+func positionFor(path string, acked int64) time.Time {
+	f, err := os.Open(path)
+	if err != nil {
+		return time.Time{}
+	}
+	defer f.Close()
+	var best int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		a, b, ok := strings.Cut(sc.Text(), " ")
+		seq, err1 := strconv.ParseInt(a, 10, 64)
+		ns, err2 := strconv.ParseInt(b, 10, 64)
+		if !ok || err1 != nil || err2 != nil || seq > acked {
+			continue
+		}
+		best = max(best, ns)
+	}
+	if best == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, best)
+}

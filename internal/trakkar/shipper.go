@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -24,10 +24,19 @@ type EventPoster interface {
 // ShipperOptions configures a Shipper.
 type ShipperOptions struct {
 	Interval  time.Duration    // batching period, default 1s
-	MaxBuffer int              // max events held unacknowledged, default 10000
+	MaxBuffer int              // without SpoolDir: max events held unacknowledged, default 10000
 	StartSeq  int64            // last seq already acknowledged (0 for a new run); the next event gets StartSeq+1
 	Logger    *zap.Logger      // nil → zap.NewNop()
 	Now       func() time.Time // stamps Event.At; for tests; default time.Now
+
+	// With SpoolDir, memory holds at most MaxMemory unacked events (default
+	// 2000; MaxBuffer is ignored) and later ones are appended to
+	// SpoolPath(SpoolDir, runID), read back in order as acks free memory.
+	// Past MaxSpoolBytes (default 256 MiB), or when the file cannot be
+	// written, events are dropped and reported as without a spool.
+	MaxMemory     int
+	SpoolDir      string
+	MaxSpoolBytes int64
 }
 
 const (
@@ -45,19 +54,24 @@ const (
 // acks the highest contiguous seq; only acked events leave the buffer).
 //
 // Sending happens on Run's ticks and in Flush; at most one request is in flight.
+// Memory holds the oldest unacked events; with a spool, the newer ones wait on
+// disk, so seqs are acked+1…memory…spool…next-1 without gaps.
 type Shipper struct {
 	p        EventPoster
 	runID    string
 	log      *zap.Logger
 	now      func() time.Time
 	interval time.Duration
-	maxBuf   int
+	memCap   int
 
-	sem chan struct{} // held while a request is in flight
+	sem chan struct{} // held while a request is in flight; its holder alone reads the spool and removes acked events
 
 	mu         sync.Mutex
-	buf        []queued // unacked events, ascending contiguous seq from acked+1
-	next       int64    // seq of the next event
+	buf        []queued // unacked events in memory, ascending contiguous seq from acked+1
+	sp         *spool   // the events after buf
+	memHigh    int      // most events ever held in buf
+	closed     bool
+	next       int64 // seq of the next event
 	acked      int64
 	dropped    int64 // total dropped because the buffer was full
 	unreported int64 // dropped since the last notice event
@@ -82,7 +96,7 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 		log:      opts.Logger,
 		now:      opts.Now,
 		interval: opts.Interval,
-		maxBuf:   opts.MaxBuffer,
+		memCap:   opts.MaxBuffer,
 		sem:      make(chan struct{}, 1),
 		next:     max(opts.StartSeq, 0) + 1,
 		acked:    max(opts.StartSeq, 0),
@@ -97,43 +111,80 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 	if s.interval <= 0 {
 		s.interval = defaultShipInterval
 	}
-	if s.maxBuf <= 0 {
-		s.maxBuf = defaultShipMaxBuffer
+	if s.memCap <= 0 {
+		s.memCap = defaultShipMaxBuffer
 	}
+	if opts.SpoolDir != "" {
+		s.memCap = opts.MaxMemory
+		if s.memCap <= 0 {
+			s.memCap = defaultShipMaxMemory
+		}
+	}
+	s.sp = newSpool(opts.SpoolDir, runID, opts.MaxSpoolBytes, s.log)
 	return s
 }
 
 // Add queues ev without blocking. It assigns Seq (contiguous), sets At when
 // zero, and truncates Text to MaxEventText runes. ev.Data is deep-copied, so the
-// caller may reuse its map. When the buffer is full the event is dropped and
-// counted; a notice event reports the gap once there is room again. After a 410
-// everything is dropped silently.
-func (s *Shipper) Add(ev Event) {
-	ev, size := s.prepare(ev)
+// caller may reuse its map. When memory and spool are full the event is dropped
+// and counted; a notice event reports the gap once there is room again. After a
+// 410 everything is dropped silently.
+//
+// It returns the seq given to ev, 0 when ev was dropped. A seq of a spooled
+// event is given again to a later event if a disk error loses the spool before
+// it was sent (Dropped and the notice count it).
+func (s *Shipper) Add(ev Event) int64 {
+	ev, enc, size := s.prepare(ev)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gone {
-		return
+		return 0
 	}
-	room := s.maxBuf - len(s.buf)
-	if s.unreported > 0 && room > 0 {
+	if s.unreported > 0 {
 		s.appendNoticeLocked()
-		room--
 	}
-	if room <= 0 {
+	if !s.enqueueLocked(ev, enc, size) {
 		s.dropped++
 		s.unreported++
-		return
+		return 0
 	}
-	ev.Seq = s.next
-	s.next++
-	s.buf = append(s.buf, queued{ev: ev, size: size})
+	return s.next - 1
 }
 
-// prepare normalizes ev outside the lock and returns its encoded size with the
-// widest possible seq.
-func (s *Shipper) prepare(ev Event) (Event, int) {
+// enqueueLocked numbers ev and keeps it in memory, or in the spool when memory
+// is full or older events wait there. false means no room: ev got no seq.
+func (s *Shipper) enqueueLocked(ev Event, enc []byte, size int) bool {
+	if s.sp.count == 0 && len(s.buf) < s.memCap {
+		ev.Seq = s.next
+		s.next++
+		s.buf = append(s.buf, queued{ev: ev, size: size})
+		s.memHigh = max(s.memHigh, len(s.buf))
+		return true
+	}
+	lost, err := s.sp.appendLocked(s.next, enc)
+	s.unnumberLocked(lost)
+	if err != nil {
+		return false
+	}
+	s.next++
+	return true
+}
+
+// unnumberLocked takes back the seqs of the newest n events, lost from the
+// spool before anything was sent with them, and reports them as dropped.
+func (s *Shipper) unnumberLocked(n int) {
+	if n <= 0 {
+		return
+	}
+	s.next -= int64(n)
+	s.dropped += int64(n)
+	s.unreported += int64(n)
+}
+
+// prepare normalizes ev outside the lock and returns its encoding with Seq 0
+// and its encoded size with the widest possible seq.
+func (s *Shipper) prepare(ev Event) (Event, []byte, int) {
 	if ev.At.IsZero() {
 		ev.At = s.now()
 	}
@@ -148,23 +199,25 @@ func (s *Shipper) prepare(ev Event) (Event, int) {
 		}
 		ev.Data = data
 	}
-	size := eventSize(ev)
+	enc, size := encodeEvent(ev)
 	if size > maxEventBytes {
 		s.log.Warn("dropping event data larger than a request", zap.String("type", ev.Type), zap.Int("bytes", size))
 		ev.Data = nil
-		size = eventSize(ev)
+		enc, size = encodeEvent(ev)
 	}
-	return ev, size
+	return ev, enc, size
 }
 
-func eventSize(ev Event) int {
-	ev.Seq = math.MaxInt64
+// encodeEvent returns ev encoded with Seq 0 and its size with the widest seq
+// (19 digits instead of 1).
+func encodeEvent(ev Event) ([]byte, int) {
+	ev.Seq = 0
 	b, err := json.Marshal(ev)
 	if err != nil {
 		// Unreachable: Data is JSON-clean after copyData.
-		return maxEventBytes + 1
+		return nil, maxEventBytes + 1
 	}
-	return len(b)
+	return b, len(b) + 18
 }
 
 // copyData deep-copies data through JSON, which also guarantees it encodes
@@ -200,17 +253,20 @@ func truncateText(s string) string {
 	return s
 }
 
+// appendNoticeLocked queues an event reporting the drops since the last one,
+// when there is room for it.
 func (s *Shipper) appendNoticeLocked() {
 	ev := Event{
-		Seq:  s.next,
 		At:   s.now(),
 		Type: EventError,
 		Text: fmt.Sprintf("%d events were dropped while Trakkar was unreachable", s.unreported),
 		Data: map[string]any{"dropped": s.unreported},
 	}
-	s.next++
-	s.buf = append(s.buf, queued{ev: ev, size: eventSize(ev)})
-	s.lastNotice = ev.Seq
+	enc, size := encodeEvent(ev)
+	if !s.enqueueLocked(ev, enc, size) {
+		return
+	}
+	s.lastNotice = s.next - 1
 	s.log.Warn("events were dropped because the buffer was full", zap.Int64("dropped", s.unreported))
 	s.unreported = 0
 }
@@ -232,7 +288,7 @@ func (s *Shipper) Run(ctx context.Context) {
 
 func (s *Shipper) tick(ctx context.Context) {
 	s.mu.Lock()
-	skip := s.gone || len(s.buf) == 0 || time.Now().Before(s.retryAt)
+	skip := s.gone || s.pendingLocked() == 0 || time.Now().Before(s.retryAt)
 	s.mu.Unlock()
 	if skip {
 		return
@@ -282,16 +338,24 @@ func (s *Shipper) backoff(failures int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
+// errShipperClosed: spooled events cannot be read back after Close.
+var errShipperClosed = errors.New("shipper closed with events spooled")
+
 // sendOnce posts the oldest unacked batch. progress reports that the acked seq
 // advanced. The caller holds sem.
 func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
+	s.refill()
 	s.mu.Lock()
 	if s.gone {
 		s.mu.Unlock()
 		return false, s.goneErr
 	}
 	batch := s.batchLocked()
+	stuck := len(batch) == 0 && s.sp.count > 0 && s.sp.closed
 	s.mu.Unlock()
+	if stuck {
+		return false, errShipperClosed
+	}
 	if len(batch) == 0 {
 		return false, nil
 	}
@@ -302,9 +366,12 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 	defer s.mu.Unlock()
 	if err != nil {
 		if IsGone(err) {
-			s.log.Info("run is gone; dropping its events", zap.Int("buffered", len(s.buf)))
+			s.log.Info("run is gone; dropping its events", zap.Int("buffered", s.pendingLocked()))
 			s.gone, s.goneErr = true, err
 			s.buf, s.unreported = nil, 0
+			if err := s.sp.resetLocked(); err != nil {
+				s.log.Warn("removing the event spool failed", zap.Error(err))
+			}
 		}
 		return false, err
 	}
@@ -328,10 +395,49 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 	s.buf = slices.Delete(s.buf, 0, n)
 	progress = acked > s.acked
 	s.acked = acked
-	if s.unreported > 0 && len(s.buf) < s.maxBuf {
+	if s.sp.done(acked) {
+		if err := s.sp.resetLocked(); err != nil {
+			s.log.Warn("removing the event spool failed", zap.Error(err))
+		}
+	}
+	if s.unreported > 0 {
 		s.appendNoticeLocked()
 	}
 	return progress, nil
+}
+
+// refill moves the oldest spooled events into memory, as many as fit. The
+// file is read outside the lock so Add never waits for it; the caller holds
+// sem, so nobody else reads the spool or moves the read offset meanwhile, and
+// Add appends to the spool (not memory) while it has events.
+func (s *Shipper) refill() {
+	s.mu.Lock()
+	if s.gone || s.sp.count == 0 || len(s.buf) >= s.memCap || s.sp.closed {
+		s.mu.Unlock()
+		return
+	}
+	f, from, to, lost := s.sp.readableLocked()
+	s.unnumberLocked(lost)
+	want := min(s.memCap-len(s.buf), s.sp.count)
+	first := s.next - int64(s.sp.count)
+	s.mu.Unlock()
+	if want <= 0 || f == nil {
+		return
+	}
+
+	evs, used, err := readSpool(f, from, to, want, first)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sp.closed {
+		return // Close kept the file for whoever comes next; nothing was taken
+	}
+	s.buf = append(s.buf, evs...)
+	s.memHigh = max(s.memHigh, len(s.buf))
+	s.sp.consumedLocked(len(evs), used)
+	if err != nil {
+		s.unnumberLocked(s.sp.discardLocked(err))
+	}
 }
 
 // batchLocked copies the oldest events that fit one request.
@@ -367,8 +473,9 @@ func (s *Shipper) Flush(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		gone, goneErr, acked := s.gone, s.goneErr, s.acked
-		// A drop notice added meanwhile reports lost events; include it.
-		target = max(target, s.lastNotice)
+		// A drop notice added meanwhile reports lost events; include it. Seqs
+		// are taken back when spooled events are lost to a disk error.
+		target = min(max(target, s.lastNotice), s.next-1)
 		s.mu.Unlock()
 		if gone {
 			return fmt.Errorf("flush events: %w", goneErr)
@@ -386,6 +493,9 @@ func (s *Shipper) Flush(ctx context.Context) error {
 		if err == nil && progress {
 			failures = 0
 			continue
+		}
+		if errors.Is(err, errShipperClosed) {
+			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), err)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), ctx.Err())
@@ -417,15 +527,44 @@ func (s *Shipper) Gone() bool {
 	return s.gone
 }
 
-// Dropped counts events dropped because the buffer was full.
+// Dropped counts events dropped because memory and spool were full or the
+// spool failed.
 func (s *Shipper) Dropped() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dropped
 }
 
+// Pending counts events added but not acked yet, in memory and spooled.
+func (s *Shipper) Pending() int {
+	return s.pending()
+}
+
 func (s *Shipper) pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.buf)
+	return s.pendingLocked()
+}
+
+func (s *Shipper) pendingLocked() int {
+	return len(s.buf) + s.sp.count
+}
+
+// Close ends spooling: it removes the spool file when everything was acked
+// and keeps it otherwise (the events still in memory are not in it). Call it
+// after Flush and after Run returned; spooled events cannot be sent after
+// Close. It is idempotent and does not wait for a request in flight.
+func (s *Shipper) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	lost, err := s.sp.closeLocked(s.pendingLocked() == 0)
+	s.unnumberLocked(lost)
+	if err != nil {
+		return fmt.Errorf("close shipper: %w", err)
+	}
+	return nil
 }

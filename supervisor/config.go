@@ -51,6 +51,7 @@ type Config struct {
 	Resources      docker.Resources
 	WorktreeRoot   string // <repo>/.trakkar-worktrees
 	Policy         importpolicy.Options
+	MinFreeBytes   uint64 // refuse to create a workspace with less free disk than this
 }
 
 // RunnerInfo identifies this runner to Trakkar.

@@ -2,12 +2,14 @@ package supervisor_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +46,15 @@ type env struct {
 	log    *zap.Logger
 	runner string
 	url    string // the stand-in's base URL
+	// handler serves the stand-in; tests may wrap it to observe traffic.
+	handler atomic.Pointer[handlerBox]
+}
+
+type handlerBox struct{ h http.Handler }
+
+// wrapHandler puts middleware in front of the stand-in.
+func (e *env) wrapHandler(wrap func(http.Handler) http.Handler) {
+	e.handler.Store(&handlerBox{wrap(e.stand.Handler())})
 }
 
 // serve returns the stand-in's URL for a supervisor running as a process.
@@ -51,6 +62,8 @@ func (e *env) serve(t *testing.T) string { return e.url }
 
 type envOpts struct {
 	lease int
+	// now, when set, is the stand-in's clock, so a test can make leases lapse.
+	now func() time.Time
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -66,8 +79,11 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.lease == 0 {
 		o.lease = 3
 	}
-	e.stand = standin.New(standin.Options{Token: agentToken, LeaseSeconds: o.lease, Logger: e.log.Named("standin")})
-	srv := httptest.NewServer(e.stand.Handler())
+	e.stand = standin.New(standin.Options{Token: agentToken, LeaseSeconds: o.lease, Logger: e.log.Named("standin"), Now: o.now})
+	e.handler.Store(&handlerBox{e.stand.Handler()})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.handler.Load().h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(e.stand.Close) // runs first: releases open long polls
 	e.url = srv.URL

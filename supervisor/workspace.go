@@ -67,6 +67,16 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		return nil, err
 	}
 	path := filepath.Join(s.cfg.WorktreeRoot, ws.key)
+	if s.cfg.MinFreeBytes > 0 {
+		free, err := freeBytes(s.cfg.WorktreeRoot)
+		if err != nil {
+			return nil, err
+		}
+		if free < s.cfg.MinFreeBytes {
+			return nil, fmt.Errorf("not enough disk space for a workspace: %d MiB free under %s, need %d MiB (run trakkar-agent prune, or lower --min-free-mb)",
+				free>>20, s.cfg.WorktreeRoot, s.cfg.MinFreeBytes>>20)
+		}
+	}
 
 	s.repoMu.Lock()
 	defer s.repoMu.Unlock()

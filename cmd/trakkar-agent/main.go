@@ -54,6 +54,7 @@ func newApp() *cli.App {
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			devServerCommand(),
+			pruneCommand(),
 		},
 		// Errors are printed once, by runCLI, as a single line.
 		ExitErrHandler: func(*cli.Context, error) {},

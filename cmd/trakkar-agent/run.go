@@ -49,6 +49,7 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "allow-protected", Usage: "let the agent change protected paths"},
 		&cli.IntFlag{Name: "max-file-mb", Value: 20, Usage: "largest file the agent may add, MiB"},
 		&cli.IntFlag{Name: "max-files", Value: 2000, Usage: "most paths one change may touch"},
+		&cli.IntFlag{Name: "min-free-mb", Value: 1024, Usage: "refuse to create a workspace with less free disk, MiB"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -82,7 +83,7 @@ func checkFlags(c *cli.Context) (*setup, error) {
 	if p := c.String("provider"); p != "" && !supervisor.ValidProvider(p) {
 		return nil, badInput("unknown provider %q: use claude_code or cursor", p)
 	}
-	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait", "max-file-mb", "max-files"} {
+	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait", "max-file-mb", "max-files", "min-free-mb"} {
 		if c.Int(n) < 0 {
 			return nil, badInput("--%s must not be negative (got %d)", n, c.Int(n))
 		}
@@ -133,6 +134,7 @@ func checkFlags(c *cli.Context) (*setup, error) {
 		Protected:      c.StringSlice("protected-path"),
 		AllowProtected: c.Bool("allow-protected"),
 	}
+	st.cfg.MinFreeBytes = uint64(c.Int("min-free-mb")) << 20
 	st.ghAPIURL = c.String("github-api-url")
 	return st, nil
 }

@@ -1,0 +1,108 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+)
+
+// PruneRuntime is what pruning needs from the container runtime.
+type PruneRuntime interface {
+	List(ctx context.Context, labels map[string]string) ([]docker.Container, error)
+	Remove(ctx context.Context, id string) error
+}
+
+// PruneGit is what pruning needs from host git.
+type PruneGit interface {
+	OpenWorktree(ctx context.Context, repo, path string) (hostgit.Worktree, error)
+	RemoveWorktree(ctx context.Context, repo string, wt hostgit.Worktree) error
+}
+
+// PruneReport says what Prune removed and what it kept.
+type PruneReport struct {
+	Workspaces []string // task folders removed
+	Kept       []string // task folders kept because their run is not finished
+	Containers int      // exited task containers removed
+}
+
+// Prune removes the worktrees, state and exited containers of finished tasks
+// in repo. Workspaces of unfinished runs (a run still working, or one a
+// restarted supervisor will pick up) are kept.
+func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (PruneReport, error) {
+	var rep PruneReport
+	root := filepath.Join(repo, ".trakkar-worktrees")
+	running := map[string]bool{} // task keys with a live container
+	if rt != nil {
+		cs, err := rt.List(ctx, map[string]string{LabelManaged: "true"})
+		if err != nil {
+			return rep, fmt.Errorf("list task containers: %w", err)
+		}
+		for _, c := range cs {
+			if c.State == "running" || c.State == "restarting" || c.State == "created" {
+				running[c.Labels[LabelTaskKey]] = true
+				continue
+			}
+			if err := rt.Remove(ctx, c.ID); err != nil {
+				return rep, fmt.Errorf("remove container %s: %w", shortID(c.ID), err)
+			}
+			rep.Containers++
+		}
+	}
+	states, err := os.ReadDir(filepath.Join(root, ".state"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return rep, fmt.Errorf("read state folder: %w", err)
+	}
+	for _, d := range states {
+		if !d.IsDir() {
+			continue
+		}
+		key := d.Name()
+		stateDir := filepath.Join(root, ".state", key)
+		var rec runRecord
+		if b, err := os.ReadFile(filepath.Join(stateDir, recordFile)); err == nil {
+			if json.Unmarshal(b, &rec) == nil && rec.Phase != phaseDone {
+				rep.Kept = append(rep.Kept, key)
+				continue
+			}
+			if running[rec.Claim.Task.Key] {
+				rep.Kept = append(rep.Kept, key)
+				continue
+			}
+		}
+		wtPath := filepath.Join(root, key)
+		if _, err := os.Lstat(wtPath); err == nil {
+			wt, err := g.OpenWorktree(ctx, repo, wtPath)
+			if err != nil {
+				return rep, fmt.Errorf("%s is not a worktree of this repository; remove it by hand: %w", wtPath, err)
+			}
+			if err := g.RemoveWorktree(ctx, repo, wt); err != nil {
+				return rep, fmt.Errorf("remove worktree %s: %w", wtPath, err)
+			}
+		}
+		if err := os.RemoveAll(stateDir); err != nil {
+			return rep, fmt.Errorf("remove state of %s: %w", key, err)
+		}
+		rep.Workspaces = append(rep.Workspaces, key)
+	}
+	return rep, nil
+}
+
+// freeBytes is the space available to unprivileged writers on path's filesystem.
+func freeBytes(path string) (uint64, error) {
+	var st syscall.Statfs_t
+	for p := path; ; p = filepath.Dir(p) {
+		if err := syscall.Statfs(p, &st); err == nil {
+			return st.Bavail * uint64(st.Bsize), nil
+		} else if !errors.Is(err, fs.ErrNotExist) || p == filepath.Dir(p) {
+			return 0, fmt.Errorf("free space of %s: %w", path, err)
+		}
+	}
+}

@@ -264,3 +264,31 @@ func TestImportPolicyRefusesProtectedPath(t *testing.T) {
 		t.Errorf("the refused change was committed: branch at %q", out)
 	}
 }
+
+// Hostile task text becomes a safe branch name and a single-line PR title; the
+// task is worked normally.
+func TestHostileTaskTitle(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	title := "--upload-pack=touch /tmp/pwned ../../etc/passwd $(rm -rf ~) `id`\nsecond line ü"
+	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "BAD-1", Title: title, Description: "fake:write=ok.txt=fine\n"}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(e.config(nil))
+	rv := e.waitCompleted("BAD-1", 90*time.Second)
+	if rv.Completion.Outcome != trakkar.OutcomeSucceeded || rv.Completion.PullRequest == nil {
+		t.Fatalf("%+v\n%s", rv.Completion, eventTexts(rv.Events))
+	}
+	branch := rv.Completion.PullRequest.Branch
+	for _, bad := range []string{" ", "..", "$", "`", "/etc", "\n", "--"} {
+		if strings.Contains(strings.TrimPrefix(branch, "trakkar/"), bad) {
+			t.Fatalf("branch %q contains %q", branch, bad)
+		}
+	}
+	if _, err := os.Stat("/tmp/pwned"); err == nil {
+		t.Fatal("a task title ran a command")
+	}
+	prs := e.gh.PRs("acme", "web")
+	if len(prs) != 1 || strings.Contains(prs[0].Title, "\n") {
+		t.Fatalf("PRs: %+v", prs)
+	}
+}

@@ -221,7 +221,7 @@ func runAction(c *cli.Context) error {
 	}
 	cfg := &st.cfg
 	gitState := filepath.Join(os.TempDir(), "trakkar-agent-git-"+fmt.Sprint(os.Getuid()))
-	g, err := hostgit.New(hostgit.Options{StateDir: gitState, Logger: log.Named("git")})
+	g, err := hostgit.New(hostgit.Options{StateDir: gitState, Logger: log})
 	if err != nil {
 		return fmt.Errorf("prepare host git: %w", err)
 	}
@@ -261,7 +261,7 @@ func runAction(c *cli.Context) error {
 		if base == "" {
 			base = forge.APIBaseFor(repo)
 		}
-		fg = &forge.GitHub{BaseURL: base, Token: cfg.GitToken, Logger: log.Named("forge")}
+		fg = &forge.GitHub{BaseURL: base, Token: cfg.GitToken, Logger: log}
 	}
 	if cfg.Provider != "" && !cfg.DryRun {
 		if cfg.ModelEnv, _, err = modelEnv(cfg.Provider); err != nil {
@@ -271,14 +271,14 @@ func runAction(c *cli.Context) error {
 
 	var rt *docker.Client
 	if !cfg.DryRun {
-		if rt, err = docker.New(ctx, log.Named("docker")); err != nil {
+		if rt, err = docker.New(ctx, log); err != nil {
 			return badInput("%v", err)
 		}
 		defer rt.Close()
 	}
 
 	host, _ := os.Hostname()
-	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log.Named("trakkar")})
+	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log})
 	if err != nil {
 		return badInput("%v", err)
 	}

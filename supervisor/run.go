@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -66,7 +67,8 @@ const (
 
 // event builds a Trakkar event with secrets masked.
 func (s *Supervisor) event(typ, text string, data map[string]any) trakkar.Event {
-	ev := trakkar.Event{Type: typ, Text: s.redact.String(text), At: time.Now().UTC()}
+	// Terminal sequences are stripped here too: a custom image's worker may not.
+	ev := trakkar.Event{Type: typ, Text: s.redact.String(redact.StripTerminal(text)), At: time.Now().UTC()}
 	if data != nil {
 		ev.Data, _ = s.redact.Value(data).(map[string]any)
 	}

@@ -32,7 +32,7 @@ func devServerCommand() *cli.Command {
 			if c.Int("lease") <= 0 {
 				return badInput("--lease must be positive")
 			}
-			log, err := newLogger(c.String("log-level"))
+			log, _, err := newLogger(c.String("log-level"))
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,7 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Value: "warn"},
 		},
 		Action: func(c *cli.Context) error {
-			log, err := newLogger(c.String("log-level"))
+			log, _, err := newLogger(c.String("log-level"))
 			if err != nil {
 				return err
 			}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/forge"
@@ -52,18 +51,6 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "min-free-mb", Value: 1024, Usage: "refuse to create a workspace with less free disk, MiB"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 	}
-}
-
-func newLogger(level string) (*zap.Logger, error) {
-	lvl, err := zap.ParseAtomicLevel(level)
-	if err != nil {
-		return nil, badInput("unknown --log-level %q", level)
-	}
-	cfg := zap.NewDevelopmentConfig()
-	cfg.Level = lvl
-	cfg.Development = false
-	cfg.DisableStacktrace = true
-	return cfg.Build()
 }
 
 // config turns flags and environment into a supervisor configuration, rejecting
@@ -195,11 +182,12 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(c.String("log-level"))
+	log, sink, err := newLogger(c.String("log-level"))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	sink.mask(st.token)
 
 	// Signals: the first drains (stop claiming, stop agents, report them stopped),
 	// the second aborts at once.
@@ -315,6 +303,7 @@ func runAction(c *cli.Context) error {
 		}
 	}
 	cfg.Secrets = append(secrets, modelSecrets...)
+	sink.mask(cfg.Secrets...)
 	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
 
 	deps := supervisor.Deps{API: api, Git: g, Logger: log}

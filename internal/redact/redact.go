@@ -20,6 +20,7 @@ const minSecretLen = 8
 
 // Redactor replaces known secrets. The zero value masks nothing.
 type Redactor struct {
+	secrets []string // as given, for With
 	needles []string
 	r       *strings.Replacer
 }
@@ -50,7 +51,7 @@ func New(secrets ...string) *Redactor {
 	for _, n := range needles {
 		pairs = append(pairs, n, Mask)
 	}
-	return &Redactor{needles: needles, r: strings.NewReplacer(pairs...)}
+	return &Redactor{secrets: append([]string(nil), secrets...), needles: needles, r: strings.NewReplacer(pairs...)}
 }
 
 func encodings(s string) []string {
@@ -99,3 +100,12 @@ func (r *Redactor) Value(v any) any {
 
 // Empty reports whether the redactor has nothing to mask.
 func (r *Redactor) Empty() bool { return r == nil || len(r.needles) == 0 }
+
+// With returns a redactor that masks r's secrets and more.
+func (r *Redactor) With(secrets ...string) *Redactor {
+	var all []string
+	if r != nil {
+		all = append(all, r.secrets...)
+	}
+	return New(append(all, secrets...)...)
+}

@@ -54,3 +54,15 @@ func TestNilAndEmpty(t *testing.T) {
 		t.Fatal("nil or empty redactor must pass text through")
 	}
 }
+
+func TestWithAddsSecrets(t *testing.T) {
+	r := New("first-secret-value").With("second-secret-value")
+	got := r.String("a first-secret-value b second-secret-value")
+	if strings.Contains(got, "first-secret") || strings.Contains(got, "second-secret") {
+		t.Fatalf("not masked: %q", got)
+	}
+	var nilR *Redactor
+	if nilR.With("third-secret-value").String("third-secret-value") != Mask {
+		t.Fatal("With on nil must work")
+	}
+}

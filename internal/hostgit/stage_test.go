@@ -152,7 +152,11 @@ func TestStageAllHostileContentRefused(t *testing.T) {
 			t.Errorf("rules for %q = %v, want %v", ch.Path, r, wantRules[ch.Path])
 		}
 	}
-	if report.Err() == nil || !strings.HasPrefix(report.Error(), "refused 9 paths: ") {
+	// The embedded bare repository is refused as a folder, not per file.
+	if r := rulesFor(report, "evil.git"); !slices.Equal(r, []string{importpolicy.RuleBareRepo}) {
+		t.Errorf("rules for the embedded bare repository = %v", r)
+	}
+	if report.Err() == nil || !strings.HasPrefix(report.Error(), "refused 10 paths: ") {
 		t.Fatalf("report error = %q", report.Error())
 	}
 

@@ -8,6 +8,7 @@ package importpolicy
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -37,6 +38,7 @@ const (
 	RuleInvalidPath   = "invalid-path"   // empty, absolute, or with "", "." or ".." components
 	RuleNotStaged     = "not-staged"     // git refused to stage the path (hostgit.StatusNotStaged)
 	RuleUnexpected    = "unexpected"     // a change status or mode git does not produce for a clean import
+	RuleBareRepo      = "bare-repo"      // a folder laid out as a bare repository (HEAD plus objects/ or refs/)
 )
 
 // Options tunes Check. Zero values mean the defaults.
@@ -156,6 +158,7 @@ func Check(changes []hostgit.Change, opts Options) Report {
 		paths[c.Path] = struct{}{}
 		r.Violations = append(r.Violations, checkChange(c, maxBytes, globs, badPatterns)...)
 	}
+	r.Violations = append(r.Violations, bareRepos(changes)...)
 	if len(paths) > maxFiles {
 		r.Violations = append(r.Violations, Violation{Rule: RuleTooMany,
 			Detail: fmt.Sprintf("%d changed paths, limit %d", len(paths), maxFiles)})
@@ -317,4 +320,48 @@ func display(s string) string {
 		short += "…"
 	}
 	return short
+}
+
+// bareRepos refuses folders that a git client would take for a bare
+// repository: git honours an embedded bare repository when someone runs git
+// inside it, and its config can name programs (see security.md §1.4).
+func bareRepos(changes []hostgit.Change) []Violation {
+	type marks struct{ head, store bool }
+	dirs := map[string]*marks{}
+	mark := func(dir string) *marks {
+		m := dirs[dir]
+		if m == nil {
+			m = &marks{}
+			dirs[dir] = m
+		}
+		return m
+	}
+	for _, c := range changes {
+		if c.Status == "D" {
+			continue
+		}
+		p := strings.ReplaceAll(c.Path, "\\", "/")
+		parts := strings.Split(p, "/")
+		for i, part := range parts {
+			dir := strings.Join(parts[:i], "/")
+			switch {
+			case i == len(parts)-1 && strings.EqualFold(part, "HEAD"):
+				mark(dir).head = true
+			case i < len(parts)-1 && (strings.EqualFold(part, "objects") || strings.EqualFold(part, "refs")):
+				mark(dir).store = true
+			}
+		}
+	}
+	var out []Violation
+	for dir, m := range dirs {
+		if m.head && m.store {
+			name := dir
+			if name == "" {
+				name = "."
+			}
+			out = append(out, Violation{Path: name, Rule: RuleBareRepo, Detail: "laid out as a bare git repository"})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
 }

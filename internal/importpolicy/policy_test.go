@@ -252,3 +252,35 @@ func TestReportError(t *testing.T) {
 		t.Fatal("empty report must have nil Err")
 	}
 }
+
+func TestBareRepositoryRefused(t *testing.T) {
+	file := func(p string) hostgit.Change { return hostgit.Change{Path: p, Status: "A", Mode: "100644", Size: 10} }
+	cases := []struct {
+		name    string
+		changes []hostgit.Change
+		want    string // refused folder, "" for none
+	}{
+		{"embedded bare repo", []hostgit.Change{file("evil.git/HEAD"), file("evil.git/config"), file("evil.git/objects/ab/cdef")}, "evil.git"},
+		{"refs only", []hostgit.Change{file("x/HEAD"), file("x/refs/heads/main")}, "x"},
+		{"at the top", []hostgit.Change{file("HEAD"), file("objects/info/packs")}, "."},
+		{"deep and lower case", []hostgit.Change{file("a/b/c/head"), file("a/b/c/Objects/pack/p")}, "a/b/c"},
+		{"a HEAD file alone", []hostgit.Change{file("docs/HEAD")}, ""},
+		{"objects folder alone", []hostgit.Change{file("src/objects/model.go")}, ""},
+		{"HEAD and objects in different folders", []hostgit.Change{file("a/HEAD"), file("b/objects/x")}, ""},
+		{"deleted", []hostgit.Change{{Path: "old.git/HEAD", Status: "D"}, {Path: "old.git/objects/x", Status: "D"}}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rep := Check(c.changes, Options{})
+			var got []string
+			for _, v := range rep.Violations {
+				if v.Rule == RuleBareRepo {
+					got = append(got, v.Path)
+				}
+			}
+			if c.want == "" && len(got) != 0 || c.want != "" && (len(got) != 1 || got[0] != c.want) {
+				t.Fatalf("bare-repo violations %v, want %q", got, c.want)
+			}
+		})
+	}
+}

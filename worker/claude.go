@@ -67,6 +67,9 @@ var claudeEnvAllow = map[string]bool{
 	"HTTPS_PROXY": true, "HTTP_PROXY": true, "NO_PROXY": true,
 	"https_proxy": true, "http_proxy": true, "no_proxy": true,
 	"IS_SANDBOX": true,
+	// The task's disposable repository (never the user's .git), so the agent's
+	// git status/diff/log work.
+	"GIT_DIR": true, "GIT_WORK_TREE": true,
 }
 
 const defaultPath = "/usr/local/bin:/usr/bin:/bin"

@@ -60,6 +60,7 @@ var cursorEnvAllow = map[string]bool{
 	"CURSOR_API_KEY": true,
 	"HTTPS_PROXY":    true, "HTTP_PROXY": true, "NO_PROXY": true,
 	"https_proxy": true, "http_proxy": true, "no_proxy": true,
+	"GIT_DIR": true, "GIT_WORK_TREE": true, // the task's disposable repository
 }
 
 func (cursorAgent) Env(workerEnv []string) []string {

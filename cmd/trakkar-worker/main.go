@@ -1,5 +1,7 @@
 // Command trakkar-worker is the entrypoint of a task container: it runs the
 // job's agent CLI and reports through stdout, the result file and its exit code.
+// `trakkar-worker egress-proxy …` instead runs the allowlisting proxy that is a
+// task's only way out under --network allowlist, so no extra image is needed.
 package main
 
 import (
@@ -8,16 +10,22 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/trakkar/trakkar-agent/internal/egress"
 	"github.com/trakkar/trakkar-agent/worker"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := worker.Run(ctx, worker.Config{
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Env:    os.Environ(),
-	})
+	var code int
+	if len(os.Args) > 1 && os.Args[1] == "egress-proxy" {
+		code = egress.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		code = worker.Run(ctx, worker.Config{
+			Stdout: os.Stdout,
+			Stderr: os.Stderr,
+			Env:    os.Environ(),
+		})
+	}
 	stop()
 	os.Exit(code)
 }

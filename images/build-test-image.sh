@@ -63,6 +63,13 @@ ctx="$tmp/ctx"
 fs="$ctx/rootfs"
 mkdir -p "$fs/bin" "$fs/usr/local/bin" "$fs/etc" "$fs/tmp" "$fs/workspace" "$fs/trakkar/in" "$fs/trakkar/out" "$ctx/home"
 chmod 1777 "$fs/tmp"
+# Dependency cache mount points (supervisor/caches.go): a new volume takes the
+# mode of the image folder it is first mounted over, 1777 makes it writable by
+# any task uid.
+for tool in npm yarn pnpm pip go-mod go-build cargo; do
+    mkdir -p "$fs/trakkar/cache/$tool"
+    chmod 1777 "$fs/trakkar/cache/$tool"
+done
 
 cp "$BUSYBOX" "$fs/bin/busybox"
 for applet in $("$BUSYBOX" --list); do

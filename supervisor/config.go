@@ -51,7 +51,24 @@ type Config struct {
 	Resources      docker.Resources
 	WorktreeRoot   string // <repo>/.trakkar-worktrees
 	Policy         importpolicy.Options
-	MinFreeBytes   uint64 // refuse to create a workspace with less free disk than this
+	MinFreeBytes   uint64   // refuse to create a workspace with less free disk than this
+	Network        string   // open (default), none or allowlist
+	AllowDomains   []string // allowlist; empty → DefaultAllowDomains(provider)
+	EgressNetwork  string   // where the egress proxy reaches out from; "" → the default bridge
+	Runtime        string   // OCI runtime for task containers, e.g. runsc; "" → the engine's default
+	NoAgentGit     bool     // skip the agent's disposable repository (saves hashing a huge tree every run)
+
+	// VerifyRetries is how many times a failed verify command sends the agent
+	// back to fix it (the CLI's default is 2; 0 means no fix rounds).
+	VerifyRetries int
+	// Share lists folders of the main checkout (relative paths, e.g.
+	// node_modules) that task containers see at the same place under the
+	// workspace, read-through with a private writable layer per task. nil means
+	// DefaultShare when the main checkout has it; an empty list shares nothing.
+	Share []string
+	// DependencyCaches mounts the per-repository package manager cache volumes
+	// into task containers.
+	DependencyCaches bool
 }
 
 // RunnerInfo identifies this runner to Trakkar.
@@ -88,7 +105,17 @@ func (c *Config) validate() error {
 	if c.ContainerUser == "" {
 		errs = append(errs, errors.New("container user is empty"))
 	}
-	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 {
+	switch c.Network {
+	case "", NetworkOpen, NetworkNone, NetworkAllowlist:
+	default:
+		errs = append(errs, fmt.Errorf("unknown network policy %q", c.Network))
+	}
+	for _, p := range c.Share {
+		if err := checkSharePath(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 || c.VerifyRetries < 0 {
 		errs = append(errs, errors.New("negative durations or counts are not allowed"))
 	}
 	return errors.Join(errs...)
@@ -103,6 +130,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.PollWait > 30*time.Second {
 		c.PollWait = 30 * time.Second
+	}
+	if c.VerifyTimeout == 0 {
+		c.VerifyTimeout = DefaultVerifyTimeout
 	}
 	if c.StopGrace == 0 {
 		c.StopGrace = 10 * time.Second

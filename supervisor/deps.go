@@ -30,6 +30,13 @@ type Runtime interface {
 	List(ctx context.Context, labels map[string]string) ([]docker.Container, error)
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
+	Logs(ctx context.Context, id string, follow bool, stdout, stderr io.Writer) error
+	CreateNetwork(ctx context.Context, name string, internal bool, labels map[string]string) (string, error)
+	RemoveNetwork(ctx context.Context, id string) error
+	Connect(ctx context.Context, networkID, containerID string, aliases []string) error
+	ListNetworks(ctx context.Context, labels map[string]string) ([]docker.Network, error)
+	// RemoveVolume drops a named volume a task's specs created; gone is not an error.
+	RemoveVolume(ctx context.Context, name string) error
 }
 
 // Git is the hardened host git.
@@ -46,6 +53,7 @@ type Git interface {
 	Push(ctx context.Context, repo, remote, branch string, auth hostgit.Auth) error
 	RemoveWorktree(ctx context.Context, repo string, wt hostgit.Worktree) error
 	Exclude(repo, pattern string) error
+	InitScratch(ctx context.Context, gitDir, workTree, branch string) error
 }
 
 // Forge opens pull requests.

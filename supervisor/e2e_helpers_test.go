@@ -63,7 +63,8 @@ func (e *env) serve(t *testing.T) string { return e.url }
 type envOpts struct {
 	lease int
 	// now, when set, is the stand-in's clock, so a test can make leases lapse.
-	now func() time.Time
+	now   func() time.Time
+	agent trakkar.Agent // the agent settings the stand-in serves (verify command…)
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -75,11 +76,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 	cloneURL := e.gh.AddRepo(t, "acme", "web", map[string]string{"README.md": "# web\n"})
 	e.repo = filepath.Join(t.TempDir(), "web")
 	gitCmd(t, "", "clone", "-q", cloneURL, e.repo)
+	t.Cleanup(e.dropCaches) // after every supervisor of the test stopped
 
 	if o.lease == 0 {
 		o.lease = 3
 	}
-	e.stand = standin.New(standin.Options{Token: agentToken, LeaseSeconds: o.lease, Logger: e.log.Named("standin"), Now: o.now})
+	e.stand = standin.New(standin.Options{Token: agentToken, Agent: o.agent, LeaseSeconds: o.lease, Logger: e.log.Named("standin"), Now: o.now})
 	e.handler.Store(&handlerBox{e.stand.Handler()})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.handler.Load().h.ServeHTTP(w, r)

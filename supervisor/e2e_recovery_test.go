@@ -158,7 +158,11 @@ func TestSIGKILLWhileContainerExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := e.spawn(t, url)
-	waitFor(t, 60*time.Second, "container started", func() bool { return len(e.managedContainers()) == 1 })
+	// Killed once the agent runs: a kill between create and start is another case.
+	waitFor(t, 60*time.Second, "container running", func() bool {
+		cs := e.managedContainers()
+		return len(cs) == 1 && cs[0].State == "running"
+	})
 	p.kill(t)
 	// The agent finishes while no supervisor is watching.
 	waitFor(t, 60*time.Second, "container exited", func() bool {

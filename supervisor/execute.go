@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -80,9 +81,16 @@ func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agen
 	if err := s.takeBack(ws); err != nil {
 		return failed(err.Error())
 	}
+	defer s.releaseShares(ctx, r, ws)
 	comp := s.outcome(r, ar)
+	var vr *verifyReport
+	if comp == nil && s.verifyCommand() != "" {
+		if ar, vr, comp = s.verifyAndFix(ctx, r, ws, ar); ar.end == endLost || ar.end == endAborted {
+			return nil
+		}
+	}
 	if comp == nil {
-		comp = s.publish(ctx, r, ws, ar.result)
+		comp = s.verifyVerdict(r, s.publish(ctx, r, ws, ar.result, vr), vr)
 	}
 	s.attachSession(comp, ar)
 	return comp
@@ -143,6 +151,21 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 // runAgent creates and starts the worker container and supervises it to its end.
 func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agentRun, error) {
 	job, resumed := s.planJob(r, ws)
+	// The agent gets git status/diff/log against a disposable repository whose
+	// only commit is the run's starting point; the user's .git never enters.
+	ws.scratch = false
+	if !s.cfg.NoAgentGit {
+		if err := s.git.InitScratch(ctx, ws.gitDir, ws.wt.Path, ws.wt.Branch); err != nil {
+			r.log.Warn("the agent gets no git repository", zap.Error(err))
+		} else {
+			ws.scratch = true
+		}
+	}
+	return s.startAgent(ctx, r, ws, job, resumed)
+}
+
+// startAgent runs the worker with job (a verify fix round brings its own).
+func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job event.Job, resumed bool) (*agentRun, error) {
 	b, err := json.Marshal(job)
 	if err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
@@ -153,8 +176,20 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 	if err := s.handOver(ws); err != nil {
 		return nil, err
 	}
-	id, err := s.rt.Create(ctx, s.containerSpec(r, ws))
+	if err := s.prepareShares(ws); err != nil {
+		return nil, err
+	}
+	tn, err := s.startEgress(ctx, r, ws)
 	if err != nil {
+		s.stopEgress(ctx, r.claim.Run.ID)
+		return nil, fmt.Errorf("set up the task's network: %w", err)
+	}
+	spec := s.containerSpec(r, ws)
+	spec.Network, spec.DNS = tn.network, tn.dns
+	spec.Env = append(spec.Env, tn.env...)
+	id, err := s.rt.Create(ctx, spec)
+	if err != nil {
+		s.stopEgress(ctx, r.claim.Run.ID)
 		return nil, fmt.Errorf("create container: %w", err)
 	}
 	r.rec.ContainerID = id
@@ -272,6 +307,7 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		s.setPhase(r, phaseFinishing)
 	}
 	s.removeContainer(ctx, r, id)
+	s.stopEgress(ctx, r.claim.Run.ID)
 	return ar, nil
 }
 
@@ -290,20 +326,20 @@ func splitStamp(line []byte) (time.Time, []byte) {
 
 func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 	env := append([]string{"HOME=/home/agent", "CLAUDE_CONFIG_DIR=" + claudeConfigDir}, s.cfg.ModelEnv...)
-	return docker.Spec{
+	env = append(env, s.cacheEnv()...)
+	var scratch []docker.Mount
+	if ws.scratch {
+		env = append(env, "GIT_DIR="+agentGitDir, "GIT_WORK_TREE="+event.Workspace)
+		scratch = []docker.Mount{{Source: ws.gitDir, Target: agentGitDir}}
+	}
+	spec := docker.Spec{
 		Name:       "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40),
 		Image:      s.cfg.Image,
 		Env:        env,
 		User:       s.cfg.ContainerUser,
 		WorkingDir: event.Workspace,
-		Labels: map[string]string{
-			LabelManaged: "true",
-			LabelTaskID:  r.claim.Task.ID,
-			LabelTaskKey: r.claim.Task.Key,
-			LabelRunID:   r.claim.Run.ID,
-			LabelRunner:  s.cfg.Runner.ID,
-			LabelAttempt: fmt.Sprint(max(r.claim.Run.Attempt, 1)),
-		},
+		Labels:     s.runLabels(r),
+		Runtime:    s.cfg.Runtime,
 		Mounts: []docker.Mount{
 			{Source: ws.wt.Path, Target: event.Workspace},
 			{Source: ws.inDir, Target: event.InDir, ReadOnly: true},
@@ -311,22 +347,34 @@ func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 			{Source: ws.agentDir, Target: "/trakkar/state"},
 			{Source: filepath.Join(ws.agentDir, "cursor"), Target: cursorStateDir},
 		},
+		Volumes: append(s.cacheVolumes(), s.shareVolumes(ws)...),
 		Tmpfs: map[string]string{
 			"/tmp":        "rw,exec,nosuid,nodev,size=1g,mode=1777",
 			"/home/agent": "rw,nosuid,nodev,size=256m,mode=1777",
 		},
 		Resources: s.cfg.Resources,
 	}
+	spec.Mounts = append(spec.Mounts, scratch...)
+	return spec
 }
+
+// agentGitDir is where the agent's disposable repository is mounted.
+const agentGitDir = "/trakkar/git"
 
 // readResult reads the worker's result; a missing or malformed file is nil and
 // the exit code decides.
 func readResult(dir string) *event.Result {
-	f, err := os.Open(filepath.Join(dir, event.ResultFile))
+	// The agent can leave anything at this path: a symlink to a host file, or a
+	// FIFO whose open would block this run forever. Open without following
+	// links or blocking, and read only a regular file.
+	f, err := os.OpenFile(filepath.Join(dir, event.ResultFile), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
 	var res event.Result
 	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&res); err != nil {
 		return nil

@@ -15,8 +15,9 @@ import (
 )
 
 // publish commits the agent's change on the host and pushes it / opens the PR
-// as configured. Only called after the container has exited.
-func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *event.Result) *trakkar.Completion {
+// as configured. Only called after the container has exited. vr, when the
+// agent has a verify command, goes into the PR; a failed verify opens a draft.
+func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *event.Result, vr *verifyReport) *trakkar.Completion {
 	r.setState(trakkar.StatePublishing)
 	summary := ""
 	if res != nil {
@@ -67,7 +68,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 		return comp
 	}
 
-	pr, err := s.openPR(ctx, r, ws, summary)
+	pr, err := s.openPR(ctx, r, ws, summary, vr)
 	if err != nil {
 		s.emit(r, trakkar.EventError, "Opening the pull request failed: "+err.Error(), nil)
 		return failed("open pull request: " + err.Error())
@@ -80,7 +81,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 
 // openPR reuses an open PR for the branch (a follow-up, or a retry after a
 // crash) and creates one otherwise, so a task never gets two.
-func (s *Supervisor) openPR(ctx context.Context, r *run, ws *workspace, summary string) (*forge.PR, error) {
+func (s *Supervisor) openPR(ctx context.Context, r *run, ws *workspace, summary string, vr *verifyReport) (*forge.PR, error) {
 	existing, err := s.forge.FindOpenPR(ctx, s.cfg.ForgeRepo, ws.wt.Branch)
 	if err != nil {
 		return nil, fmt.Errorf("look up open pull request: %w", err)
@@ -91,9 +92,10 @@ func (s *Supervisor) openPR(ctx context.Context, r *run, ws *workspace, summary 
 	t := r.claim.Task
 	return s.forge.CreatePR(ctx, s.cfg.ForgeRepo, forge.NewPR{
 		Title: prTitle(t),
-		Body:  s.redact.String(prBody(r.claim, summary)),
+		Body:  s.redact.String(prBodyVerified(r.claim, summary, vr, s.cfg.VerifyTimeout)),
 		Head:  ws.wt.Branch,
 		Base:  ws.base,
+		Draft: vr.failed(),
 	})
 }
 
@@ -115,7 +117,9 @@ func prTitle(t trakkar.Task) string {
 	return title
 }
 
-func prBody(c trakkar.Claim, summary string) string {
+func prBody(c trakkar.Claim, summary string) string { return prBodyVerified(c, summary, nil, 0) }
+
+func prBodyVerified(c trakkar.Claim, summary string, vr *verifyReport, timeout time.Duration) string {
 	t := c.Task
 	var b strings.Builder
 	fmt.Fprintf(&b, "Delegated in Trakkar: [%s](%s) — %s\n\n", t.Key, t.URL, oneLine(t.Title, 200))
@@ -124,6 +128,7 @@ func prBody(c trakkar.Claim, summary string) string {
 		b.WriteString(truncate(s, 20000))
 		b.WriteString("\n\n")
 	}
+	b.WriteString(verifySection(vr, timeout))
 	fmt.Fprintf(&b, "---\nOpened by trakkar-agent for run `%s` (attempt %d). Review before merging: the change was written by an AI agent.\n",
 		c.Run.ID, max(c.Run.Attempt, 1))
 	return b.String()

@@ -26,10 +26,40 @@ func (s *Supervisor) recoverRuns(ctx context.Context) {
 		return
 	}
 	byRun := map[string]docker.Container{}
+	var proxies []docker.Container
 	for _, c := range containers {
+		switch c.Labels[LabelRole] {
+		case RoleEgress:
+			proxies = append(proxies, c)
+			continue
+		case RoleVerify:
+			// A verify round cut short is simply run again.
+			byRun["orphan-verify-"+c.ID] = c
+			continue
+		}
 		byRun[c.Labels[LabelRunID]] = c
 	}
-	for _, rec := range s.loadRecords() {
+	recs := s.loadRecords()
+	owned := map[string]bool{}
+	for _, rec := range recs {
+		owned[rec.Claim.Run.ID] = true
+	}
+	// Proxies and networks of runs nobody will continue go with them.
+	for _, c := range proxies {
+		if !owned[c.Labels[LabelRunID]] {
+			byRun["orphan-egress-"+c.ID] = c
+		}
+	}
+	if nets, err := s.rt.ListNetworks(ctx, map[string]string{LabelManaged: "true", LabelRunner: s.cfg.Runner.ID}); err == nil {
+		defer func() {
+			for _, n := range nets {
+				if !owned[n.Labels[LabelRunID]] {
+					_ = s.rt.RemoveNetwork(ctx, n.ID)
+				}
+			}
+		}()
+	}
+	for _, rec := range recs {
 		var c *docker.Container
 		if found, ok := byRun[rec.Claim.Run.ID]; ok {
 			c = &found
@@ -94,6 +124,10 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 			if c == nil {
 				return s.finishExited(ctx, r, ws, "the agent's container disappeared while the runner was down")
 			}
+			if c.State == "created" {
+				// Killed between create and start: start it now.
+				return s.startCreated(ctx, r, ws, c.ID)
+			}
 			return s.reattach(ctx, r, ws, c.ID)
 		case phaseFinishing:
 			s.status(r, "Runner restarted; finishing the run")
@@ -118,6 +152,11 @@ func (s *Supervisor) reattach(ctx context.Context, r *run, ws *workspace, id str
 		waitCh <- docker.WaitResult{Status: st, Err: err}
 	}()
 	s.status(r, "Runner restarted; following the agent's container again")
+	if s.cfg.Network == NetworkAllowlist {
+		if ps, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleEgress}); err == nil && len(ps) == 1 {
+			go s.followEgress(ctx, r, ps[0].ID)
+		}
+	}
 	ar, err := s.supervise(ctx, r, ws, id, waitCh, since)
 	if err != nil {
 		s.emit(r, trakkar.EventError, err.Error(), nil)
@@ -147,6 +186,7 @@ func (s *Supervisor) workspaceFor(r *run) *workspace {
 	ws.inDir = filepath.Join(ws.stateDir, "in")
 	ws.outDir = filepath.Join(ws.stateDir, "out")
 	ws.agentDir = filepath.Join(ws.stateDir, "agent")
+	ws.gitDir = filepath.Join(ws.stateDir, "agent-git")
 	return ws
 }
 
@@ -160,4 +200,21 @@ func (s *Supervisor) discardContainer(ctx context.Context, id string) {
 func (s *Supervisor) markDone(rec runRecord) {
 	r := &run{claim: rec.Claim, rec: rec, log: s.log}
 	s.setPhase(r, phaseDone)
+}
+
+// startCreated starts a container the previous process created but never started.
+func (s *Supervisor) startCreated(ctx context.Context, r *run, ws *workspace, id string) *trakkar.Completion {
+	s.status(r, "Runner restarted; starting the agent's container")
+	waitCh, err := s.rt.Start(ctx, id)
+	if err != nil {
+		s.removeContainer(ctx, r, id)
+		s.emit(r, trakkar.EventError, "start container: "+err.Error(), nil)
+		return failed("start container: " + err.Error())
+	}
+	ar, err := s.supervise(ctx, r, ws, id, waitCh, time.Time{})
+	if err != nil {
+		s.emit(r, trakkar.EventError, err.Error(), nil)
+		return failed(err.Error())
+	}
+	return s.finish(ctx, r, ws, ar)
 }

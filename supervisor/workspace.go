@@ -24,6 +24,8 @@ type workspace struct {
 	inDir    string // job file, mounted read-only
 	outDir   string // worker result
 	agentDir string // the agent CLI's config dir (sessions), mounted read-write
+	gitDir   string // the agent's disposable repository, rebuilt for every run
+	scratch  bool   // gitDir is ready to mount
 	base     string // base branch name
 }
 
@@ -62,6 +64,7 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 	ws.inDir = filepath.Join(ws.stateDir, "in")
 	ws.outDir = filepath.Join(ws.stateDir, "out")
 	ws.agentDir = filepath.Join(ws.stateDir, "agent")
+	ws.gitDir = filepath.Join(ws.stateDir, "agent-git")
 	branch, err := s.branchFor(t)
 	if err != nil {
 		return nil, err
@@ -141,8 +144,15 @@ func parseUser(u string) (int, int, error) {
 }
 
 // handOver gives the container user the task's folders when it differs from the
-// supervisor's own uid (only possible as root). It never follows symlinks.
+// supervisor's own uid (only possible as root). It never follows symlinks. It
+// runs before every container of the task, so it is also where the mount
+// sources the agent could have replaced are made real folders again.
 func (s *Supervisor) handOver(ws *workspace) error {
+	// agent/cursor lies inside the agent-writable /trakkar/state and is mounted
+	// again as ~/.cursor: a symlink there would mount whatever it points at.
+	if err := realDir(filepath.Join(ws.agentDir, "cursor")); err != nil {
+		return fmt.Errorf("prepare agent state folder: %w", err)
+	}
 	uid, gid, err := parseUser(s.cfg.ContainerUser)
 	if err != nil {
 		return err
@@ -150,7 +160,7 @@ func (s *Supervisor) handOver(ws *workspace) error {
 	if os.Geteuid() != 0 || uid == os.Geteuid() {
 		return nil
 	}
-	for _, d := range []string{ws.wt.Path, ws.inDir, ws.outDir, ws.agentDir} {
+	for _, d := range []string{ws.wt.Path, ws.inDir, ws.outDir, ws.agentDir, ws.gitDir} {
 		if err := chownTree(d, uid, gid); err != nil {
 			return fmt.Errorf("hand workspace to container user: %w", err)
 		}
@@ -177,6 +187,17 @@ func (s *Supervisor) takeBack(ws *workspace) error {
 		}
 	}
 	return nil
+}
+
+// realDir makes path a folder that is not a symlink: anything else there is
+// removed (a symlink itself, never its target) and the folder created.
+func realDir(path string) error {
+	if fi, err := os.Lstat(path); err == nil && !fi.IsDir() {
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	}
+	return os.MkdirAll(path, 0o755)
 }
 
 func chownTree(root string, uid, gid int) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/egress"
 	"github.com/trakkar/trakkar-agent/internal/forge"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
@@ -30,6 +31,9 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "provider", EnvVars: []string{"TRAKKAR_PROVIDER"}, Usage: "agent CLI: claude_code or cursor (default: the agent's setting, else claude_code)"},
 		&cli.IntFlag{Name: "interval", Value: 15, Usage: "seconds between polls when Trakkar answers at once"},
 		&cli.IntFlag{Name: "timeout", Value: 1800, Usage: "seconds the verify command may run (the agent itself has no timer)"},
+		&cli.IntFlag{Name: "verify-retries", Value: 2, Usage: "times a failed verify command sends the agent back to fix it"},
+		&cli.StringSliceFlag{Name: "share", Usage: "folder of the main checkout (relative) that tasks see read-through with a private writable layer (repeatable; default node_modules when present; none to share nothing)"},
+		&cli.BoolFlag{Name: "no-caches", Usage: "do not mount the per-repository package manager cache volumes into task containers"},
 		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once (default: the agent's setting, else 6)"},
 		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, exit"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "claim and read tasks only: no container, no push, no PR (the run is re-queued when its lease lapses)"},
@@ -48,6 +52,11 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "allow-protected", Usage: "let the agent change protected paths"},
 		&cli.IntFlag{Name: "max-file-mb", Value: 20, Usage: "largest file the agent may add, MiB"},
 		&cli.IntFlag{Name: "max-files", Value: 2000, Usage: "most paths one change may touch"},
+		&cli.StringFlag{Name: "network", Value: supervisor.NetworkOpen, Usage: "task network: open, none, or allowlist (only --allow-domain, through an egress proxy)"},
+		&cli.StringSliceFlag{Name: "allow-domain", Usage: "domain reachable under --network allowlist (repeatable; .example.com allows subdomains; default: what the provider needs)"},
+		&cli.StringFlag{Name: "egress-network", Usage: "Docker network the egress proxy reaches out from (default: the engine's bridge)"},
+		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for task containers, e.g. runsc (gVisor); refused if the engine lacks it"},
+		&cli.BoolFlag{Name: "no-agent-git", Usage: "give the agent no disposable git repository (skips hashing the worktree before every run)"},
 		&cli.IntFlag{Name: "min-free-mb", Value: 1024, Usage: "refuse to create a workspace with less free disk, MiB"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 	}
@@ -122,6 +131,31 @@ func checkFlags(c *cli.Context) (*setup, error) {
 		AllowProtected: c.Bool("allow-protected"),
 	}
 	st.cfg.MinFreeBytes = uint64(c.Int("min-free-mb")) << 20
+	switch n := c.String("network"); n {
+	case supervisor.NetworkOpen, supervisor.NetworkNone, supervisor.NetworkAllowlist:
+		st.cfg.Network = n
+	default:
+		return nil, badInput("unknown --network %q: use open, none or allowlist", n)
+	}
+	st.cfg.AllowDomains = c.StringSlice("allow-domain")
+	if _, err := egress.NewAllowlist(st.cfg.AllowDomains); err != nil {
+		return nil, badInput("--allow-domain: %v", err)
+	}
+	st.cfg.EgressNetwork = c.String("egress-network")
+	st.cfg.Runtime = c.String("runtime")
+	st.cfg.NoAgentGit = c.Bool("no-agent-git")
+	if st.cfg.VerifyRetries = c.Int("verify-retries"); st.cfg.VerifyRetries < 0 {
+		return nil, badInput("--verify-retries must not be negative (got %d)", st.cfg.VerifyRetries)
+	}
+	if c.IsSet("share") {
+		st.cfg.Share = []string{} // set but empty or "none": share nothing
+		for _, p := range c.StringSlice("share") {
+			if p != "none" {
+				st.cfg.Share = append(st.cfg.Share, p)
+			}
+		}
+	}
+	st.cfg.DependencyCaches = !c.Bool("no-caches")
 	st.ghAPIURL = c.String("github-api-url")
 	return st, nil
 }
@@ -293,6 +327,15 @@ func runAction(c *cli.Context) error {
 		}
 		if cfg.Image == "" {
 			cfg.Image = supervisor.DefaultImage(cfg.Provider)
+		}
+		if cfg.Runtime != "" {
+			has, err := rt.HasRuntime(ctx, cfg.Runtime)
+			if err != nil {
+				return fmt.Errorf("look up runtime: %w", err)
+			}
+			if !has {
+				return badInput("runtime %q is not registered with the Docker engine; refusing to run without it (install and register it, or drop --runtime)", cfg.Runtime)
+			}
 		}
 		ok, err := rt.ImageExists(ctx, cfg.Image)
 		if err != nil {

@@ -48,6 +48,9 @@ func New(ctx context.Context, log *zap.Logger) (*Client, error) {
 		_ = cli.Close()
 		return nil, fmt.Errorf("docker is not reachable at %s: %w (is the Docker engine running, and can this user use it? set DOCKER_HOST to point elsewhere)", host, err)
 	}
+	// Negotiate now: left to the first request, the SDK negotiates lazily and
+	// concurrent first requests race on its version field.
+	cli.NegotiateAPIVersionPing(ping)
 	version := cli.ClientVersion()
 	if versions.LessThan(version, minAPIVersion) {
 		_ = cli.Close()

@@ -13,6 +13,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 	"go.uber.org/zap"
 )
@@ -39,13 +40,23 @@ type Container struct {
 	Created time.Time
 }
 
-// Create validates s, applies the hardening and creates (does not start) the container.
+// Create validates s, applies the hardening, makes the spec's missing volumes
+// and creates (does not start) the container.
 func (c *Client) Create(ctx context.Context, s Spec) (string, error) {
 	cfg, hc, err := s.build(c.sockets)
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.cli.ContainerCreate(ctx, cfg, hc, nil, nil, s.Name)
+	if err := c.ensureVolumes(ctx, s.Volumes); err != nil {
+		return "", err
+	}
+	var nc *network.NetworkingConfig
+	if len(s.Aliases) > 0 && s.Network != "" && s.Network != "none" && s.Network != "bridge" {
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			s.Network: {Aliases: append([]string(nil), s.Aliases...)},
+		}}
+	}
+	resp, err := c.cli.ContainerCreate(ctx, cfg, hc, nc, nil, s.Name)
 	if err != nil {
 		return "", fmt.Errorf("create container from %s: %w", s.Image, err)
 	}

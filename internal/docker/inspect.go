@@ -64,6 +64,7 @@ type LogConfig struct {
 // MountInfo is one mount as the engine reports it.
 type MountInfo struct {
 	Type   string // bind, volume, tmpfs, …
+	Name   string // the volume's name, for a volume
 	Source string
 	Target string
 	RW     bool
@@ -121,7 +122,7 @@ func (c *Client) Inspect(ctx context.Context, id string) (Inspect, error) {
 		out.Labels = r.Config.Labels
 	}
 	for _, m := range r.Mounts {
-		out.Mounts = append(out.Mounts, MountInfo{Type: string(m.Type), Source: m.Source, Target: m.Destination, RW: m.RW})
+		out.Mounts = append(out.Mounts, MountInfo{Type: string(m.Type), Name: m.Name, Source: m.Source, Target: m.Destination, RW: m.RW})
 	}
 	return out, nil
 }

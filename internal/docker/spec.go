@@ -57,7 +57,8 @@ type Spec struct {
 	User       string // "uid:gid", numeric, neither 0
 	WorkingDir string
 	Labels     map[string]string
-	Mounts     []Mount // bind mounts; Source must be absolute
+	Mounts     []Mount       // bind mounts; Source must be absolute
+	Volumes    []VolumeMount // named volumes, created by Create when missing
 	// Tmpfs maps target → mount options; "/tmp" is added when absent. The engine
 	// adds noexec unless the options say exec, and a tmpfs over a directory that
 	// exists in the image is root-owned with that directory's mode: for a writable
@@ -65,6 +66,14 @@ type Spec struct {
 	Tmpfs     map[string]string
 	Network   string // "" → default bridge; "none"; or a network name
 	Resources Resources
+	// DNS overrides the resolvers the engine's embedded DNS forwards to. Tasks
+	// on an internal network get an unroutable one, so names outside the
+	// network never resolve (engines before 26.0 would otherwise forward them).
+	DNS []string
+	// Runtime selects an OCI runtime such as "runsc" (gVisor); "" is the engine's default.
+	Runtime string
+	// Aliases are extra names of the container on Network.
+	Aliases []string
 }
 
 // socketPaths are the well-known places of the engine's API socket. Mounting one
@@ -105,6 +114,11 @@ func (s Spec) build(extraSockets []string) (*container.Config, *container.HostCo
 	if err != nil {
 		return nil, nil, err
 	}
+	vols, err := volumeMounts(s.Volumes, extraSockets)
+	if err != nil {
+		return nil, nil, err
+	}
+	mounts = append(mounts, vols...)
 	tmpfs, err := tmpfsMounts(s.Tmpfs)
 	if err != nil {
 		return nil, nil, err
@@ -149,6 +163,8 @@ func (s Spec) build(extraSockets []string) (*container.Config, *container.HostCo
 		Mounts:       mounts,
 		Resources:    res,
 		Init:         &useInit,
+		DNS:          append([]string(nil), s.DNS...),
+		Runtime:      s.Runtime,
 	}
 	return cfg, hc, nil
 }

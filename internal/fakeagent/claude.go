@@ -227,6 +227,13 @@ func Claude(env Env) int {
 		}
 		return 1
 	}
+	if sess.Resumed {
+		hist := sess.copyFrom
+		if hist == "" {
+			hist = store.path(sess.ID)
+		}
+		d.recall(transcriptPrompts(hist))
+	}
 	r := newRun(env, o, d, sess, prompt)
 	if !store.loggedIn(env) {
 		return r.notLoggedIn()

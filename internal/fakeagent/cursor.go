@@ -174,6 +174,9 @@ func Cursor(env Env) int {
 	if err != nil {
 		return fail(err.Error())
 	}
+	if chat.resumed {
+		d.recall(chatPrompts(chat.path))
+	}
 	r := &cursorRun{env: env, o: o, d: d, dir: dir, chat: chat, start: env.Now(), reportedID: chat.id}
 	if chat.resumed && d.churnSessionID {
 		r.reportedID = uuid.NewString()

@@ -15,6 +15,7 @@ var scenarios = map[string]bool{
 	"edit": true, "noop": true, "fail": true, "chatty": true, "slow": true, "hang": true,
 	"usage-limit": true, "usage-limit-legacy": true, "credit": true, "max-turns": true,
 	"auth": true, "crash": true, "truncated": true, "unknown-events": true,
+	"hostile": true, "netprobe": true,
 }
 
 // fileWrite is one `fake:write=<relpath>=<content>`.
@@ -32,6 +33,9 @@ type fileWrite struct {
 //	fake:env-file=<abs path>    dump the environment there, one KEY=VALUE a line
 //	fake:resume-error=result    report a missing --resume session as an error result
 //	fake:churn-session-id       on resume, report a fresh id in system/init (CLI 2.1.139)
+//	fake:fix-write=<path>=<c>   like write, but only when the session is resumed (fixwrite.go)
+//	fake:attack=<name> [k=v…]   a probe of the hostile scenario (see hostile.go)
+//	fake:probe=<kind>:<target>  a network probe of the netprobe scenario (see netprobe.go)
 type directives struct {
 	scenario            string
 	writes              []fileWrite
@@ -41,7 +45,11 @@ type directives struct {
 	envFile             string
 	resumeErrorAsResult bool
 	churnSessionID      bool
-	firstLine           string // first line of the prompt that is not a directive
+	fixWrites           []fileWrite // fake:fix-write, applied by recall on resume
+	defaultWrite        bool        // writes holds only the default TRAKKAR_FAKE.md
+	attacks             []attack
+	probes              []string // netprobe: kind:target
+	firstLine           string   // first line of the prompt that is not a directive
 }
 
 func parseDirectives(prompt string) (directives, error) {
@@ -94,6 +102,20 @@ func parseDirectives(prompt string) (directives, error) {
 			d.resumeErrorAsResult = true
 		case "churn-session-id":
 			d.churnSessionID = true
+		case "fix-write":
+			p, content, ok := strings.Cut(val, "=")
+			if !ok || p == "" || !filepath.IsLocal(p) {
+				return d, fmt.Errorf("fake:fix-write needs <path>=<content> inside the working directory, got %q", val)
+			}
+			d.fixWrites = append(d.fixWrites, fileWrite{Path: filepath.Clean(p), Content: strings.ReplaceAll(content, `\n`, "\n")})
+		case "probe":
+			d.probes = append(d.probes, val)
+		case "attack":
+			a, err := parseAttack(val)
+			if err != nil {
+				return d, err
+			}
+			d.attacks = append(d.attacks, a)
 		default:
 			return d, fmt.Errorf("unknown directive %q", line)
 		}
@@ -106,6 +128,7 @@ func parseDirectives(prompt string) (directives, error) {
 	}
 	if len(d.writes) == 0 && (d.scenario == "edit" || d.scenario == "slow" || d.scenario == "truncated" || d.scenario == "unknown-events") {
 		d.writes = []fileWrite{{Path: "TRAKKAR_FAKE.md", Content: d.firstLine + "\n"}}
+		d.defaultWrite = true
 	}
 	return d, nil
 }

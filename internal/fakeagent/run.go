@@ -98,6 +98,10 @@ func (r *run) script() int {
 		res, code, err = r.maxTurns()
 	case "crash":
 		return r.crash()
+	case "netprobe":
+		res, code, err = r.netprobe()
+	case "hostile":
+		res, code, err = r.hostile()
 	}
 	if err != nil {
 		return exitOf(err)

@@ -1,0 +1,520 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// RoleVerify marks a task's verify containers (LabelRole).
+const RoleVerify = "verify"
+
+// DefaultVerifyTimeout bounds the verify command when Config.VerifyTimeout is 0.
+const DefaultVerifyTimeout = 30 * time.Minute
+
+// How much of the verify output is kept for the PR body and the fix prompt.
+const (
+	tailLines = 60
+	tailChars = 4000
+)
+
+// verifyRound is one run of the verify command.
+type verifyRound struct {
+	Round     int
+	Passed    bool
+	TimedOut  bool
+	ExitCode  int
+	OOMKilled bool
+	Duration  time.Duration
+	Tail      string
+	end       ending // endExited unless a Stop, drain, lease loss or abort cut it short
+}
+
+// verifyReport is what the PR and the completion say about verification.
+type verifyReport struct {
+	Command string
+	Rounds  []verifyRound
+	Retries int // fix rounds allowed
+}
+
+func (v *verifyReport) last() verifyRound { return v.Rounds[len(v.Rounds)-1] }
+
+// failed reports whether verification ran and did not pass in the end.
+func (v *verifyReport) failed() bool { return v != nil && len(v.Rounds) > 0 && !v.last().Passed }
+
+// what says in a few words how a failed round ended.
+func (v verifyRound) what(timeout time.Duration) string {
+	switch {
+	case v.TimedOut:
+		return fmt.Sprintf("timed out after %s and was killed", timeout)
+	case v.OOMKilled:
+		return "ran out of memory"
+	}
+	return fmt.Sprintf("exited with code %d", v.ExitCode)
+}
+
+// verifyCommand is the agent's verify command; "" when it has none.
+func (s *Supervisor) verifyCommand() string {
+	if s.agent.VerifyCommand == nil {
+		return ""
+	}
+	return strings.TrimSpace(*s.agent.VerifyCommand)
+}
+
+// verifyAndFix runs the verify command after a successful agent run and, while
+// it fails and fix rounds remain, resumes the agent with the failure to fix it.
+// It returns the last agent run (usage summed over all of them), the report,
+// and a completion when the run ends here (stopped, or the fixing agent
+// failed). A returned run that ended endLost or endAborted reports nothing.
+func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar *agentRun) (*agentRun, *verifyReport, *trakkar.Completion) {
+	rep := &verifyReport{Command: s.verifyCommand(), Retries: s.cfg.VerifyRetries}
+	for round := 1; ; round++ {
+		if r.isLost() {
+			return &agentRun{end: endLost, result: ar.result}, rep, nil
+		}
+		if r.stopRequested() {
+			return ar, rep, s.verifyCut(r, endStopped)
+		}
+		if s.draining() {
+			return ar, rep, s.verifyCut(r, endDrained)
+		}
+		v, err := s.verifyOnce(ctx, r, ws, rep.Command, round)
+		if err != nil {
+			s.emit(r, trakkar.EventError, "Could not run the verify command: "+err.Error(), nil)
+			return ar, rep, failed("verify: " + err.Error())
+		}
+		switch v.end {
+		case endStopped, endDrained:
+			return ar, rep, s.verifyCut(r, v.end)
+		case endLost, endAborted:
+			return &agentRun{end: v.end, result: ar.result}, rep, nil
+		}
+		rep.Rounds = append(rep.Rounds, v)
+		if v.Passed {
+			s.emit(r, trakkar.EventStatus, fmt.Sprintf("Verify passed in %s: %s", roundDuration(v.Duration), rep.Command),
+				map[string]any{"command": rep.Command, "round": round, "duration_ms": v.Duration.Milliseconds()})
+			return ar, rep, nil
+		}
+		s.emit(r, trakkar.EventError, fmt.Sprintf("Verify failed: %s %s", rep.Command, v.what(s.cfg.VerifyTimeout)),
+			map[string]any{"command": rep.Command, "round": round, "exit_code": v.ExitCode, "timed_out": v.TimedOut})
+		if round > rep.Retries {
+			return ar, rep, nil
+		}
+		s.status(r, "Resuming the agent to fix the failure (fix round %d of %d)", round, rep.Retries)
+		fix, comp := s.fixRound(ctx, r, ws, rep, v)
+		ar = mergeRuns(ar, fix)
+		if comp != nil || ar.end == endLost || ar.end == endAborted {
+			return ar, rep, comp
+		}
+	}
+}
+
+// verifyCut is the completion of a run stopped during verification.
+func (s *Supervisor) verifyCut(r *run, end ending) *trakkar.Completion {
+	if end == endDrained {
+		s.status(r, "Verification stopped because the runner is shutting down; the workspace is kept")
+		return s.shutdownStopped()
+	}
+	s.status(r, "Verification stopped; the workspace is kept")
+	return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped at the person's request."}
+}
+
+// fixRound resumes the agent with the failure and returns its run, and a
+// completion when it did not succeed.
+func (s *Supervisor) fixRound(ctx context.Context, r *run, ws *workspace, rep *verifyReport, v verifyRound) (*agentRun, *trakkar.Completion) {
+	// The previous run's result must never be read as this one's.
+	clearResult(ws)
+	job, resumed := s.fixJob(r, ws, fixPrompt(rep.Command, v, s.cfg.VerifyTimeout))
+	fix, err := s.startAgent(ctx, r, ws, job, resumed)
+	if err != nil {
+		s.emit(r, trakkar.EventError, err.Error(), nil)
+		return &agentRun{end: endExited}, failed(err.Error())
+	}
+	switch fix.end {
+	case endLost, endAborted:
+		return fix, nil
+	}
+	if err := s.takeBack(ws); err != nil {
+		return fix, failed(err.Error())
+	}
+	return fix, s.outcome(r, fix)
+}
+
+// fixJob resumes the task's conversation with prompt; without a usable one
+// the agent starts over with the task and the failure.
+func (s *Supervisor) fixJob(r *run, ws *workspace, prompt string) (event.Job, bool) {
+	job := event.Job{Provider: s.cfg.Provider}
+	if s.agent.Model != nil {
+		job.Model = *s.agent.Model
+	}
+	if prev := loadSession(ws); sessionUsable(ws, prev, s.cfg.Provider) {
+		job.SessionID, job.Resume, job.Prompt = prev.ID, true, prompt
+		return job, true
+	}
+	job.Prompt = buildPrompt(r.claim) + "\nYour earlier changes are in the working tree.\n\n" + prompt
+	if s.cfg.Provider == ProviderClaude {
+		job.SessionID = uuid.NewString()
+	}
+	return job, false
+}
+
+// fixPrompt tells the agent what failed. The output is indented so that it
+// reads as a quotation, not as instructions.
+func fixPrompt(cmd string, v verifyRound, timeout time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "The runner checked your change with the verify command and it failed.\n\nCommand: %s\nResult: it %s\n", cmd, v.what(timeout))
+	if t := strings.TrimRight(v.Tail, "\n"); t != "" {
+		b.WriteString("\nLast lines of its output:\n")
+		for _, line := range strings.Split(t, "\n") {
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	b.WriteString("\nFind the cause and fix it in the working tree; the runner runs the command again when you finish. " +
+		"Do not weaken, skip or delete checks to make them pass. End with a short summary of what you changed.\n")
+	return b.String()
+}
+
+// mergeRuns makes a fix round's run the current one, keeping what the earlier
+// runs spent and said.
+func mergeRuns(prev, fix *agentRun) *agentRun {
+	if fix == nil {
+		return prev
+	}
+	out := *fix
+	if prev.result == nil {
+		return &out
+	}
+	res := *prev.result
+	if fix.result != nil {
+		res.Usage.DurationMS += fix.result.Usage.DurationMS
+		res.Usage.Turns += fix.result.Usage.Turns
+		res.Usage.CostUSD += fix.result.Usage.CostUSD
+		res.Usage.InputTokens += fix.result.Usage.InputTokens
+		res.Usage.OutputTokens += fix.result.Usage.OutputTokens
+		res.Outcome, res.Error = fix.result.Outcome, fix.result.Error
+		if fix.result.SessionID != "" {
+			res.SessionID = fix.result.SessionID
+		}
+		if sum := strings.TrimSpace(fix.result.Summary); sum != "" {
+			res.Summary = strings.TrimSpace(res.Summary + "\n\nAfter the verify command failed: " + sum)
+		}
+	}
+	out.result = &res
+	return &out
+}
+
+// verifyOnce runs the command once in a fresh container on the worktree and
+// streams its output into the task.
+func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd string, round int) (verifyRound, error) {
+	v := verifyRound{Round: round, end: endExited}
+	r.setState(trakkar.StateVerifying)
+	r.log.Info("verifying", zap.String("command", s.redact.String(cmd)), zap.Int("round", round))
+	s.emit(r, trakkar.EventStatus, "Verifying: "+cmd, map[string]any{"command": cmd, "round": round})
+	s.removeVerifyContainers(ctx, r)
+	if err := s.handOver(ws); err != nil {
+		return v, err
+	}
+	defer func() {
+		if err := s.takeBack(ws); err != nil {
+			r.log.Warn("take workspace back after verify", zap.Error(err))
+		}
+	}()
+	if err := s.prepareShares(ws); err != nil {
+		return v, err
+	}
+	tn, err := s.startEgress(ctx, r, ws)
+	defer s.stopEgress(ctx, r.claim.Run.ID)
+	if err != nil {
+		return v, fmt.Errorf("set up the network: %w", err)
+	}
+	spec := s.verifySpec(r, ws, cmd, round)
+	spec.Network, spec.DNS = tn.network, tn.dns
+	spec.Env = append(spec.Env, tn.env...)
+	id, err := s.rt.Create(ctx, spec)
+	if err != nil {
+		return v, fmt.Errorf("create verify container: %w", err)
+	}
+	defer s.removeContainer(ctx, r, id)
+	log := r.log.With(zap.String("container_id", shortID(id)))
+
+	tail := &tailBuffer{}
+	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, _ time.Time) {
+		if !r.isLost() {
+			r.ship.Add(ev)
+		}
+	})
+	coCtx, stopCo := context.WithCancel(ctx)
+	defer stopCo()
+	go co.run(coCtx)
+	lineTo := func(stream string) *lineWriter {
+		return newLineWriter(func(line []byte) {
+			_, text := splitStamp(line)
+			tail.add(string(text))
+			co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), time.Time{})
+		})
+	}
+	stdout, stderr := lineTo("stdout"), lineTo("stderr")
+
+	started := time.Now()
+	waitCh, err := s.rt.Start(ctx, id)
+	if err != nil {
+		return v, fmt.Errorf("start verify container: %w", err)
+	}
+	logsDone := make(chan struct{})
+	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLogs()
+	go func() {
+		defer close(logsDone)
+		if err := s.rt.LogsSince(logCtx, id, time.Time{}, true, stdout, stderr); err != nil && logCtx.Err() == nil {
+			log.Warn("follow verify logs", zap.Error(err))
+		}
+		stdout.Close()
+		stderr.Close()
+	}()
+
+	timer := time.NewTimer(s.cfg.VerifyTimeout)
+	defer timer.Stop()
+	var wr docker.WaitResult
+	exited := false
+	select {
+	case wr = <-waitCh:
+		exited = true
+	case <-timer.C:
+		v.TimedOut = true
+	case <-r.stopReq:
+		v.end = endStopped
+	case <-s.drainCh:
+		v.end = endDrained
+	case <-r.lost:
+		v.end = endLost
+	case <-ctx.Done():
+		// Aborting: a verify cannot be resumed by a restarted supervisor, so it
+		// goes at once (the deferred remove kills it).
+		v.end = endAborted
+		return v, nil
+	}
+	if !exited {
+		log.Info("stopping verify container", zap.Bool("timed_out", v.TimedOut), zap.Duration("grace", s.cfg.StopGrace))
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopGrace+30*time.Second)
+		if err := s.rt.Stop(sctx, id, s.cfg.StopGrace); err != nil {
+			log.Warn("stop verify container", zap.Error(err))
+		}
+		select {
+		case wr = <-waitCh:
+		case <-sctx.Done():
+			wr.Err = sctx.Err()
+		}
+		cancel()
+	}
+	v.Duration = time.Since(started)
+	select {
+	case <-logsDone:
+	case <-time.After(15 * time.Second):
+		log.Warn("verify logs did not end after exit; continuing")
+		stopLogs()
+		<-logsDone
+	}
+	stopCo()
+	co.close()
+	v.Tail = tail.String()
+	if wr.Err != nil && exited {
+		if ctx.Err() != nil {
+			v.end = endAborted
+			return v, nil
+		}
+		return v, fmt.Errorf("wait for verify container: %w", wr.Err)
+	}
+	v.ExitCode, v.OOMKilled = wr.Status.Code, wr.Status.OOMKilled
+	v.Passed = v.end == endExited && !v.TimedOut && !v.OOMKilled && v.ExitCode == 0
+	log.Info("verify finished", zap.Bool("passed", v.Passed), zap.Int("exit_code", v.ExitCode),
+		zap.Bool("timed_out", v.TimedOut), zap.Duration("duration", v.Duration))
+	return v, nil
+}
+
+// verifySpec is the agent's container spec (image, user, hardening, limits,
+// caches, shared folders) running the command under sh -c, with only the
+// worktree mounted and no model credential: the command runs the
+// repository's code, which the agent may have written.
+func (s *Supervisor) verifySpec(r *run, ws *workspace, cmd string, round int) docker.Spec {
+	spec := s.containerSpec(r, ws)
+	spec.Name = "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40) + fmt.Sprintf("-verify-%d", round)
+	spec.Entrypoint = []string{"/bin/sh", "-c"}
+	spec.Cmd = []string{cmd}
+	spec.Env = append([]string{"HOME=/home/agent"}, s.cacheEnv()...)
+	spec.Labels[LabelRole] = RoleVerify
+	spec.Mounts = []docker.Mount{{Source: ws.wt.Path, Target: event.Workspace}}
+	return spec
+}
+
+// removeVerifyContainers removes verify containers of this run that an
+// earlier process left behind; their names would clash with the next round's.
+func (s *Supervisor) removeVerifyContainers(ctx context.Context, r *run) {
+	cs, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleVerify})
+	if err != nil {
+		r.log.Warn("list old verify containers", zap.Error(err))
+		return
+	}
+	for _, c := range cs {
+		s.removeContainer(ctx, r, c.ID)
+	}
+}
+
+// tailBuffer keeps the last lines of the verify output.
+type tailBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *tailBuffer) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(line) > tailChars {
+		line = line[:tailChars]
+	}
+	t.lines = append(t.lines, line)
+	if len(t.lines) > tailLines {
+		t.lines = t.lines[len(t.lines)-tailLines:]
+	}
+}
+
+// String is the kept lines, cut from the front to tailChars.
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return lastChars(strings.Join(t.lines, "\n"), tailChars)
+}
+
+// lastChars cuts s from the front to at most n bytes, at a line start when
+// one is near.
+func lastChars(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	if i := strings.IndexByte(s, '\n'); i >= 0 && i < n/4 {
+		return s[i+1:]
+	}
+	for len(s) > 0 && !utf8Start(s[0]) {
+		s = s[1:]
+	}
+	return s
+}
+
+// lastLines is the end of s: at most n lines and max bytes.
+func lastLines(s string, n, max int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lastChars(strings.Join(lines, "\n"), max)
+}
+
+// roundDuration shows a duration the way a person reads it.
+func roundDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// verifyVerdict turns a published run whose verify command never passed into
+// a failure: the change is pushed (as a draft PR when PRs are opened) so the
+// work is not lost, but the run did not do what was asked.
+func (s *Supervisor) verifyVerdict(r *run, comp *trakkar.Completion, vr *verifyReport) *trakkar.Completion {
+	if !vr.failed() || (comp.Outcome != trakkar.OutcomeSucceeded && comp.Outcome != trakkar.OutcomeNoChanges) {
+		return comp // passed, or publishing failed and its reason stands
+	}
+	last := vr.last()
+	reason := fmt.Sprintf("verify failed: %s %s", vr.Command, last.what(s.cfg.VerifyTimeout))
+	if n := len(vr.Rounds) - 1; n > 0 {
+		reason += fmt.Sprintf(" (after %d fix %s)", n, plural(n, "round", "rounds"))
+	}
+	switch pr := comp.PullRequest; {
+	case pr != nil && pr.Draft:
+		s.status(r, "Opened the pull request as a draft because verify failed")
+	case pr != nil:
+		s.status(r, "Verify failed; the task's existing pull request was updated and stays as it is")
+	case s.cfg.Publish != PublishPR:
+		s.status(r, "Verify failed; no pull request is opened with --publish %s", s.cfg.Publish)
+	}
+	if tail := lastLines(last.Tail, 20, 1500); tail != "" {
+		reason += "\n\nLast output:\n" + tail
+	}
+	comp.Outcome, comp.Error = trakkar.OutcomeFailed, &reason
+	return comp
+}
+
+// verifySection is the PR body's account of verification; "" without one.
+func verifySection(vr *verifyReport, timeout time.Duration) string {
+	if vr == nil || len(vr.Rounds) == 0 {
+		return ""
+	}
+	last := vr.last()
+	after := ""
+	if n := len(vr.Rounds) - 1; n > 0 {
+		after = fmt.Sprintf(", after %d fix %s by the agent", n, plural(n, "round", "rounds"))
+	}
+	var b strings.Builder
+	if last.Passed {
+		fmt.Fprintf(&b, "## Verification\n\n%s passed in %s%s.\n\n", codeSpan(vr.Command), roundDuration(last.Duration), after)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "## Verification failed\n\n%s %s%s. This pull request stays a draft until it passes.\n\n",
+		codeSpan(vr.Command), last.what(timeout), after)
+	if t := strings.TrimRight(last.Tail, "\n"); t != "" {
+		fence := strings.Repeat("`", max(3, longestRun(t, '`')+1))
+		fmt.Fprintf(&b, "Last lines of its output:\n\n%s\n%s\n%s\n\n", fence, t, fence)
+	}
+	return b.String()
+}
+
+// codeSpan quotes s as inline code, whatever backticks it contains.
+func codeSpan(s string) string {
+	s = oneLine(s, 300)
+	ticks := strings.Repeat("`", longestRun(s, '`')+1)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		return ticks + " " + s + " " + ticks
+	}
+	return ticks + s + ticks
+}
+
+func longestRun(s string, c byte) int {
+	best, n := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			n++
+			best = max(best, n)
+		} else {
+			n = 0
+		}
+	}
+	return best
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// clearResult removes the worker's result so a run that leaves none is not
+// judged by the previous one's.
+func clearResult(ws *workspace) {
+	_ = os.Remove(filepath.Join(ws.outDir, event.ResultFile))
+}

@@ -69,6 +69,10 @@ func TestBadInput(t *testing.T) {
 		{"no github token", withOrigin, []string{"--provider", "claude_code"}, []string{"TRAKKAR_TOKEN=t", "ANTHROPIC_API_KEY=k"}, "needs a GitHub token"},
 		{"missing model credential", withOrigin, []string{"--provider", "claude_code"}, []string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g"}, "missing model credential for claude_code"},
 		{"missing cursor credential", withOrigin, []string{"--provider", "cursor"}, []string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g", "ANTHROPIC_API_KEY=k"}, "CURSOR_API_KEY"},
+		{"missing sandbox runtime", withOrigin, []string{"--provider", "claude_code", "--runtime", "trakkar-no-such-runtime"},
+			[]string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g", "ANTHROPIC_API_KEY=k"}, `runtime "trakkar-no-such-runtime" is not registered`},
+		{"unknown network policy", withOrigin, []string{"--network", "bridge"}, []string{"TRAKKAR_TOKEN=t"}, `unknown --network "bridge"`},
+		{"bad allowlist entry", withOrigin, []string{"--network", "allowlist", "--allow-domain", "http://x.com"}, []string{"TRAKKAR_TOKEN=t"}, "--allow-domain"},
 		{"docker unreachable", withOrigin, []string{"--provider", "claude_code"},
 			[]string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g", "ANTHROPIC_API_KEY=k", "DOCKER_HOST=unix:///nonexistent/docker.sock"}, "DOCKER_HOST"},
 	}

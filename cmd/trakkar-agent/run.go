@@ -297,6 +297,17 @@ func runAction(c *cli.Context) error {
 			return badInput("%v", err)
 		}
 		defer rt.Close()
+		// Fail closed: a configured sandbox runtime that is missing is an error,
+		// never a silent fallback to the default one.
+		if cfg.Runtime != "" {
+			has, err := rt.HasRuntime(ctx, cfg.Runtime)
+			if err != nil {
+				return fmt.Errorf("look up runtime: %w", err)
+			}
+			if !has {
+				return badInput("runtime %q is not registered with the Docker engine; refusing to run without it (install and register it, or drop --runtime)", cfg.Runtime)
+			}
+		}
 	}
 
 	host, _ := os.Hostname()
@@ -327,15 +338,6 @@ func runAction(c *cli.Context) error {
 		}
 		if cfg.Image == "" {
 			cfg.Image = supervisor.DefaultImage(cfg.Provider)
-		}
-		if cfg.Runtime != "" {
-			has, err := rt.HasRuntime(ctx, cfg.Runtime)
-			if err != nil {
-				return fmt.Errorf("look up runtime: %w", err)
-			}
-			if !has {
-				return badInput("runtime %q is not registered with the Docker engine; refusing to run without it (install and register it, or drop --runtime)", cfg.Runtime)
-			}
 		}
 		ok, err := rt.ImageExists(ctx, cfg.Image)
 		if err != nil {

@@ -60,7 +60,7 @@ func New(ctx context.Context, log *zap.Logger) (*Client, error) {
 	if u, err := url.Parse(host); err == nil && u.Scheme == "unix" && u.Path != "" {
 		c.sockets = []string{filepath.Clean(u.Path)}
 	}
-	c.log.Info("connected to docker", zap.String("host", host), zap.String("api_version", version),
+	c.log.Debug("connected to docker", zap.String("host", host), zap.String("api_version", version),
 		zap.String("os_type", ping.OSType))
 	return c, nil
 }

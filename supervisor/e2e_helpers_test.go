@@ -36,7 +36,7 @@ const (
 // serving a real origin repository over git's smart HTTP, a clone of it, and the
 // worker test image on the real Docker engine.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	stand  *standin.Server
 	api    *trakkar.Client
 	gh     *fakegithub.Server
@@ -58,7 +58,7 @@ func (e *env) wrapHandler(wrap func(http.Handler) http.Handler) {
 }
 
 // serve returns the stand-in's URL for a supervisor running as a process.
-func (e *env) serve(t *testing.T) string { return e.url }
+func (e *env) serve(t testing.TB) string { return e.url }
 
 type envOpts struct {
 	lease int
@@ -67,7 +67,7 @@ type envOpts struct {
 	agent trakkar.Agent // the agent settings the stand-in serves (verify command…)
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))}
 	e.image = testimage.Ensure(t)
@@ -98,7 +98,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	return e
 }
 
-func gitCmd(t *testing.T, dir string, args ...string) string {
+func gitCmd(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -138,7 +138,7 @@ func (e *env) config(mod func(*supervisor.Config)) supervisor.Config {
 	return cfg
 }
 
-func mustOut(t *testing.T, name string, args ...string) string {
+func mustOut(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).Output()
 	if err != nil {
@@ -199,7 +199,7 @@ func (e *env) start(cfg supervisor.Config) *started {
 }
 
 // waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -240,7 +240,7 @@ func (e *env) managedContainers() []docker.Container {
 	return cs
 }
 
-func assertSeqContiguous(t *testing.T, evs []trakkar.Event) {
+func assertSeqContiguous(t testing.TB, evs []trakkar.Event) {
 	t.Helper()
 	for i, ev := range evs {
 		if ev.Seq != int64(i+1) {

@@ -41,7 +41,7 @@ func BenchmarkPickupLatency(b *testing.B) {
 	}
 	b.StopTimer()
 	n := time.Duration(b.N)
-	b.ReportMetric(float64((pickup/n).Milliseconds()), "pickup-ms/op")
-	b.ReportMetric(float64((total/n).Milliseconds()), "done-ms/op")
+	b.ReportMetric(float64((pickup / n).Milliseconds()), "pickup-ms/op")
+	b.ReportMetric(float64((total / n).Milliseconds()), "done-ms/op")
 	b.Logf("delegated → container started: %s; → run completed: %s (mean of %d)", pickup/n, total/n, b.N)
 }

@@ -242,7 +242,7 @@ func hasEvent(evs []trakkar.Event, typ, text string) bool {
 func TestImportPolicyRefusesProtectedPath(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "SEC-1", Title: "Touch CI",
-		Description: "fake:write=.github/workflows/ci.yml=on: push\nfake:write=ok.txt=fine\n"}); err != nil {
+		Description: "fake:write=.github/workflows/ci.yml=on: push\nfake:write=ok.txt=fine\nfake:write=.git=gitdir: /tmp/evil-planted\n"}); err != nil {
 		t.Fatal(err)
 	}
 	e.start(e.config(nil))
@@ -259,6 +259,11 @@ func TestImportPolicyRefusesProtectedPath(t *testing.T) {
 	}
 	if n := len(e.gh.PRs("acme", "web")); n != 0 {
 		t.Errorf("%d PRs opened for a refused change", n)
+	}
+	// The kept workspace is safe to open: its .git pointer is the real one again.
+	if b, err := os.ReadFile(filepath.Join(wt, ".git")); err != nil || strings.Contains(string(b), "evil-planted") ||
+		!strings.Contains(string(b), filepath.Join(".git", "worktrees")) {
+		t.Errorf("kept workspace's .git pointer: %q %v", b, err)
 	}
 	if out := gitCmd(t, e.repo, "branch", "--list", "trakkar/sec-1-*", "--format=%(objectname)"); out != gitCmd(t, e.repo, "rev-parse", "origin/main") {
 		t.Errorf("the refused change was committed: branch at %q", out)

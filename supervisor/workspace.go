@@ -168,8 +168,13 @@ func (s *Supervisor) handOver(ws *workspace) error {
 	return nil
 }
 
-// takeBack returns the worktree to the repository's owner before host git reads it.
+// takeBack returns the worktree to the repository's owner before host git
+// reads it, and puts back the .git pointer the agent may have replaced, so a
+// kept workspace is safe to open.
 func (s *Supervisor) takeBack(ws *workspace) error {
+	if err := hostgit.RestorePointer(ws.wt); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return nil
 	}

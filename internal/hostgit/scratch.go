@@ -47,3 +47,28 @@ func (g *Git) InitScratch(ctx context.Context, gitDir, workTree, branch string) 
 	}
 	return nil
 }
+
+// RestorePointer rewrites the worktree's .git file to point at its real admin
+// dir. The agent may have replaced it (with a pointer to a planted gitdir, a
+// symlink or a directory); a person who later opens the kept workspace with a
+// git-aware prompt would otherwise run what the agent planted. Nothing is
+// followed: whatever is at .git is removed and the file written anew.
+func RestorePointer(wt Worktree) error {
+	if wt.Path == "" || wt.GitDir == "" {
+		return fmt.Errorf("restore .git pointer: worktree not known")
+	}
+	p := filepath.Join(wt.Path, ".git")
+	want := "gitdir: " + wt.GitDir + "\n"
+	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+		if b, err := os.ReadFile(p); err == nil && string(b) == want {
+			return nil
+		}
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return fmt.Errorf("restore .git pointer: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(want), 0o644); err != nil {
+		return fmt.Errorf("restore .git pointer: %w", err)
+	}
+	return nil
+}

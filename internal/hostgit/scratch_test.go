@@ -59,3 +59,40 @@ func TestInitScratch(t *testing.T) {
 		}
 	}
 }
+
+func TestRestorePointer(t *testing.T) {
+	for _, plant := range []struct {
+		name string
+		do   func(p string) error
+	}{
+		{"rewritten file", func(p string) error { return os.WriteFile(p, []byte("gitdir: /evil\n"), 0o644) }},
+		{"symlink", func(p string) error { os.Remove(p); return os.Symlink("/etc/passwd", p) }},
+		{"directory", func(p string) error {
+			os.Remove(p)
+			return os.MkdirAll(filepath.Join(p, "hooks"), 0o755)
+		}},
+		{"untouched", func(string) error { return nil }},
+	} {
+		t.Run(plant.name, func(t *testing.T) {
+			wt := Worktree{Path: t.TempDir(), GitDir: "/repo/.git/worktrees/task"}
+			p := filepath.Join(wt.Path, ".git")
+			if err := os.WriteFile(p, []byte("gitdir: /repo/.git/worktrees/task\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant.do(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := RestorePointer(wt); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Lstat(p)
+			b, _ := os.ReadFile(p)
+			if err != nil || !fi.Mode().IsRegular() || string(b) != "gitdir: /repo/.git/worktrees/task\n" {
+				t.Fatalf("after restore: %v %v %q", fi, err, b)
+			}
+		})
+	}
+	if _, err := os.Stat("/etc/passwd"); err != nil {
+		t.Fatalf("restoring a symlinked pointer touched its target: %v", err)
+	}
+}

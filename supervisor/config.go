@@ -57,6 +57,11 @@ type Config struct {
 	EgressNetwork  string   // where the egress proxy reaches out from; "" → the default bridge
 	Runtime        string   // OCI runtime for task containers, e.g. runsc; "" → the engine's default
 	NoAgentGit     bool     // skip the agent's disposable repository (saves hashing a huge tree every run)
+	// PinModelKey (allowlist, claude_code, ANTHROPIC_API_KEY) keeps the real key
+	// in the egress proxy, which injects it into every request to ModelAPIURL;
+	// the agent's container gets a placeholder.
+	PinModelKey bool
+	ModelAPIURL string // default https://api.anthropic.com
 
 	// VerifyRetries is how many times a failed verify command sends the agent
 	// back to fix it (the CLI's default is 2; 0 means no fix rounds).
@@ -114,6 +119,9 @@ func (c *Config) validate() error {
 		if err := checkSharePath(p); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.PinModelKey && c.Network != NetworkAllowlist {
+		errs = append(errs, errors.New("pinning the model key needs the allowlist network policy"))
 	}
 	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 || c.VerifyRetries < 0 {
 		errs = append(errs, errors.New("negative durations or counts are not allowed"))

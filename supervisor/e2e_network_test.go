@@ -113,3 +113,39 @@ func TestNetworkNone(t *testing.T) {
 		}
 	}
 }
+
+// With --pin-model-key the real key stays in the egress proxy: the agent's
+// container holds a placeholder and reaches the model API through the proxy,
+// which injects the key (the injection itself is proven in internal/egress).
+func TestPinnedModelKey(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	net, _ := outside(t, e)
+	desc := strings.Join([]string{
+		"fake:scenario=netprobe",
+		"fake:probe=exec:echo key=$ANTHROPIC_API_KEY base=$ANTHROPIC_BASE_URL",
+		"fake:probe=exec:grep -c " + modelKey[len(modelKey)-12:] + " /proc/self/environ /proc/1/environ || true",
+		"fake:probe=url:http://egress:3129/index.html",
+	}, "\n")
+	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "NET-3", Title: "Pinned key", Description: desc}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(e.config(func(c *supervisor.Config) {
+		c.Network = supervisor.NetworkAllowlist
+		c.AllowDomains = []string{"allowed.test"}
+		c.EgressNetwork = net
+		c.PinModelKey = true
+		c.ModelAPIURL = "http://allowed.test:8080"
+	}))
+	rv := e.waitCompleted("NET-3", 90*time.Second)
+	texts := eventTexts(rv.Events)
+	for _, want := range []string{
+		"key=sk-ant-api03-trakkar-pinned-by-egress-proxy base=http://egress:3129",
+		`/proc/self/environ:0\n/proc/1/environ:0`,
+		`PROBE url:http://egress:3129/index.html status 200 body "ok-from-target"`,
+		"Model key pinned in the egress proxy",
+	} {
+		if !strings.Contains(texts, want) {
+			t.Errorf("missing %q in:\n%s", want, texts)
+		}
+	}
+}

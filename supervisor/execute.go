@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,7 +187,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	}
 	spec := s.containerSpec(r, ws)
 	spec.Network, spec.DNS = tn.network, tn.dns
-	spec.Env = append(spec.Env, tn.env...)
+	spec.Env = append(withoutEnv(spec.Env, tn.drop), tn.env...)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
 		s.stopEgress(ctx, r.claim.Run.ID)
@@ -440,4 +441,19 @@ func (w *lineWriter) Close() {
 	if len(w.buf) > 0 {
 		w.emit()
 	}
+}
+
+// withoutEnv drops the named variables from env.
+func withoutEnv(env, names []string) []string {
+	if len(names) == 0 {
+		return env
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -49,6 +49,27 @@ type taskNetwork struct {
 	network string
 	env     []string
 	dns     []string
+	drop    []string // environment names to take out of the agent's container
+}
+
+const (
+	injectPort = "3129"
+	// keyPlaceholder is what the agent sees as ANTHROPIC_API_KEY when the real
+	// key is pinned in the proxy.
+	keyPlaceholder = "sk-ant-api03-trakkar-pinned-by-egress-proxy"
+)
+
+// pinnedKey returns the API key to pin, or an error when pinning cannot apply.
+func (s *Supervisor) pinnedKey() (string, error) {
+	if s.cfg.Provider != ProviderClaude {
+		return "", fmt.Errorf("pinning the model key works for claude_code only")
+	}
+	for _, kv := range s.cfg.ModelEnv {
+		if v, ok := strings.CutPrefix(kv, "ANTHROPIC_API_KEY="); ok && v != "" {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("pinning the model key needs ANTHROPIC_API_KEY")
 }
 
 // startEgress creates the task's internal network and its egress proxy, and
@@ -72,10 +93,29 @@ func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace) (*t
 	}
 	plabels := s.runLabels(r)
 	plabels[LabelRole] = RoleEgress
+	entry := []string{"trakkar-worker", "egress-proxy", "--listen", ":" + egressPort, "--allow", strings.Join(domains, ",")}
+	var penv []string
+	tn := &taskNetwork{network: name, dns: []string{unroutableDNS}}
+	if s.cfg.PinModelKey {
+		key, err := s.pinnedKey()
+		if err != nil {
+			return nil, err
+		}
+		upstream := s.cfg.ModelAPIURL
+		if upstream == "" {
+			upstream = "https://api.anthropic.com"
+		}
+		entry = append(entry, "--inject-listen", ":"+injectPort, "--inject-upstream", upstream, "--inject-header", "x-api-key")
+		penv = []string{egress.InjectValueEnv + "=" + key}
+		tn.drop = []string{"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"}
+		tn.env = append(tn.env, "ANTHROPIC_API_KEY="+keyPlaceholder,
+			"ANTHROPIC_BASE_URL=http://"+egressAlias+":"+injectPort)
+	}
 	id, err := s.rt.Create(ctx, docker.Spec{
 		Name:       name + "-egress",
 		Image:      s.cfg.Image,
-		Entrypoint: []string{"trakkar-worker", "egress-proxy", "--listen", ":" + egressPort, "--allow", strings.Join(domains, ",")},
+		Entrypoint: entry,
+		Env:        penv,
 		User:       s.cfg.ContainerUser,
 		Labels:     plabels,
 		Network:    s.cfg.EgressNetwork,
@@ -94,12 +134,14 @@ func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace) (*t
 	go s.followEgress(ctx, r, id)
 	s.status(r, "Network: allowlist (%s) through the egress proxy", strings.Join(domains, ", "))
 	proxy := "http://" + egressAlias + ":" + egressPort
-	return &taskNetwork{
-		network: name,
-		dns:     []string{unroutableDNS},
-		env: []string{"HTTPS_PROXY=" + proxy, "HTTP_PROXY=" + proxy, "https_proxy=" + proxy, "http_proxy=" + proxy,
-			"NO_PROXY=localhost,127.0.0.1", "no_proxy=localhost,127.0.0.1"},
-	}, nil
+	// The pinned model API is reached directly, not through the CONNECT proxy.
+	noProxy := "localhost,127.0.0.1," + egressAlias
+	tn.env = append(tn.env, "HTTPS_PROXY="+proxy, "HTTP_PROXY="+proxy, "https_proxy="+proxy, "http_proxy="+proxy,
+		"NO_PROXY="+noProxy, "no_proxy="+noProxy)
+	if s.cfg.PinModelKey {
+		s.status(r, "Model key pinned in the egress proxy; the agent holds a placeholder")
+	}
+	return tn, nil
 }
 
 // followEgress turns the proxy's refusal lines into task events.

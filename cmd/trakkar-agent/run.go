@@ -54,6 +54,8 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-files", Value: 2000, Usage: "most paths one change may touch"},
 		&cli.StringFlag{Name: "network", Value: supervisor.NetworkOpen, Usage: "task network: open, none, or allowlist (only --allow-domain, through an egress proxy)"},
 		&cli.StringSliceFlag{Name: "allow-domain", Usage: "domain reachable under --network allowlist (repeatable; .example.com allows subdomains; default: what the provider needs)"},
+		&cli.BoolFlag{Name: "pin-model-key", Usage: "under --network allowlist, keep ANTHROPIC_API_KEY in the egress proxy, which injects it; the agent sees a placeholder"},
+		&cli.StringFlag{Name: "model-api-url", Value: "https://api.anthropic.com", Usage: "model API the pinned key is sent to"},
 		&cli.StringFlag{Name: "egress-network", Usage: "Docker network the egress proxy reaches out from (default: the engine's bridge)"},
 		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for task containers, e.g. runsc (gVisor); refused if the engine lacks it"},
 		&cli.BoolFlag{Name: "no-agent-git", Usage: "give the agent no disposable git repository (skips hashing the worktree before every run)"},
@@ -142,6 +144,11 @@ func checkFlags(c *cli.Context) (*setup, error) {
 		return nil, badInput("--allow-domain: %v", err)
 	}
 	st.cfg.EgressNetwork = c.String("egress-network")
+	st.cfg.PinModelKey = c.Bool("pin-model-key")
+	st.cfg.ModelAPIURL = c.String("model-api-url")
+	if st.cfg.PinModelKey && st.cfg.Network != supervisor.NetworkAllowlist {
+		return nil, badInput("--pin-model-key needs --network allowlist")
+	}
 	st.cfg.Runtime = c.String("runtime")
 	st.cfg.NoAgentGit = c.Bool("no-agent-git")
 	if st.cfg.VerifyRetries = c.Int("verify-retries"); st.cfg.VerifyRetries < 0 {

@@ -72,10 +72,20 @@ func (r *run) netprobe() (map[string]any, int, error) {
 }
 
 func probeURL(target string, environ []string) string {
-	proxy := ""
+	proxy, noProxy := "", ""
 	for _, kv := range environ {
 		if v, ok := strings.CutPrefix(kv, "HTTP_PROXY="); ok {
 			proxy = v
+		}
+		if v, ok := strings.CutPrefix(kv, "NO_PROXY="); ok {
+			noProxy = v
+		}
+	}
+	if u, err := url.Parse(target); err == nil {
+		for _, h := range strings.Split(noProxy, ",") {
+			if h != "" && u.Hostname() == h {
+				proxy = ""
+			}
 		}
 	}
 	tr := &http.Transport{}

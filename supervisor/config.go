@@ -5,6 +5,8 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
@@ -148,4 +150,18 @@ func (c *Config) withDefaults() {
 	if c.Publish == "" {
 		c.Publish = PublishPR
 	}
+}
+
+// WorktreeFolder is the folder in a repository that holds task worktrees and state.
+const WorktreeFolder = ".trakkar-worktrees"
+
+// InsideWorktrees reports whether path lies in a task worktree folder. Such a
+// tree is agent-written: the runner never discovers a repository there.
+func InsideWorktrees(path string) bool {
+	for _, part := range strings.Split(filepath.ToSlash(filepath.Clean(path)), "/") {
+		if part == WorktreeFolder {
+			return true
+		}
+	}
+	return false
 }

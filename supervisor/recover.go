@@ -72,6 +72,7 @@ func (s *Supervisor) recoverRuns(ctx context.Context) {
 		go func(rec runRecord) {
 			defer s.wg.Done()
 			defer s.releaseSlot()
+			defer s.survive(s.log.With(zap.String("run_id", rec.Claim.Run.ID)))
 			s.resume(ctx, rec, c)
 		}(rec)
 	}

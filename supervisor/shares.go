@@ -93,6 +93,13 @@ func (s *Supervisor) shares(ws *workspace) []share {
 				err = errors.New("not a folder")
 			}
 		}
+		if err == nil && exposesRepo(lower, s.cfg.Repo) {
+			// A symlinked share must not hand the container the repository
+			// itself, and with it the user's .git.
+			s.log.Warn("shared folder resolves to the repository, a folder above it, or its .git; not shared",
+				zap.String("path", p), zap.String("resolves_to", lower))
+			continue
+		}
 		if err != nil {
 			if explicit {
 				s.log.Debug("shared folder not available; not shared", zap.String("path", p), zap.Error(err))
@@ -217,4 +224,17 @@ func (s *Supervisor) releaseShares(ctx context.Context, r *run, ws *workspace) {
 			r.log.Warn("remove share volume", zap.String("volume", sh.volume), zap.Error(err))
 		}
 	}
+}
+
+// exposesRepo reports whether mounting dir would show the repository's own
+// folder (or one above it) or anything inside its .git.
+func exposesRepo(dir, repo string) bool {
+	if r, err := filepath.EvalSymlinks(repo); err == nil {
+		repo = r
+	}
+	within := func(p, root string) bool {
+		rel, err := filepath.Rel(root, p)
+		return err == nil && (rel == "." || (rel != ".." && !strings.HasPrefix(rel, "../")))
+	}
+	return within(repo, dir) || within(dir, filepath.Join(repo, ".git"))
 }

@@ -235,6 +235,7 @@ func (s *Supervisor) claimAndStart(ctx context.Context, r trakkar.Run) {
 	go func() {
 		defer s.wg.Done()
 		defer s.releaseSlot()
+		defer s.survive(log)
 		s.work(ctx, claim)
 	}()
 }
@@ -246,5 +247,14 @@ func (s *Supervisor) releaseSlot() {
 	select {
 	case s.slotCh <- struct{}{}:
 	default:
+	}
+}
+
+// survive keeps a bug in one run from taking down the supervisor and every
+// other task: the run is logged and left to its lease, so Trakkar queues it
+// again.
+func (s *Supervisor) survive(log *zap.Logger) {
+	if v := recover(); v != nil {
+		log.Error("run crashed; leaving it to its lease", zap.Any("panic", v), zap.Stack("stack"))
 	}
 }

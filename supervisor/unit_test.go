@@ -1,6 +1,9 @@
 package supervisor
 
 import (
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +136,54 @@ func TestConfigValidate(t *testing.T) {
 		if err := cfg.validate(); (err == nil) != c.ok {
 			t.Errorf("%s: validate() = %v", c.name, err)
 		}
+	}
+}
+
+func TestExposesRepo(t *testing.T) {
+	repo := t.TempDir()
+	for _, c := range []struct {
+		dir  string
+		want bool
+	}{
+		{filepath.Join(repo, "node_modules"), false},
+		{filepath.Join(repo, "web", "node_modules"), false},
+		{repo, true},
+		{filepath.Dir(repo), true},
+		{filepath.Join(repo, ".git"), true},
+		{filepath.Join(repo, ".git", "objects"), true},
+		{filepath.Join(filepath.Dir(repo), "other"), false},
+	} {
+		if got := exposesRepo(c.dir, repo); got != c.want {
+			t.Errorf("exposesRepo(%q) = %v, want %v", c.dir, got, c.want)
+		}
+	}
+}
+
+func TestInsideWorktrees(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/src/web":                             false,
+		"/src/web/.trakkar-worktrees/web-1":    true,
+		"/src/web/.trakkar-worktrees/web-1/x/": true,
+		"/src/web/trakkar-worktrees":           false,
+	} {
+		if got := InsideWorktrees(p); got != want {
+			t.Errorf("InsideWorktrees(%q) = %v", p, got)
+		}
+	}
+}
+
+func TestSurviveKeepsThePanicInTheRun(t *testing.T) {
+	core, logs := observer.New(zap.ErrorLevel)
+	s := &Supervisor{log: zap.New(core)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer s.survive(s.log)
+		var m map[string]int
+		m["x"] = 1 // a bug in one run
+	}()
+	<-done
+	if logs.FilterMessage("run crashed; leaving it to its lease").Len() != 1 {
+		t.Fatalf("panic not logged: %v", logs.All())
 	}
 }

@@ -65,6 +65,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown flag", withOrigin, []string{"--frobnicate"}, []string{"TRAKKAR_TOKEN=t"}, "flag provided but not defined"},
 		{"stray argument", withOrigin, []string{"go"}, []string{"TRAKKAR_TOKEN=t"}, `unexpected argument "go"`},
 		{"not a git repository", plain, nil, []string{"TRAKKAR_TOKEN=t"}, "is not inside a git repository"},
+		{"inside a task worktree", withOrigin, []string{"--repo", filepath.Join(withOrigin, ".trakkar-worktrees", "web-1")},
+			[]string{"TRAKKAR_TOKEN=t"}, "inside a task worktree folder"},
 		{"no origin", noOrigin, nil, []string{"TRAKKAR_TOKEN=t"}, `no "origin" remote`},
 		{"no github token", withOrigin, []string{"--provider", "claude_code"}, []string{"TRAKKAR_TOKEN=t", "ANTHROPIC_API_KEY=k"}, "needs a GitHub token"},
 		{"missing model credential", withOrigin, []string{"--provider", "claude_code"}, []string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g"}, "missing model credential for claude_code"},

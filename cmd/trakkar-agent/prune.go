@@ -37,7 +37,10 @@ func pruneCommand() *cli.Command {
 					return fmt.Errorf("working directory: %w", err)
 				}
 			}
-			g, err := hostgit.New(hostgit.Options{StateDir: filepath.Join(os.TempDir(), fmt.Sprintf("trakkar-agent-git-%d", os.Getuid())), Logger: log})
+			if abs, err := filepath.Abs(dir); err != nil || supervisor.InsideWorktrees(abs) {
+				return badInput("%s is inside a task worktree folder (or unusable); run prune in the repository itself", dir)
+			}
+			g, err := hostgit.New(hostgit.Options{StateDir: gitStateDir(), Logger: log})
 			if err != nil {
 				return fmt.Errorf("prepare host git: %w", err)
 			}

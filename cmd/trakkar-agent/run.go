@@ -248,16 +248,18 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return badInput("bad --repo %q: %v", dir, err)
 	}
+	if supervisor.InsideWorktrees(absDir) {
+		return badInput("%s is inside a task worktree folder; run trakkar-agent in the repository itself", absDir)
+	}
 	cfg := &st.cfg
-	gitState := filepath.Join(os.TempDir(), "trakkar-agent-git-"+fmt.Sprint(os.Getuid()))
-	g, err := hostgit.New(hostgit.Options{StateDir: gitState, Logger: log})
+	g, err := hostgit.New(hostgit.Options{StateDir: gitStateDir(), Logger: log})
 	if err != nil {
 		return fmt.Errorf("prepare host git: %w", err)
 	}
 	if cfg.Repo, err = g.RepoRoot(ctx, absDir); err != nil {
 		return badInput("%s is not inside a git repository: run trakkar-agent in the repository the agent should work on, or pass --repo", absDir)
 	}
-	cfg.WorktreeRoot = filepath.Join(cfg.Repo, ".trakkar-worktrees")
+	cfg.WorktreeRoot = filepath.Join(cfg.Repo, supervisor.WorktreeFolder)
 
 	var remoteURL string
 	if !cfg.DryRun {
@@ -384,4 +386,9 @@ func runAction(c *cli.Context) error {
 		}
 	}()
 	return sup.Run(ctx)
+}
+
+// gitStateDir is host git's private HOME and config, shared by the commands.
+func gitStateDir() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("trakkar-agent-git-%d", os.Getuid()))
 }

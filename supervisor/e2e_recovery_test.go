@@ -13,7 +13,6 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/standin"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
-	"github.com/trakkar/trakkar-agent/supervisor"
 )
 
 var (
@@ -201,7 +200,6 @@ func TestOrphanContainerReaped(t *testing.T) {
 	}
 	e.spawn(t, url)
 	waitFor(t, 30*time.Second, "orphan removed", func() bool { return len(e.managedContainers()) == 0 })
-	_ = supervisor.LabelManaged
 }
 
 func countType(evs []trakkar.Event, types ...string) int {

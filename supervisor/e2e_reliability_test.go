@@ -114,7 +114,7 @@ func TestTrakkarOutageLosesNothing(t *testing.T) {
 	assertNoDuplicateContent(t, rv.Events)
 	all := eventTexts(rv.Events)
 	for i := 1; i <= 75; i++ {
-		if !strings.Contains(all, "Progress note "+itoa(i)+" of 75") {
+		if !strings.Contains(all, "Progress note "+strconv.Itoa(i)+" of 75") {
 			t.Fatalf("progress note %d lost in the outage", i)
 		}
 	}
@@ -192,7 +192,7 @@ func TestTwoSupervisorsShareTheQueue(t *testing.T) {
 	})
 	var keys []string
 	for i := 0; i < 10; i++ {
-		k := "TWO-" + itoa(i+1)
+		k := "TWO-" + strconv.Itoa(i+1)
 		keys = append(keys, k)
 		if _, _, err := e.stand.CreateTask(standin.NewTask{Key: k, Title: "Task " + k,
 			Description: "fake:delay=100ms\nfake:write=two/" + strings.ToLower(k) + ".txt=" + k + "\n"}); err != nil {
@@ -260,5 +260,3 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Errorf("%d containers left after draining", n)
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,6 +1,7 @@
 package supervisor_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func BenchmarkPickupLatency(b *testing.B) {
 	var pickup, total time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		key := "PICK-" + itoa(i+1)
+		key := "PICK-" + strconv.Itoa(i+1)
 		delegated := time.Now()
 		if _, _, err := e.stand.CreateTask(standin.NewTask{Key: key, Title: "Quick " + key, Description: "fake:scenario=noop\n"}); err != nil {
 			b.Fatal(err)

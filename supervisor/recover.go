@@ -119,6 +119,10 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 		ws := s.workspaceFor(r)
 		switch rec.Phase {
 		case phasePreparing:
+			if c != nil {
+				// Created just before the crash, before the record named it.
+				s.discardContainer(ctx, c.ID)
+			}
 			s.status(r, "Runner restarted; preparing the run again")
 			return s.execute(ctx, r)
 		case phaseRunning:

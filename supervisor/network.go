@@ -82,6 +82,9 @@ func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace) (*t
 		return &taskNetwork{network: "none"}, nil
 	}
 	name := "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40)
+	// A proxy or network left by an earlier container of this run (a crash, a
+	// fix round) would make the names below collide.
+	s.stopEgress(ctx, r.claim.Run.ID)
 	labels := s.runLabels(r)
 	netID, err := s.rt.CreateNetwork(ctx, name, true, labels)
 	if err != nil {

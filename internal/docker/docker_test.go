@@ -52,10 +52,7 @@ func TestExitCodes(t *testing.T) {
 
 func TestWaitExisting(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, img, ctx := probeTest(t, 30*time.Second)
 	id := create(t, c, probeSpec(img, "exit", "5"))
 	if _, err := c.Start(ctx, id); err != nil {
 		t.Fatal(err)
@@ -80,15 +77,8 @@ func TestWaitExisting(t *testing.T) {
 
 func TestLogsDemuxFollow(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	id := create(t, c, probeSpec(img, "out"))
-	waitC, err := c.Start(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, img, ctx := probeTest(t, 30*time.Second)
+	id, waitC := startContainer(ctx, t, c, probeSpec(img, "out"))
 	var stdout, stderr strings.Builder
 	if err := c.Logs(ctx, id, true, &stdout, &stderr); err != nil {
 		t.Fatal(err)
@@ -112,10 +102,7 @@ func TestLogsDemuxFollow(t *testing.T) {
 
 func TestLogsAndWaitEndWithContext(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, img, ctx := probeTest(t, 30*time.Second)
 	id := create(t, c, probeSpec(img, "term"))
 	runCtx, stopRun := context.WithCancel(ctx)
 	waitC, err := c.Start(runCtx, id)
@@ -163,11 +150,7 @@ func TestStopGrace(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			id := create(t, c, probeSpec(img, tt.mode))
-			waitC, err := c.Start(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
+			id, waitC := startContainer(ctx, t, c, probeSpec(img, tt.mode))
 			// Stop only once the probe has set up its signal handling.
 			ready := newLineWatcher("ready")
 			go func() { _ = c.Logs(ctx, id, true, ready, nil) }()
@@ -201,10 +184,7 @@ func TestStopGrace(t *testing.T) {
 // the engine recorded it, plus what the process sees from inside.
 func TestInspectHardening(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, img, ctx := probeTest(t, 30*time.Second)
 	roDir, rwDir := t.TempDir(), t.TempDir()
 	s := probeSpec(img, "status")
 	s.Name = "trakkar-docker-test-" + uuid.NewString()[:8]
@@ -280,12 +260,9 @@ func TestInspectHardening(t *testing.T) {
 	if res := <-waitC; res.Err != nil || res.Status.Code != 0 {
 		t.Fatalf("status probe: %+v", res)
 	}
-	var out strings.Builder
-	if err := c.Logs(ctx, id, false, &out, nil); err != nil {
-		t.Fatal(err)
-	}
+	out, _ := logs(ctx, t, c, id)
 	seen := map[string]string{}
-	for _, line := range strings.Split(out.String(), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		for _, kv := range strings.Fields(line) {
 			if k, v, ok := strings.Cut(kv, "="); ok {
 				seen[k] = v
@@ -298,7 +275,7 @@ func TestInspectHardening(t *testing.T) {
 		"NoNewPrivs": "1", "Seccomp": "2", "nofile": "4096:4096", "interfaces": "lo", "home-write": "ok",
 	} {
 		if seen[k] != want {
-			t.Errorf("inside the container %s=%q, want %q (output %q)", k, seen[k], want, out.String())
+			t.Errorf("inside the container %s=%q, want %q (output %q)", k, seen[k], want, out)
 		}
 	}
 }
@@ -354,10 +331,7 @@ func TestCreateRejects(t *testing.T) {
 
 func TestListByLabels(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, img, ctx := probeTest(t, 30*time.Second)
 	runA, runB := uuid.NewString(), uuid.NewString()
 	var idsA []string
 	for i := 0; i < 2; i++ {
@@ -424,10 +398,7 @@ func TestListByLabels(t *testing.T) {
 
 func TestRemoveIdempotent(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, img, ctx := probeTest(t, 30*time.Second)
 	id := create(t, c, probeSpec(img, "term"))
 	if _, err := c.Start(ctx, id); err != nil {
 		t.Fatal(err)
@@ -508,10 +479,7 @@ func TestPidsLimit(t *testing.T) {
 
 func TestImageExists(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	c, img, ctx := probeTest(t, 10*time.Second)
 	ok, err := c.ImageExists(ctx, img)
 	if err != nil || !ok {
 		t.Fatalf("ImageExists(%s) = %v, %v", img, ok, err)
@@ -524,10 +492,7 @@ func TestImageExists(t *testing.T) {
 
 func TestCreateMissingSourceFails(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	c, img, ctx := probeTest(t, 10*time.Second)
 	s := probeSpec(img, "exit", "0")
 	s.Mounts = []Mount{{Source: filepath.Join(os.TempDir(), "trakkar-missing-"+uuid.NewString()), Target: "/workspace"}}
 	id, err := c.Create(ctx, s)
@@ -541,15 +506,8 @@ func TestCreateMissingSourceFails(t *testing.T) {
 // after it: what a restarted supervisor relies on.
 func TestLogsSinceContinuesAfterALine(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t)
-	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	id := create(t, c, probeSpec(img, "out"))
-	waitC, err := c.Start(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, img, ctx := probeTest(t, 30*time.Second)
+	id, waitC := startContainer(ctx, t, c, probeSpec(img, "out"))
 	<-waitC
 	var all strings.Builder
 	if err := c.LogsSince(ctx, id, time.Time{}, false, &all, io.Discard); err != nil {

@@ -143,26 +143,51 @@ func create(t *testing.T, c *Client, s Spec) string {
 	return id
 }
 
+// probeTest is how a probe test begins: a client, the probe image, and a
+// context bounded by timeout that ends with the test.
+func probeTest(t *testing.T, timeout time.Duration) (*Client, string, context.Context) {
+	t.Helper()
+	c := newTestClient(t)
+	img := probeImage(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return c, img, ctx
+}
+
+// startContainer creates a container from s (removed when the test ends) and starts it.
+func startContainer(ctx context.Context, t *testing.T, c *Client, s Spec) (string, <-chan WaitResult) {
+	t.Helper()
+	id := create(t, c, s)
+	waitC, err := c.Start(ctx, id)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	return id, waitC
+}
+
+// logs returns everything the container wrote so far, without following.
+func logs(ctx context.Context, t *testing.T, c *Client, id string) (string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	if err := c.Logs(ctx, id, false, &stdout, &stderr); err != nil {
+		t.Fatalf("logs: %v", err)
+	}
+	return stdout.String(), stderr.String()
+}
+
 // run creates and starts a container and waits for it to exit, returning its
 // status and everything it wrote.
 func run(t *testing.T, c *Client, s Spec) (ExitStatus, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	id := create(t, c, s)
-	waitC, err := c.Start(ctx, id)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
+	id, waitC := startContainer(ctx, t, c, s)
 	res := <-waitC
 	if res.Err != nil {
 		t.Fatalf("wait: %v", res.Err)
 	}
-	var stdout, stderr strings.Builder
-	if err := c.Logs(ctx, id, false, &stdout, &stderr); err != nil {
-		t.Fatalf("logs: %v", err)
-	}
-	return res.Status, stdout.String(), stderr.String()
+	stdout, stderr := logs(ctx, t, c, id)
+	return res.Status, stdout, stderr
 }
 
 // lineWatcher is a Writer that closes seen once its output contains want.

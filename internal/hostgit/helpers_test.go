@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +159,66 @@ func lsTree(t testing.TB, gitDir, rev string) []string {
 		return nil
 	}
 	return strings.Split(out, "\n")
+}
+
+// addWorktree adds a worktree of origin/main on branch at path, failing the test on error.
+func addWorktree(ctx context.Context, t testing.TB, g *hostgit.Git, repo, path, branch string) hostgit.Worktree {
+	t.Helper()
+	wt, err := g.AddWorktree(ctx, repo, path, branch, "origin/main")
+	if err != nil {
+		t.Fatalf("AddWorktree %s: %v", branch, err)
+	}
+	return wt
+}
+
+// newRepo is how most tests begin: a fixture, a hardened Git and a bounded context.
+func newRepo(t testing.TB) (fixture, *hostgit.Git, context.Context) {
+	t.Helper()
+	return newFixture(t), newGit(t), ctx(t)
+}
+
+// newWorktree is newRepo plus a worktree of origin/main on branch, in the clone's
+// .trakkar-worktrees/name, or in a fresh temporary folder when name is "".
+func newWorktree(t testing.TB, branch, name string) (fixture, *hostgit.Git, context.Context, hostgit.Worktree) {
+	t.Helper()
+	f, g, c := newRepo(t)
+	path := filepath.Join(t.TempDir(), "wt")
+	if name != "" {
+		path = filepath.Join(f.clone, ".trakkar-worktrees", name)
+	}
+	return f, g, c, addWorktree(c, t, g, f.clone, path, branch)
+}
+
+// assertNoneFired fails the test if any canary in logDir ran during what.
+func assertNoneFired(t testing.TB, logDir, what string) {
+	t.Helper()
+	if got := fired(t, logDir); len(got) != 0 {
+		t.Fatalf("canaries fired during %s: %v", what, got)
+	}
+}
+
+// assertFired is the control half of a canary test: unless every named canary ran,
+// the canaries are not live and the test proves nothing.
+func assertFired(t testing.TB, logDir string, want ...string) {
+	t.Helper()
+	got := fired(t, logDir)
+	for _, name := range want {
+		if !slices.Contains(got, name) {
+			t.Errorf("control: canary %s did not fire (fired: %v); the test proves nothing", name, got)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// pushSmudgeSeed commits, in the user's clone, content that selects the "canary" filter
+// on checkout, and pushes it to origin.
+func pushSmudgeSeed(t testing.TB, clone string) {
+	t.Helper()
+	writeFile(t, filepath.Join(clone, ".gitattributes"), "seed.dat filter=canary\n")
+	writeFile(t, filepath.Join(clone, "seed.dat"), "seed\n")
+	rawGit(t, clone, "add", "-A")
+	rawGit(t, clone, "commit", "--quiet", "-m", "attrs")
+	rawGit(t, clone, "push", "--quiet", "origin", "main")
 }

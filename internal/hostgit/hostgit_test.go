@@ -39,9 +39,7 @@ func TestNewWritesMinimalGlobalConfig(t *testing.T) {
 
 func TestRepoRootCommonDirRemoteURL(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 
 	root, err := g.RepoRoot(c, filepath.Join(f.clone, "src"))
 	if err != nil || root != f.clone {
@@ -68,9 +66,7 @@ func TestRepoRootCommonDirRemoteURL(t *testing.T) {
 
 func TestFetchDefaultBranchRemoteBranchExists(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 
 	// Someone pushes a new branch and moves origin's HEAD to it.
 	other := filepath.Join(t.TempDir(), "other")
@@ -120,15 +116,10 @@ func TestFetchDefaultBranchRemoteBranchExists(t *testing.T) {
 
 func TestWorktreeCommitPushLifecycle(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 	path := filepath.Join(f.clone, ".trakkar-worktrees", "ENG-1")
 
-	wt, err := g.AddWorktree(c, f.clone, path, "trakkar/eng-1-fix", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	wt := addWorktree(c, t, g, f.clone, path, "trakkar/eng-1-fix")
 	if wt.Path != path || wt.Branch != "trakkar/eng-1-fix" || wt.Base != f.base {
 		t.Fatalf("worktree = %+v; want path %s base %s", wt, path, f.base)
 	}
@@ -212,17 +203,12 @@ func TestWorktreeCommitPushLifecycle(t *testing.T) {
 
 func TestAddWorktreeResetsExistingBranch(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 	rawGit(t, f.clone, "branch", "trakkar/k-1", "origin/main")
 	rawGit(t, f.clone, "commit", "--quiet", "--allow-empty", "-m", "local only")
 	rawGit(t, f.clone, "branch", "--force", "trakkar/k-1", "HEAD")
 
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/k-1", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	wt := addWorktree(c, t, g, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/k-1")
 	if got := rawGit(t, f.clone, "rev-parse", "trakkar/k-1"); got != f.base || wt.Base != f.base {
 		t.Fatalf("branch = %s base = %s; want reset to %s", got, wt.Base, f.base)
 	}
@@ -234,9 +220,7 @@ func TestAddWorktreeResetsExistingBranch(t *testing.T) {
 
 func TestAddWorktreeRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 	canary := filepath.Join(t.TempDir(), "pwned")
 	cases := []struct{ name, branch, start string }{
 		{"option branch", "-b", "origin/main"},
@@ -292,13 +276,7 @@ func TestExcludeIdempotent(t *testing.T) {
 
 func TestRemoveWorktreeSurvivesHostileContent(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(f.clone, ".trakkar-worktrees", "k"), "trakkar/k", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, g, c, wt := newWorktree(t, "trakkar/k", "k")
 	// The agent rewrites the pointer file (git refuses to remove such a worktree),
 	// leaves a read-only directory and a symlink to a file outside that must survive.
 	outside := filepath.Join(t.TempDir(), "keep.txt")
@@ -326,13 +304,7 @@ func TestRemoveWorktreeSurvivesHostileContent(t *testing.T) {
 
 func TestCommitAllRejectsForeignGitDir(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/k", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, g, c, wt := newWorktree(t, "trakkar/k", "")
 	cases := map[string]hostgit.Worktree{
 		"gitdir inside tree": {Path: wt.Path, GitDir: filepath.Join(wt.Path, ".evil"), Branch: wt.Branch},
 		"main gitdir":        {Path: wt.Path, GitDir: filepath.Join(f.clone, ".git"), Branch: wt.Branch},
@@ -350,9 +322,7 @@ func TestCommitAllRejectsForeignGitDir(t *testing.T) {
 
 func TestRemoveWorktreeRefusesUnregisteredPaths(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 	for _, p := range []string{f.clone, filepath.Join(f.clone, "src"), t.TempDir()} {
 		if err := g.RemoveWorktree(c, f.clone, hostgit.Worktree{Path: p}); err == nil {
 			t.Errorf("RemoveWorktree(%s) succeeded", p)
@@ -369,13 +339,7 @@ func TestRemoveWorktreeRefusesUnregisteredPaths(t *testing.T) {
 
 func TestCommitAllChecksBranch(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/a", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, g, c, wt := newWorktree(t, "trakkar/a", "")
 	writeFile(t, filepath.Join(wt.Path, "x"), "x")
 	wrong := wt
 	wrong.Branch = "main"

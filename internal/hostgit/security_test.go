@@ -21,13 +21,7 @@ import (
 // config names an fsmonitor hook and which carries commit hooks.
 func TestG1PlantedGitPointerIsIgnored(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(f.clone, ".trakkar-worktrees", "g1"), "trakkar/g1", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, g, c, wt := newWorktree(t, "trakkar/g1", "g1")
 	bin, logs := t.TempDir(), t.TempDir()
 	fsmonitor := canaryScript(t, bin, logs, "fsmonitor")
 
@@ -45,9 +39,7 @@ func TestG1PlantedGitPointerIsIgnored(t *testing.T) {
 	if err != nil || !committed {
 		t.Fatalf("CommitAll = %v, %q, %v", committed, sha, err)
 	}
-	if got := fired(t, logs); len(got) != 0 {
-		t.Fatalf("canaries fired during CommitAll: %v", got)
-	}
+	assertNoneFired(t, logs, "CommitAll")
 	trusted := filepath.Join(f.clone, ".git")
 	if got := rawGit(t, f.clone, "rev-parse", "refs/heads/trakkar/g1"); got != sha {
 		t.Fatalf("trusted branch = %s, want %s", got, sha)
@@ -70,18 +62,14 @@ func TestG1PlantedGitPointerIsIgnored(t *testing.T) {
 
 	// Control: discovery through the planted pointer runs the payload.
 	_, _ = rawGitErr(t, wt.Path, "status")
-	if got := fired(t, logs); !slices.Contains(got, "fsmonitor") {
-		t.Fatalf("control: fsmonitor canary did not fire (fired: %v); the test proves nothing", got)
-	}
+	assertFired(t, logs, "fsmonitor")
 }
 
 // G2: husky-style relative core.hooksPath in the user's repo config, hook scripts
 // committed in the repo (so the agent can edit them), plus hooks in the common dir.
 func TestG2HooksNeverRun(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 	logs := t.TempDir()
 	hooks := []string{"pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "pre-push",
 		"post-checkout", "reference-transaction", "post-index-change", "pre-auto-gc"}
@@ -102,10 +90,7 @@ func TestG2HooksNeverRun(t *testing.T) {
 	if err := g.Fetch(c, f.clone, "origin", hostgit.Auth{}); err != nil {
 		t.Fatal(err)
 	}
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(f.clone, ".trakkar-worktrees", "g2"), "trakkar/g2", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	wt := addWorktree(c, t, g, f.clone, filepath.Join(f.clone, ".trakkar-worktrees", "g2"), "trakkar/g2")
 	writeFile(t, filepath.Join(wt.Path, "agent.txt"), "x\n")
 	if ok, _, err := g.CommitAll(c, wt, "agent"); err != nil || !ok {
 		t.Fatalf("CommitAll = %v, %v", ok, err)
@@ -116,9 +101,7 @@ func TestG2HooksNeverRun(t *testing.T) {
 	if err := g.RemoveWorktree(c, f.clone, wt); err != nil {
 		t.Fatal(err)
 	}
-	if got := fired(t, logs); len(got) != 0 {
-		t.Fatalf("hooks fired: %v", got)
-	}
+	assertNoneFired(t, logs, "CommitAll, Push and RemoveWorktree")
 
 	// Control: the same steps with plain git run the hooks (even with --no-verify).
 	ctl := filepath.Join(f.clone, ".trakkar-worktrees", "control")
@@ -128,29 +111,17 @@ func TestG2HooksNeverRun(t *testing.T) {
 	_, _ = rawGitErr(t, ctl, "commit", "--no-verify", "-m", "control")
 	_, _ = rawGitErr(t, ctl, "commit", "--allow-empty", "-m", "control 2")
 	_, _ = rawGitErr(t, ctl, "push", "origin", "control")
-	got := fired(t, logs)
-	for _, h := range []string{"pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "pre-push", "post-checkout"} {
-		if !slices.Contains(got, h) {
-			t.Errorf("control: hook %s did not fire (fired: %v)", h, got)
-		}
-	}
+	assertFired(t, logs, "pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "pre-push", "post-checkout")
 }
 
 // G3: the user's repo config defines filter and diff drivers (directly and through an
 // include); an agent-written .gitattributes selects them.
 func TestG3FilterAndTextconvDriversNeverRun(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 	bin, logs := t.TempDir(), t.TempDir()
 
-	// Content from origin that selects a smudge filter on checkout.
-	writeFile(t, filepath.Join(f.clone, ".gitattributes"), "seed.dat filter=canary\n")
-	writeFile(t, filepath.Join(f.clone, "seed.dat"), "seed\n")
-	rawGit(t, f.clone, "add", "-A")
-	rawGit(t, f.clone, "commit", "--quiet", "-m", "attrs")
-	rawGit(t, f.clone, "push", "--quiet", "origin", "main")
+	pushSmudgeSeed(t, f.clone)
 
 	set := func(key, val string) { rawGit(t, f.clone, "config", key, val) }
 	for _, drv := range []string{"canary", "lfs", "a.b=c"} {
@@ -166,10 +137,7 @@ func TestG3FilterAndTextconvDriversNeverRun(t *testing.T) {
 	if err := g.Fetch(c, f.clone, "origin", hostgit.Auth{}); err != nil {
 		t.Fatal(err)
 	}
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(f.clone, ".trakkar-worktrees", "g3"), "trakkar/g3", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	wt := addWorktree(c, t, g, f.clone, filepath.Join(f.clone, ".trakkar-worktrees", "g3"), "trakkar/g3")
 	writeFile(t, filepath.Join(wt.Path, ".gitattributes"),
 		"* filter=canary diff=canary\n*.bin filter=lfs\nweird.txt filter=a.b=c\ninc.txt filter=inc\n")
 	files := map[string]string{"a.txt": "a\n", "x.bin": "binary\n", "weird.txt": "w\n", "inc.txt": "i\n"}
@@ -180,9 +148,7 @@ func TestG3FilterAndTextconvDriversNeverRun(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("CommitAll = %v, %v", ok, err)
 	}
-	if got := fired(t, logs); len(got) != 0 {
-		t.Fatalf("drivers ran: %v", got)
-	}
+	assertNoneFired(t, logs, "CommitAll")
 	for name, content := range files {
 		if got := rawGit(t, f.clone, "-c", "core.hooksPath=/dev/null", "cat-file", "blob", sha+":"+name); got+"\n" != content {
 			t.Errorf("%s committed as %q, want %q", name, got, content)
@@ -196,26 +162,15 @@ func TestG3FilterAndTextconvDriversNeverRun(t *testing.T) {
 	wtArgs := []string{"--git-dir=" + wt.GitDir, "--work-tree=" + wt.Path}
 	_, _ = rawGitErr(t, "/", append(wtArgs, "add", "-A")...)
 	_, _ = rawGitErr(t, "/", append(wtArgs, "diff", "--cached")...)
-	got := fired(t, logs)
-	for _, want := range []string{"canary-clean", "lfs-clean", "a.b=c-clean", "inc-clean", "textconv"} {
-		if !slices.Contains(got, want) {
-			t.Errorf("control: %s did not fire (fired: %v)", want, got)
-		}
-	}
+	assertFired(t, logs, "canary-clean", "lfs-clean", "a.b=c-clean", "inc-clean", "textconv")
 }
 
 // The smudge side: a fresh checkout through AddWorktree runs no smudge filter.
 func TestG3SmudgeNotRunOnCheckout(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
+	f, g, c := newRepo(t)
 	bin, logs := t.TempDir(), t.TempDir()
-	writeFile(t, filepath.Join(f.clone, ".gitattributes"), "seed.dat filter=canary\n")
-	writeFile(t, filepath.Join(f.clone, "seed.dat"), "seed\n")
-	rawGit(t, f.clone, "add", "-A")
-	rawGit(t, f.clone, "commit", "--quiet", "-m", "attrs")
-	rawGit(t, f.clone, "push", "--quiet", "origin", "main")
+	pushSmudgeSeed(t, f.clone)
 	rawGit(t, f.clone, "config", "filter.canary.smudge", canaryScript(t, bin, logs, "smudge"))
 	rawGit(t, f.clone, "config", "filter.canary.required", "true")
 	if err := g.Fetch(c, f.clone, "origin", hostgit.Auth{}); err != nil {
@@ -224,13 +179,9 @@ func TestG3SmudgeNotRunOnCheckout(t *testing.T) {
 	if _, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/s", "origin/main"); err != nil {
 		t.Fatal(err)
 	}
-	if got := fired(t, logs); len(got) != 0 {
-		t.Fatalf("smudge ran: %v", got)
-	}
+	assertNoneFired(t, logs, "AddWorktree")
 	rawGit(t, f.clone, "worktree", "add", "--quiet", "-b", "control", filepath.Join(t.TempDir(), "ctl"), "origin/main")
-	if got := fired(t, logs); !slices.Contains(got, "smudge") {
-		t.Fatalf("control: smudge did not fire (fired: %v)", got)
-	}
+	assertFired(t, logs, "smudge")
 }
 
 const testToken = "ghp_CanaryToken0123456789abcdef"
@@ -253,12 +204,20 @@ func argvLogger(t *testing.T, log string, extra string) string {
 	return p
 }
 
-func TestTokenNeverOnArgvAndPushNeedsIt(t *testing.T) {
-	t.Parallel()
+// cloneFromFakeGitHub serves acme/app from a fake GitHub that requires testToken and
+// clones it (the clone needs no token).
+func cloneFromFakeGitHub(t *testing.T) (*fakegithub.Server, string) {
+	t.Helper()
 	fg := fakegithub.New(t, testToken)
 	url := fg.AddRepo(t, "acme", "app", map[string]string{"README.md": "hi\n"})
 	clone := filepath.Join(t.TempDir(), "clone")
 	rawGit(t, "/", "clone", "--quiet", url, clone)
+	return fg, clone
+}
+
+func TestTokenNeverOnArgvAndPushNeedsIt(t *testing.T) {
+	t.Parallel()
+	fg, clone := cloneFromFakeGitHub(t)
 
 	log := filepath.Join(t.TempDir(), "argv.log")
 	g := newGit(t, func(o *hostgit.Options) { o.GitPath = argvLogger(t, log, "") })
@@ -309,10 +268,7 @@ func TestTokenNeverOnArgvAndPushNeedsIt(t *testing.T) {
 
 func TestTokenRedactedFromErrors(t *testing.T) {
 	t.Parallel()
-	fg := fakegithub.New(t, testToken)
-	url := fg.AddRepo(t, "acme", "app", map[string]string{"README.md": "hi\n"})
-	clone := filepath.Join(t.TempDir(), "clone")
-	rawGit(t, "/", "clone", "--quiet", url, clone)
+	_, clone := cloneFromFakeGitHub(t)
 
 	// A git that echoes the credential it was given, in both forms, and fails.
 	leak := `case "$*" in *" push --no-verify"*|*" fetch --no-recurse-submodules"*)
@@ -363,10 +319,7 @@ func TestParentGitEnvironmentIgnored(t *testing.T) {
 
 	g := newGit(t)
 	c := ctx(t)
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/env", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	wt := addWorktree(c, t, g, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/env")
 	writeFile(t, filepath.Join(wt.Path, "x.txt"), "x\n")
 	_, sha, err := g.CommitAll(c, wt, "env")
 	if err != nil {
@@ -378,9 +331,7 @@ func TestParentGitEnvironmentIgnored(t *testing.T) {
 	if got := rawGit(t, f.clone, "log", "-1", "--format=%an <%ae>|%cn <%ce>", sha); got != "Trakkar Agent <agent@trakkar.invalid>|Trakkar Agent <agent@trakkar.invalid>" {
 		t.Fatalf("identity = %q", got)
 	}
-	if got := fired(t, logs); len(got) != 0 {
-		t.Fatalf("parent env steered git: %v", got)
-	}
+	assertNoneFired(t, logs, "git steered by the parent environment")
 	if _, err := os.Stat(filepath.Join(bin, "evil-index")); err == nil {
 		t.Fatal("parent GIT_INDEX_FILE was used")
 	}
@@ -391,13 +342,7 @@ func TestParentGitEnvironmentIgnored(t *testing.T) {
 // this package) must reject.
 func TestNestedRepoRunsNothing(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	c := ctx(t)
-	wt, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/n", "origin/main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, g, c, wt := newWorktree(t, "trakkar/n", "")
 	bin, logs := t.TempDir(), t.TempDir()
 	sub := filepath.Join(wt.Path, "sub")
 	rawGit(t, "/", "init", "--quiet", sub)
@@ -415,14 +360,10 @@ func TestNestedRepoRunsNothing(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("CommitAll = %v, %v", ok, err)
 	}
-	if got := fired(t, logs); len(got) != 0 {
-		t.Fatalf("nested repo ran: %v", got)
-	}
+	assertNoneFired(t, logs, "CommitAll of a nested repo")
 	if mode := rawGit(t, f.clone, "ls-tree", sha, "sub"); !strings.HasPrefix(mode, "160000 commit") {
 		t.Fatalf("sub recorded as %q, want a gitlink", mode)
 	}
 	_, _ = rawGitErr(t, sub, "status")
-	if got := fired(t, logs); !slices.Contains(got, "fsmonitor") {
-		t.Fatalf("control: fsmonitor did not fire (fired: %v)", got)
-	}
+	assertFired(t, logs, "fsmonitor")
 }

@@ -168,7 +168,12 @@ func TestOnce(t *testing.T) {
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "WEB-20", Title: "Once", Description: "fake:scenario=edit\n"}); err != nil {
 		t.Fatal(err)
 	}
-	s := e.start(e.config(func(c *supervisor.Config) { c.Once = true; c.Publish = supervisor.PublishBranch }))
+	// Also without the agent's git repository (--no-agent-git).
+	s := e.start(e.config(func(c *supervisor.Config) {
+		c.Once = true
+		c.Publish = supervisor.PublishBranch
+		c.NoAgentGit = true
+	}))
 	if err := s.wait(t, 120*time.Second); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -160,7 +160,12 @@ func (s *Supervisor) handOver(ws *workspace) error {
 	if os.Geteuid() != 0 || uid == os.Geteuid() {
 		return nil
 	}
-	for _, d := range []string{ws.wt.Path, ws.inDir, ws.outDir, ws.agentDir, ws.gitDir} {
+	dirs := []string{ws.wt.Path, ws.inDir, ws.outDir, ws.agentDir}
+	if ws.scratch {
+		// Only when made: --no-agent-git, or a failed InitScratch, leaves none.
+		dirs = append(dirs, ws.gitDir)
+	}
+	for _, d := range dirs {
 		if err := chownTree(d, uid, gid); err != nil {
 			return fmt.Errorf("hand workspace to container user: %w", err)
 		}

@@ -1,9 +1,6 @@
 package worker
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -33,15 +30,7 @@ var fixedNow = time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
 func parseStream(t testing.TB, raw []byte, exit processExit) ([]event.Line, event.Result, int, string) {
 	t.Helper()
 	p := newClaudeParser("11111111-2222-4333-8444-555555555555", "/workspace", func() time.Time { return fixedNow })
-	var lines []event.Line
-	emit := func(l event.Line) { lines = append(lines, l) }
-	err := readLines(bytes.NewReader(raw), maxLineBytes, func(b []byte) { p.Line(b, emit) },
-		func(n int) { t.Errorf("unexpected too-long line of %d bytes", n) })
-	if err != nil {
-		t.Fatalf("readLines: %v", err)
-	}
-	res, code, class := p.Finish(exit)
-	return lines, res, code, class
+	return runParser(t, p, raw, exit)
 }
 
 func strip(lines []event.Line) []want {
@@ -185,25 +174,12 @@ func TestClaudeParserFixtures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.fixture, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata", "claude", tc.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := readFixture(t, "claude", tc.fixture)
 			lines, res, code, class := parseStream(t, raw, tc.exit)
 			if got := strip(lines); !reflect.DeepEqual(got, tc.wantLines) {
 				t.Errorf("lines:\n got %+v\nwant %+v", got, tc.wantLines)
 			}
-			for _, l := range lines {
-				if !l.At.Equal(fixedNow) {
-					t.Errorf("line %q has time %v, want the parser clock", l.Text, l.At)
-				}
-			}
-			if !reflect.DeepEqual(res, tc.wantRes) {
-				t.Errorf("result:\n got %+v\nwant %+v", res, tc.wantRes)
-			}
-			if code != tc.wantCode || class != tc.wantClass {
-				t.Errorf("code, class = %d, %q; want %d, %q", code, class, tc.wantCode, tc.wantClass)
-			}
+			checkParsed(t, lines, res, code, class, tc.wantRes, tc.wantCode, tc.wantClass)
 		})
 	}
 }

@@ -1,9 +1,6 @@
 package worker
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -19,15 +16,7 @@ const cursorChat = "0198c0de-1111-4222-8333-444455556666"
 func parseCursor(t testing.TB, raw []byte, resumed string, exit processExit) ([]event.Line, event.Result, int, string) {
 	t.Helper()
 	p := newCursorParser(resumed, "/workspace", func() time.Time { return fixedNow })
-	var lines []event.Line
-	emit := func(l event.Line) { lines = append(lines, l) }
-	err := readLines(bytes.NewReader(raw), maxLineBytes, func(b []byte) { p.Line(b, emit) },
-		func(n int) { t.Errorf("unexpected too-long line of %d bytes", n) })
-	if err != nil {
-		t.Fatalf("readLines: %v", err)
-	}
-	res, code, class := p.Finish(exit)
-	return lines, res, code, class
+	return runParser(t, p, raw, exit)
 }
 
 func TestCursorParserFixtures(t *testing.T) {
@@ -184,27 +173,14 @@ func TestCursorParserFixtures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata", "cursor", tc.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := readFixture(t, "cursor", tc.fixture)
 			lines, res, code, class := parseCursor(t, raw, tc.resumed, tc.exit)
 			if tc.wantLines != nil {
 				if got := strip(lines); !reflect.DeepEqual(got, tc.wantLines) {
 					t.Errorf("lines:\n got %q\nwant %q", got, tc.wantLines)
 				}
 			}
-			for _, l := range lines {
-				if !l.At.Equal(fixedNow) {
-					t.Errorf("line %q has time %v, want the parser clock", l.Text, l.At)
-				}
-			}
-			if !reflect.DeepEqual(res, tc.wantRes) {
-				t.Errorf("result:\n got %+v\nwant %+v", res, tc.wantRes)
-			}
-			if code != tc.wantCode || class != tc.wantClass {
-				t.Errorf("code, class = %d, %q; want %d, %q", code, class, tc.wantCode, tc.wantClass)
-			}
+			checkParsed(t, lines, res, code, class, tc.wantRes, tc.wantCode, tc.wantClass)
 		})
 	}
 }

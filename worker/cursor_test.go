@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -232,17 +231,7 @@ func TestCursorRunFailures(t *testing.T) {
 					t.Errorf("session id %q, want %q", res.SessionID, tc.wantChat)
 				}
 			}
-			if p, ok := strings.CutSuffix(tc.wantError, "*"); ok {
-				if !strings.HasPrefix(res.Error, p) || res.Error == p {
-					t.Errorf("error = %q, want prefix %q", res.Error, p)
-				}
-			} else if res.Error != tc.wantError {
-				t.Errorf("error = %q, want %q", res.Error, tc.wantError)
-			}
-			last := lines[len(lines)-1]
-			if last.Type != event.TypeError || last.Text != res.Error || last.Data["class"] != tc.wantClass {
-				t.Errorf("last event = %+v, want the classified error with class %q", last, tc.wantClass)
-			}
+			checkClassifiedError(t, lines, res, tc.wantClass, tc.wantError)
 		})
 	}
 }
@@ -254,15 +243,7 @@ func TestCursorRunCrashReportsStderrTail(t *testing.T) {
 	if code != event.ExitCLICrashed {
 		t.Fatalf("exit %d, want %d", code, event.ExitCLICrashed)
 	}
-	if n := strings.Count(res.Error, "\n") + 1; n > 10 {
-		t.Errorf("error holds %d lines, want at most 10", n)
-	}
-	if !strings.Contains(res.Error, "frame12 ") || !strings.HasSuffix(res.Error, "Node.js v22.19.0") || strings.Contains(res.Error, "TypeError") {
-		t.Errorf("error should hold the last stderr lines only: %q", res.Error)
-	}
-	if !strings.Contains(h.stderr.String(), "TypeError: Cannot read properties") {
-		t.Errorf("the CLI's stderr was not passed through to the worker's stderr")
-	}
+	h.checkStderrTail(res, "Node.js v22.19.0")
 }
 
 func TestCursorRunStreams(t *testing.T) {
@@ -335,27 +316,7 @@ func TestCursorRunStop(t *testing.T) {
 			t.Parallel()
 			h := cursorHarness(t)
 			h.killAfter = 500 * time.Millisecond
-			h.writeJob(cursorJob(tc.prompt))
-			cfg := h.config()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan int, 1)
-			go func() { done <- Run(ctx, cfg) }()
-			waitFor(t, func() bool { return strings.Contains(h.stdout.String(), `"type":"message"`) })
-			stoppedAt := time.Now()
-			cancel()
-			select {
-			case code := <-done:
-				if code != event.ExitStopped {
-					t.Errorf("exit %d, want %d", code, event.ExitStopped)
-				}
-				if d := time.Since(stoppedAt); d > 4*time.Second {
-					t.Errorf("stop took %v", d)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("worker did not stop")
-			}
-			res := h.result()
+			res := h.runStopped(cursorJob(tc.prompt))
 			if res.Outcome != event.OutcomeStopped || res.Error != "" {
 				t.Errorf("result = %+v, want stopped", res)
 			}
@@ -369,21 +330,11 @@ func TestCursorRunStop(t *testing.T) {
 func TestCursorRunPassesOnlyAllowedEnv(t *testing.T) {
 	t.Parallel()
 	h := cursorHarness(t)
-	envFile := filepath.Join(t.TempDir(), "env")
 	h.env = append(h.env,
 		"TRAKKAR_TOKEN=secret", "TRAKKAR_IN_DIR="+h.in, "GITHUB_TOKEN=ghp_x", "SSH_AUTH_SOCK=/tmp/agent",
 		"ANTHROPIC_API_KEY=sk-ant-x", "CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-x", "LANG=C.UTF-8", "TZ=UTC",
 		"HTTPS_PROXY=http://proxy:3128", "NO_PROXY=localhost", "NO_OPEN_BROWSER=0", "PWD=/somewhere/else")
-	code, _, _ := h.run(cursorJob("fake:scenario=noop\nfake:env-file=" + envFile))
-	if code != event.ExitOK {
-		t.Fatalf("exit %d: %s", code, h.stderr.String())
-	}
-	b, err := os.ReadFile(envFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Fields(string(b))
-	sort.Strings(got)
+	got := h.childEnv(cursorJob)
 	want := []string{
 		"CURSOR_API_KEY=key_test", "HOME=" + h.home, "HTTPS_PROXY=http://proxy:3128", "LANG=C.UTF-8",
 		"NO_OPEN_BROWSER=1", "NO_PROXY=localhost", "PATH=" + fakeBinDir + ":/usr/bin:/bin", "TZ=UTC",

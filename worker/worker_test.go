@@ -315,18 +315,28 @@ func TestRunFailures(t *testing.T) {
 			if res.Outcome != event.OutcomeFailed || res.SessionID != sid1 {
 				t.Errorf("result = %+v, want failed for %s", res, sid1)
 			}
-			if p, ok := strings.CutSuffix(tc.wantError, "*"); ok {
-				if !strings.HasPrefix(res.Error, p) || res.Error == p {
-					t.Errorf("error = %q, want prefix %q", res.Error, p)
-				}
-			} else if res.Error != tc.wantError {
-				t.Errorf("error = %q, want %q", res.Error, tc.wantError)
-			}
-			last := lines[len(lines)-1]
-			if last.Type != event.TypeError || last.Text != res.Error || last.Data["class"] != tc.wantClass {
-				t.Errorf("last event = %+v, want the classified error with class %q", last, tc.wantClass)
-			}
+			checkClassifiedError(t, lines, res, tc.wantClass, tc.wantError)
 		})
+	}
+}
+
+// checkClassifiedError checks res.Error against wantError (exact, or a prefix
+// when it ends with "*") and that the last event reports it with wantClass.
+func checkClassifiedError(t *testing.T, lines []event.Line, res event.Result, wantClass, wantError string) {
+	t.Helper()
+	if p, ok := strings.CutSuffix(wantError, "*"); ok {
+		if !strings.HasPrefix(res.Error, p) || res.Error == p {
+			t.Errorf("error = %q, want prefix %q", res.Error, p)
+		}
+	} else if res.Error != wantError {
+		t.Errorf("error = %q, want %q", res.Error, wantError)
+	}
+	if len(lines) == 0 {
+		t.Fatal("no events")
+	}
+	last := lines[len(lines)-1]
+	if last.Type != event.TypeError || last.Text != res.Error || last.Data["class"] != wantClass {
+		t.Errorf("last event = %+v, want the classified error with class %q", last, wantClass)
 	}
 }
 
@@ -354,14 +364,21 @@ func TestRunCrashReportsStderrTail(t *testing.T) {
 	if !strings.HasPrefix(res.Error, "claude exited with status 2: ") {
 		t.Errorf("error = %q", res.Error)
 	}
+	h.checkStderrTail(res, "Node.js v20.19.0")
+}
+
+// checkStderrTail checks that the fake's crash (ending with lastLine) reached
+// the worker's stderr whole and the result's error as its last lines only.
+func (h *harness) checkStderrTail(res event.Result, lastLine string) {
+	h.t.Helper()
 	if n := strings.Count(res.Error, "\n") + 1; n > 10 {
-		t.Errorf("error holds %d lines, want at most 10", n)
+		h.t.Errorf("error holds %d lines, want at most 10", n)
 	}
-	if !strings.Contains(res.Error, "frame12 ") || !strings.HasSuffix(res.Error, "Node.js v20.19.0") || strings.Contains(res.Error, "TypeError") {
-		t.Errorf("error should hold the last stderr lines only: %q", res.Error)
+	if !strings.Contains(res.Error, "frame12 ") || !strings.HasSuffix(res.Error, lastLine) || strings.Contains(res.Error, "TypeError") {
+		h.t.Errorf("error should hold the last stderr lines only: %q", res.Error)
 	}
 	if !strings.Contains(h.stderr.String(), "TypeError: Cannot read properties") {
-		t.Errorf("the CLI's stderr was not passed through to the worker's stderr")
+		h.t.Errorf("the CLI's stderr was not passed through to the worker's stderr")
 	}
 }
 
@@ -415,27 +432,7 @@ func TestRunStop(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
 			h.killAfter = 500 * time.Millisecond
-			h.writeJob(claudeJob(tc.prompt))
-			cfg := h.config()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan int, 1)
-			go func() { done <- Run(ctx, cfg) }()
-			waitFor(t, func() bool { return strings.Contains(h.stdout.String(), `"type":"message"`) })
-			stoppedAt := time.Now()
-			cancel()
-			select {
-			case code := <-done:
-				if code != event.ExitStopped {
-					t.Errorf("exit %d, want %d", code, event.ExitStopped)
-				}
-				if d := time.Since(stoppedAt); d > 4*time.Second {
-					t.Errorf("stop took %v", d)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("worker did not stop")
-			}
-			res := h.result()
+			res := h.runStopped(claudeJob(tc.prompt))
 			if res.Outcome != event.OutcomeStopped || res.SessionID != sid1 || res.Error != "" {
 				t.Errorf("result = %+v, want stopped", res)
 			}
@@ -444,6 +441,34 @@ func TestRunStop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runStopped starts the worker on j, stops it once the agent has said
+// something, checks that it stopped promptly with ExitStopped, and returns the
+// result.
+func (h *harness) runStopped(j event.Job) event.Result {
+	h.t.Helper()
+	h.writeJob(j)
+	cfg := h.config()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	waitFor(h.t, func() bool { return strings.Contains(h.stdout.String(), `"type":"message"`) })
+	stoppedAt := time.Now()
+	cancel()
+	select {
+	case code := <-done:
+		if code != event.ExitStopped {
+			h.t.Errorf("exit %d, want %d", code, event.ExitStopped)
+		}
+		if d := time.Since(stoppedAt); d > 4*time.Second {
+			h.t.Errorf("stop took %v", d)
+		}
+	case <-time.After(15 * time.Second):
+		h.t.Fatal("worker did not stop")
+	}
+	return h.result()
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -537,21 +562,11 @@ func TestRunBadJob(t *testing.T) {
 func TestRunPassesOnlyAllowedEnv(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	envFile := filepath.Join(t.TempDir(), "env")
 	h.env = append(h.env,
 		"CLAUDECODE=1", "TRAKKAR_TOKEN=secret", "TRAKKAR_IN_DIR="+h.in, "GITHUB_TOKEN=ghp_x", "SSH_AUTH_SOCK=/tmp/agent",
 		"CLAUDE_CODE_ENTRYPOINT=cli", "LANG=C.UTF-8", "HTTPS_PROXY=http://proxy:3128", "NO_PROXY=localhost",
 		"CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-x", "DISABLE_AUTOUPDATER=0", "PWD=/somewhere/else")
-	code, _, _ := h.run(claudeJob("fake:scenario=noop\nfake:env-file=" + envFile))
-	if code != event.ExitOK {
-		t.Fatalf("exit %d: %s", code, h.stderr.String())
-	}
-	b, err := os.ReadFile(envFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Fields(string(b))
-	sort.Strings(got)
+	got := h.childEnv(claudeJob)
 	want := []string{
 		"ANTHROPIC_API_KEY=sk-ant-test", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-x",
 		"DISABLE_AUTOUPDATER=1", "HOME=" + h.home, "HTTPS_PROXY=http://proxy:3128", "LANG=C.UTF-8", "NO_PROXY=localhost",
@@ -564,6 +579,24 @@ func TestRunPassesOnlyAllowedEnv(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("child env:\n got %q\nwant %q", got, want)
 	}
+}
+
+// childEnv runs a no-op job made by newJob and returns the environment the
+// CLI saw, sorted.
+func (h *harness) childEnv(newJob func(prompt string) event.Job) []string {
+	h.t.Helper()
+	envFile := filepath.Join(h.t.TempDir(), "env")
+	code, _, _ := h.run(newJob("fake:scenario=noop\nfake:env-file=" + envFile))
+	if code != event.ExitOK {
+		h.t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	b, err := os.ReadFile(envFile)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	got := strings.Fields(string(b))
+	sort.Strings(got)
+	return got
 }
 
 func TestRunWorkspaceMissing(t *testing.T) {

@@ -17,30 +17,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Env is everything the fake takes from its process, injectable for tests.
-type Env struct {
-	Args    []string // command-line arguments without argv[0]
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
-	Environ []string
-	Dir     string // absolute working directory
-	UID     int
-	// Signals delivers SIGTERM/SIGINT; nil means none ever arrive.
-	Signals <-chan os.Signal
-	Now     func() time.Time
-}
-
-func (e Env) getenv(key string) string {
-	val := ""
-	for _, kv := range e.Environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			val = v
-		}
-	}
-	return val
-}
-
 // options are the parsed claude flags.
 type options struct {
 	print, verbose, cont, fork, skipPerms, allowSkipPerms bool
@@ -87,34 +63,9 @@ func parseArgs(args []string) (options, error) {
 		"--disallowedTools": &ignored, "--disallowed-tools": &ignored,
 		"--fallback-model": &ignored, "--max-budget-usd": &ignored,
 	}
-	var positional []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			positional = append(positional, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			positional = append(positional, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(a, "=")
-		if p, ok := boolFlags[name]; ok && !hasVal {
-			*p = true
-			continue
-		}
-		p, ok := valueFlags[name]
-		if !ok {
-			return o, usageError{fmt.Sprintf("error: unknown option '%s'", name)}
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return o, usageError{fmt.Sprintf("error: option '%s <value>' argument missing", name)}
-			}
-			i++
-			val = args[i]
-		}
-		*p = val
+	positional, err := scanFlags(args, flagSpec{bools: boolFlags, values: valueFlags})
+	if err != nil {
+		return o, err
 	}
 	if maxTurns != "" {
 		if _, err := fmt.Sscanf(maxTurns, "%d", &o.maxTurns); err != nil || o.maxTurns <= 0 {

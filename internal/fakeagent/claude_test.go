@@ -15,6 +15,7 @@ const testSID = "8d45afe0-0000-4000-8000-000000000001"
 
 // fake is one invocation of the fake CLI with captured output.
 type fake struct {
+	cli            func(Env) int // Claude or Cursor
 	env            Env
 	stdout, stderr bytes.Buffer
 }
@@ -22,7 +23,7 @@ type fake struct {
 func newFake(t *testing.T, args ...string) *fake {
 	t.Helper()
 	home := t.TempDir()
-	f := &fake{}
+	f := &fake{cli: Claude}
 	f.env = Env{
 		Args:    args,
 		Stdin:   strings.NewReader(""),
@@ -35,7 +36,7 @@ func newFake(t *testing.T, args ...string) *fake {
 	return f
 }
 
-func (f *fake) run() int { return Claude(f.env) }
+func (f *fake) run() int { return f.cli(f.env) }
 
 // lines decodes stream-json stdout.
 func (f *fake) lines(t *testing.T) []map[string]any {
@@ -52,6 +53,21 @@ func (f *fake) lines(t *testing.T) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// runRefused runs the fake and checks it refused to start: exit 1, want on
+// stderr, nothing on stdout.
+func (f *fake) runRefused(t *testing.T, want string) {
+	t.Helper()
+	if code := f.run(); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if got := strings.TrimSpace(f.stderr.String()); got != want {
+		t.Errorf("stderr = %q, want %q", got, want)
+	}
+	if f.stdout.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing", f.stdout.String())
+	}
 }
 
 var streamArgs = []string{"-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"}
@@ -91,15 +107,7 @@ func TestFlagErrors(t *testing.T) {
 			f := newFake(t, tc.args...)
 			f.env.UID = tc.uid
 			f.env.Environ = append(f.env.Environ, tc.environ...)
-			if code := f.run(); code != 1 {
-				t.Errorf("exit %d, want 1", code)
-			}
-			if got := strings.TrimSpace(f.stderr.String()); got != tc.want {
-				t.Errorf("stderr = %q, want %q", got, tc.want)
-			}
-			if f.stdout.Len() != 0 {
-				t.Errorf("stdout = %q, want nothing", f.stdout.String())
-			}
+			f.runRefused(t, tc.want)
 		})
 	}
 }
@@ -328,6 +336,13 @@ func TestStreamJSONInput(t *testing.T) {
 }
 
 func TestHangStopsOnSignal(t *testing.T) {
+	testStopsOnSignal(t, func(prompt string) *fake { return newFake(t, args("--session-id", testSID, prompt)...) })
+}
+
+// testStopsOnSignal checks that a hanging or slow run of the fake made by
+// newRun ends on SIGTERM (or SIGINT when it ignores SIGTERM) without a result.
+func testStopsOnSignal(t *testing.T, newRun func(prompt string) *fake) {
+	t.Helper()
 	tests := []struct {
 		prompt   string
 		signals  []os.Signal
@@ -338,7 +353,7 @@ func TestHangStopsOnSignal(t *testing.T) {
 		{"fake:scenario=slow\nfake:delay=1h", []os.Signal{syscall.SIGTERM}, 143},
 	}
 	for _, tc := range tests {
-		f := newFake(t, args("--session-id", testSID, tc.prompt)...)
+		f := newRun(tc.prompt)
 		sigs := make(chan os.Signal, len(tc.signals))
 		for _, s := range tc.signals {
 			sigs <- s

@@ -53,48 +53,24 @@ func parseCursorArgs(args []string) (cursorOptions, error) {
 		"--output-format": &o.outputFormat, "--model": &o.model,
 		"--workspace": &o.workspace, "--api-key": &o.apiKey,
 	}
-	var positional []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			positional = append(positional, args[i+1:]...)
-			break
+	// The chat id of --resume is an optional value: taken from "=" or the
+	// next argument unless that is a flag (or the "--" before the prompt).
+	resume := func(val string, hasVal bool, rest []string) int {
+		switch {
+		case hasVal:
+			o.resume = val
+		case len(rest) > 0 && !strings.HasPrefix(rest[0], "-"):
+			o.resume = rest[0]
+			return 1
+		default:
+			o.bareResume = true
 		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			positional = append(positional, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(a, "=")
-		if p, ok := boolFlags[name]; ok && !hasVal {
-			*p = true
-			continue
-		}
-		if name == "--resume" {
-			// The chat id is an optional value: taken from "=" or the next
-			// argument unless that is a flag (or the "--" before the prompt).
-			switch {
-			case hasVal:
-				o.resume = val
-			case i+1 < len(args) && !strings.HasPrefix(args[i+1], "-"):
-				i++
-				o.resume = args[i]
-			default:
-				o.bareResume = true
-			}
-			continue
-		}
-		p, ok := valueFlags[name]
-		if !ok {
-			return o, usageError{fmt.Sprintf("error: unknown option '%s'", name)}
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return o, usageError{fmt.Sprintf("error: option '%s <value>' argument missing", name)}
-			}
-			i++
-			val = args[i]
-		}
-		*p = val
+		return 0
+	}
+	positional, err := scanFlags(args, flagSpec{bools: boolFlags, values: valueFlags,
+		optional: map[string]func(string, bool, []string) int{"--resume": resume}})
+	if err != nil {
+		return o, err
 	}
 	o.prompt = strings.Join(positional, " ")
 	return o, o.validate()
@@ -270,13 +246,7 @@ func (r *cursorRun) play() int {
 		return 1
 	}
 	code := r.script()
-	if err := r.chat.close(); err != nil {
-		fmt.Fprintln(r.env.Stderr, "Error: write chat: "+err.Error())
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	return closeAfter(r.env.Stderr, code, "chat", r.chat.close())
 }
 
 func (r *cursorRun) script() int {

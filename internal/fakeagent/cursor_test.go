@@ -6,9 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 )
@@ -17,11 +15,10 @@ import (
 func newCursor(t *testing.T, args ...string) *fake {
 	t.Helper()
 	f := newFake(t, args...)
+	f.cli = Cursor
 	f.env.Environ = []string{"HOME=" + t.TempDir(), "CURSOR_API_KEY=key_test"}
 	return f
 }
-
-func (f *fake) runCursor() int { return Cursor(f.env) }
 
 var cursorStream = []string{"-p", "--output-format", "stream-json", "--force", "--trust"}
 
@@ -64,15 +61,7 @@ func TestCursorFlagErrors(t *testing.T) {
 			if tc.environ != nil {
 				f.env.Environ = tc.environ
 			}
-			if code := f.runCursor(); code != 1 {
-				t.Errorf("exit %d, want 1", code)
-			}
-			if got := strings.TrimSpace(f.stderr.String()); got != tc.want {
-				t.Errorf("stderr = %q, want %q", got, tc.want)
-			}
-			if f.stdout.Len() != 0 {
-				t.Errorf("stdout = %q, want nothing", f.stdout.String())
-			}
+			f.runRefused(t, tc.want)
 			if entries, _ := os.ReadDir(filepath.Join(home(f), ".cursor", "chats")); len(entries) != 0 {
 				t.Errorf("a failed start left %d chats", len(entries))
 			}
@@ -98,7 +87,7 @@ func TestCursorTrustAndCredentials(t *testing.T) {
 			if tc.environ != nil {
 				f.env.Environ = tc.environ
 			}
-			if code := f.runCursor(); code != 0 {
+			if code := f.run(); code != 0 {
 				t.Fatalf("exit %d: %s", code, f.stderr.String())
 			}
 			if init := f.lines(t)[0]; init["subtype"] != "init" || init["apiKeySource"] != tc.wantKeySource {
@@ -110,7 +99,7 @@ func TestCursorTrustAndCredentials(t *testing.T) {
 
 func TestCursorStreamShape(t *testing.T) {
 	f := newCursor(t, cursorArgs("--model", "sonnet-4", "--", "Write the greeting\nfake:write=src/hi.txt=hi\\nthere")...)
-	if code := f.runCursor(); code != 0 {
+	if code := f.run(); code != 0 {
 		t.Fatalf("exit %d: %s", code, f.stderr.String())
 	}
 	lines := f.lines(t)
@@ -190,7 +179,7 @@ func TestCursorStreamShape(t *testing.T) {
 // call ends with a repeat of its whole segment.
 func TestCursorPartialOutput(t *testing.T) {
 	f := newCursor(t, cursorArgs("--stream-partial-output", "fake:scenario=chatty\nfake:count=2")...)
-	if code := f.runCursor(); code != 0 {
+	if code := f.run(); code != 0 {
 		t.Fatalf("exit %d: %s", code, f.stderr.String())
 	}
 	var deltas strings.Builder
@@ -224,7 +213,7 @@ func TestCursorPartialOutput(t *testing.T) {
 
 func TestCursorChats(t *testing.T) {
 	f := newCursor(t, cursorArgs("fake:scenario=noop\nfirst")...)
-	if code := f.runCursor(); code != 0 {
+	if code := f.run(); code != 0 {
 		t.Fatalf("exit %d: %s", code, f.stderr.String())
 	}
 	chatID := f.lines(t)[0]["session_id"].(string)
@@ -239,7 +228,7 @@ func TestCursorChats(t *testing.T) {
 	again.env.Stdout, again.env.Stderr = &again.stdout, &again.stderr
 	again.env.Dir = t.TempDir() // chats are not tied to a directory
 	again.env.Args = cursorArgs("--resume", chatID, "--", "fake:scenario=noop\nsecond")
-	if code := again.runCursor(); code != 0 {
+	if code := again.run(); code != 0 {
 		t.Fatalf("resume exit %d: %s", code, again.stderr.String())
 	}
 	lines := again.lines(t)
@@ -255,7 +244,7 @@ func TestCursorChats(t *testing.T) {
 		again.stdout.Reset()
 		again.stderr.Reset()
 		again.env.Args = cursorArgs("--resume="+missing, "x")
-		if code := again.runCursor(); code != 1 || strings.TrimSpace(again.stderr.String()) != "Error: Chat not found: "+missing || again.stdout.Len() != 0 {
+		if code := again.run(); code != 1 || strings.TrimSpace(again.stderr.String()) != "Error: Chat not found: "+missing || again.stdout.Len() != 0 {
 			t.Errorf("missing resume %q: exit %d stderr %q stdout %q", missing, code, again.stderr.String(), again.stdout.String())
 		}
 	}
@@ -272,7 +261,7 @@ func TestCursorPromptIsVariadic(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f := newCursor(t, tc.args...)
-		if code := f.runCursor(); code != 0 || strings.TrimSpace(f.stdout.String()) != tc.want {
+		if code := f.run(); code != 0 || strings.TrimSpace(f.stdout.String()) != tc.want {
 			t.Errorf("%q: exit %d stdout %q stderr %q", tc.args, code, f.stdout.String(), f.stderr.String())
 		}
 	}
@@ -280,7 +269,7 @@ func TestCursorPromptIsVariadic(t *testing.T) {
 
 func TestCursorOutputFormats(t *testing.T) {
 	f := newCursor(t, "-p", "--trust", "--output-format", "json", "fake:scenario=noop\nx")
-	if code := f.runCursor(); code != 0 {
+	if code := f.run(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	var m map[string]any
@@ -288,7 +277,7 @@ func TestCursorOutputFormats(t *testing.T) {
 		t.Errorf("json output = %q (%v)", f.stdout.String(), err)
 	}
 	fail := newCursor(t, "-p", "--trust", "fake:scenario=fail")
-	if code := fail.runCursor(); code != 1 || strings.TrimSpace(fail.stdout.String()) != "The agent could not complete the task: make test failed" {
+	if code := fail.run(); code != 1 || strings.TrimSpace(fail.stdout.String()) != "The agent could not complete the task: make test failed" {
 		t.Errorf("text fail: exit %d stdout %q", code, fail.stdout.String())
 	}
 }
@@ -296,7 +285,7 @@ func TestCursorOutputFormats(t *testing.T) {
 func TestCursorWorkspaceFlag(t *testing.T) {
 	ws := t.TempDir()
 	f := newCursor(t, cursorArgs("--workspace", ws, "fake:write=a.txt=x")...)
-	if code := f.runCursor(); code != 0 {
+	if code := f.run(); code != 0 {
 		t.Fatalf("exit %d: %s", code, f.stderr.String())
 	}
 	if f.lines(t)[0]["cwd"] != ws {
@@ -311,46 +300,17 @@ func TestCursorWorkspaceFlag(t *testing.T) {
 }
 
 func TestCursorStopsOnSignal(t *testing.T) {
-	tests := []struct {
-		prompt   string
-		signals  []os.Signal
-		wantCode int
-	}{
-		{"fake:scenario=hang", []os.Signal{syscall.SIGTERM}, 143},
-		{"fake:scenario=hang\nfake:ignore-sigterm", []os.Signal{syscall.SIGTERM, syscall.SIGINT}, 130},
-		{"fake:scenario=slow\nfake:delay=1h", []os.Signal{syscall.SIGTERM}, 143},
-	}
-	for _, tc := range tests {
-		f := newCursor(t, cursorArgs(tc.prompt)...)
-		sigs := make(chan os.Signal, len(tc.signals))
-		for _, s := range tc.signals {
-			sigs <- s
-		}
-		f.env.Signals = sigs
-		done := make(chan int, 1)
-		go func() { done <- f.runCursor() }()
-		select {
-		case code := <-done:
-			if code != tc.wantCode {
-				t.Errorf("%q: exit %d, want %d", tc.prompt, code, tc.wantCode)
-			}
-			if strings.Contains(f.stdout.String(), `"type":"result"`) {
-				t.Errorf("%q: a stopped run printed a result", tc.prompt)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%q: did not stop", tc.prompt)
-		}
-	}
+	testStopsOnSignal(t, func(prompt string) *fake { return newCursor(t, cursorArgs(prompt)...) })
 }
 
 func TestCursorCrashAndTruncated(t *testing.T) {
 	f := newCursor(t, cursorArgs("fake:scenario=crash")...)
-	if code := f.runCursor(); code != 1 || !strings.HasSuffix(strings.TrimSpace(f.stderr.String()), "Node.js v22.19.0") ||
+	if code := f.run(); code != 1 || !strings.HasSuffix(strings.TrimSpace(f.stderr.String()), "Node.js v22.19.0") ||
 		strings.Contains(f.stdout.String(), `"type":"result"`) {
 		t.Errorf("crash: exit %d stderr %q", code, f.stderr.String())
 	}
 	tr := newCursor(t, cursorArgs("fake:scenario=truncated")...)
-	if code := tr.runCursor(); code != 0 || strings.HasSuffix(tr.stdout.String(), "\n") {
+	if code := tr.run(); code != 0 || strings.HasSuffix(tr.stdout.String(), "\n") {
 		t.Errorf("truncated: exit %d, stdout ends with a newline", code)
 	}
 	out := tr.stdout.String()
@@ -367,7 +327,7 @@ func TestCursorChatNotWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.env.Environ = []string{"HOME=" + ro, "CURSOR_API_KEY=k"}
-	if code := f.runCursor(); code != 1 || f.stdout.Len() != 0 || !strings.HasPrefix(f.stderr.String(), "Error: cannot create chat: ") {
+	if code := f.run(); code != 1 || f.stdout.Len() != 0 || !strings.HasPrefix(f.stderr.String(), "Error: cannot create chat: ") {
 		t.Errorf("exit %d stdout %q stderr %q", code, f.stdout.String(), f.stderr.String())
 	}
 }

@@ -17,25 +17,22 @@ func TestFixWriteOnlyOnResume(t *testing.T) {
 		name   string
 		first  func(t *testing.T) *fake
 		resume func(f *fake, id string) []string
-		run    func(f *fake) int
 	}{
 		{
 			name:   "claude",
 			first:  func(t *testing.T) *fake { return newFake(t, args("--session-id", testSID, task)...) },
 			resume: func(_ *fake, _ string) []string { return args("--resume", testSID, fix) },
-			run:    func(f *fake) int { return f.run() },
 		},
 		{
 			name:   "cursor",
 			first:  func(t *testing.T) *fake { return newCursor(t, cursorArgs("--", task)...) },
 			resume: func(_ *fake, id string) []string { return cursorArgs("--resume", id, "--", fix) },
-			run:    func(f *fake) int { return f.runCursor() },
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.first(t)
-			if code := tc.run(f); code != 0 {
+			if code := f.run(); code != 0 {
 				t.Fatalf("first run exit %d: %s", code, f.stderr.String())
 			}
 			app := filepath.Join(f.env.Dir, "app.txt")
@@ -48,7 +45,7 @@ func TestFixWriteOnlyOnResume(t *testing.T) {
 			again.stdout, again.stderr = bytes.Buffer{}, bytes.Buffer{}
 			again.env.Stdout, again.env.Stderr = &again.stdout, &again.stderr
 			again.env.Args = tc.resume(f, id)
-			if code := tc.run(&again); code != 0 {
+			if code := again.run(); code != 0 {
 				t.Fatalf("resume exit %d: %s", code, again.stderr.String())
 			}
 			if got, _ := os.ReadFile(app); string(got) != "fixed\n" {

@@ -3,6 +3,7 @@ package fakeagent
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -60,8 +61,14 @@ func newRun(env Env, o options, d directives, sess session, prompt string) *run 
 
 func (r *run) play() int {
 	code := r.script()
-	if err := r.tr.close(); err != nil {
-		fmt.Fprintln(r.env.Stderr, "Error: write transcript: "+err.Error())
+	return closeAfter(r.env.Stderr, code, "transcript", r.tr.close())
+}
+
+// closeAfter reports closeErr, the failure to save the conversation (what)
+// after the script ended with code, and fails a run that had succeeded.
+func closeAfter(stderr io.Writer, code int, what string, closeErr error) int {
+	if closeErr != nil {
+		fmt.Fprintln(stderr, "Error: write "+what+": "+closeErr.Error())
 		if code == 0 {
 			code = 1
 		}

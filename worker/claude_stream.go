@@ -221,25 +221,8 @@ func (p *claudeParser) Finish(exit processExit) (event.Result, int, string) {
 			OutputTokens: int64(num(u, "output_tokens")),
 		}
 	}
-	c := Classify(run)
-	if c.Class == "" {
-		res.Outcome = event.OutcomeSucceeded
-		res.Summary = run.ResultText
-		if strings.TrimSpace(res.Summary) == "" {
-			res.Summary = prose
-		}
-		res.Summary = cleanText(res.Summary, maxSummary)
-		return res, event.ExitOK, ""
-	}
-	// On failure the result text is the error itself; the summary keeps what the
-	// agent said before it failed.
-	res.Outcome = event.OutcomeFailed
-	res.Summary = cleanText(prose, maxSummary)
-	res.Error = c.Message
-	if c.Class == ClassCrashed {
-		return res, event.ExitCLICrashed, c.Class
-	}
-	return res, event.ExitAgentFailed, c.Class
+	res.Summary = run.ResultText
+	return settle(res, Classify(run), prose)
 }
 
 // toolSummary is the one line a person sees for a tool call.

@@ -298,19 +298,5 @@ func (p *cursorParser) Finish(exit processExit) (event.Result, int, string) {
 	} else if exit.Code != 0 {
 		c = classifyCursorExit(exit, p.resumed)
 	}
-	if c.Class == "" {
-		res.Outcome = event.OutcomeSucceeded
-		if strings.TrimSpace(res.Summary) == "" {
-			res.Summary = prose
-		}
-		res.Summary = cleanText(res.Summary, maxSummary)
-		return res, event.ExitOK, ""
-	}
-	res.Outcome = event.OutcomeFailed
-	res.Summary = cleanText(prose, maxSummary)
-	res.Error = c.Message
-	if c.Class == ClassCrashed {
-		return res, event.ExitCLICrashed, c.Class
-	}
-	return res, event.ExitAgentFailed, c.Class
+	return settle(res, c, prose)
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 )
 
@@ -54,4 +55,27 @@ func firstLine(s string, limit int) string {
 // oneLine collapses whitespace runs (including newlines) to single spaces.
 func oneLine(s string, limit int) string {
 	return truncate(strings.Join(strings.Fields(stripControl(s)), " "), limit)
+}
+
+// settle completes a provider's result from its classification: the outcome,
+// the summary (the final answer in res.Summary, else the agent's prose), the
+// error and the worker's exit code and failure class.
+func settle(res event.Result, c Classification, prose string) (event.Result, int, string) {
+	if c.Class == "" {
+		res.Outcome = event.OutcomeSucceeded
+		if strings.TrimSpace(res.Summary) == "" {
+			res.Summary = prose
+		}
+		res.Summary = cleanText(res.Summary, maxSummary)
+		return res, event.ExitOK, ""
+	}
+	// On failure the result text is the error itself; the summary keeps what the
+	// agent said before it failed.
+	res.Outcome = event.OutcomeFailed
+	res.Summary = cleanText(prose, maxSummary)
+	res.Error = c.Message
+	if c.Class == ClassCrashed {
+		return res, event.ExitCLICrashed, c.Class
+	}
+	return res, event.ExitAgentFailed, c.Class
 }

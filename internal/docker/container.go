@@ -131,40 +131,26 @@ func (c *Client) collect(ctx context.Context, id string, respC <-chan container.
 // (nil discards). With follow it returns when the container's output ends, that
 // is when it exits; it returns ctx's error when ctx ends first.
 func (c *Client) Logs(ctx context.Context, id string, follow bool, stdout, stderr io.Writer) error {
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	rc, err := c.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow})
-	if err != nil {
-		return fmt.Errorf("logs of container %s: %w", id, err)
-	}
-	defer rc.Close()
-	_, err = stdcopy.StdCopy(stdout, stderr, rc)
-	if ctx.Err() != nil {
-		return fmt.Errorf("logs of container %s: %w", id, ctx.Err())
-	}
-	if err != nil {
-		return fmt.Errorf("logs of container %s: %w", id, err)
-	}
-	return nil
+	return c.copyLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow}, stdout, stderr)
 }
 
 // LogsSince is Logs from a point in time (zero: from the start), with every line
 // prefixed by the engine's RFC 3339 timestamp and a space. A restarted
 // supervisor uses the timestamps to continue exactly where it stopped.
 func (c *Client) LogsSince(ctx context.Context, id string, since time.Time, follow bool, stdout, stderr io.Writer) error {
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Timestamps: true}
+	if !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	return c.copyLogs(ctx, id, opts, stdout, stderr)
+}
+
+func (c *Client) copyLogs(ctx context.Context, id string, opts container.LogsOptions, stdout, stderr io.Writer) error {
 	if stdout == nil {
 		stdout = io.Discard
 	}
 	if stderr == nil {
 		stderr = io.Discard
-	}
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Timestamps: true}
-	if !since.IsZero() {
-		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
 	}
 	rc, err := c.cli.ContainerLogs(ctx, id, opts)
 	if err != nil {

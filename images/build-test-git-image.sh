@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds trakkar-agent/worker-test-git:dev: a Debian userland with git
+# Builds trakkar-agent/worker-test-git:dev (or IMAGE): a Debian userland with git
 # (debootstrap from Debian's mirror, then `docker import`, so no registry is
 # needed) plus the binaries of the scratch test image. The Debian base is built
 # once and reused while it exists; the final image is rebuilt only when the
@@ -15,6 +15,12 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 die() { echo "build-test-git-image: $*" >&2; exit 1; }
 
 docker image inspect "$BINARIES" >/dev/null 2>&1 || die "$BINARIES is missing: run images/build-test-image.sh first"
+
+# Concurrent test processes build the shared Debian base one at a time.
+if command -v flock >/dev/null; then
+  exec 9>"${TMPDIR:-/tmp}/trakkar-build-test-git-image.lock"
+  flock 9
+fi
 
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then
   if ! command -v debootstrap >/dev/null 2>&1; then

@@ -3,17 +3,19 @@
 # no registry access, and reuses it when nothing changed.
 #
 # Environment:
-#   IMAGE       tag to build (default trakkar-agent/worker-test:dev)
+#   IMAGE       tag to build (default trakkar-agent/worker-test:dev; with
+#               CONTENT_TAG=1, trakkar-agent/worker-test:<content hash>)
 #   WORKER_BIN  prebuilt static trakkar-worker to use instead of building ./cmd/trakkar-worker
 #   CLAUDE_BIN  prebuilt static fake claude to use instead of building ./internal/fakeagent/claude
 #   CURSOR_BIN  prebuilt static fake cursor-agent to use instead of building ./internal/fakeagent/cursor-agent
 #   BUSYBOX     static busybox to copy (default /bin/busybox; installed with apt-get when missing)
 #
-# The image carries a label with a hash of everything in its build context; when an
-# image with that hash exists, it is tagged as IMAGE and nothing is built.
+# The image carries a label with a hash of everything in its build context; when
+# IMAGE already carries that hash, nothing is built. Tests use CONTENT_TAG=1, so
+# checkouts with different code never share a tag on one engine.
 set -euo pipefail
 
-IMAGE="${IMAGE:-trakkar-agent/worker-test:dev}"
+IMAGE="${IMAGE:-}"
 HASH_LABEL="in.trakkar.agent.test-image.hash"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -115,22 +117,16 @@ hash="$(cd "$ctx" && find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r p; 
     fi
 done | sha256sum | cut -c1-32)"
 
+if [[ -z "$IMAGE" ]]; then
+    if [[ "${CONTENT_TAG:-}" == 1 ]]; then IMAGE="trakkar-agent/worker-test:$hash"; else IMAGE="trakkar-agent/worker-test:dev"; fi
+fi
+
 current="$(docker image inspect -f "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$IMAGE" 2>/dev/null || true)"
 if [[ "$current" == "$hash" ]]; then
     say "reusing $IMAGE (inputs unchanged, hash $hash)"
     echo "$IMAGE"
     exit 0
 fi
-existing="$(docker image ls -q --filter "label=$HASH_LABEL=$hash" | head -n 1)"
-if [[ -n "$existing" ]]; then
-    say "reusing image $existing as $IMAGE (hash $hash)"
-    docker tag "$existing" "$IMAGE" >&2
-    echo "$IMAGE"
-    exit 0
-fi
-
 say "building $IMAGE (hash $hash)"
 docker build --label "$HASH_LABEL=$hash" -t "$IMAGE" "$ctx" >&2 || die "docker build failed"
-# Earlier builds that lost their tag would pile up; tagged ones are kept.
-docker image prune -f --filter "label=$HASH_LABEL" >/dev/null 2>&1 || true
 echo "$IMAGE"

@@ -94,7 +94,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.runner = "rnr_e2e_" + strings.ReplaceAll(t.Name(), "/", "_")
+	e.runner = "rnr_e2e_" + testimage.RunID() + "_" + strings.ReplaceAll(t.Name(), "/", "_")
 	return e
 }
 

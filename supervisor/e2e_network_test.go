@@ -9,6 +9,7 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/standin"
+	"github.com/trakkar/trakkar-agent/internal/testimage"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
@@ -18,8 +19,8 @@ import (
 func outside(t *testing.T, e *env) (network, ip string) {
 	t.Helper()
 	ctx := context.Background()
-	name := "trakkar-test-outside-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
-	labels := map[string]string{"in.trakkar.agent.test": "1"}
+	name := "trakkar-test-outside-" + testimage.RunID() + "-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	labels := map[string]string{"in.trakkar.agent.test": testimage.RunID()}
 	netID, err := e.dc.CreateNetwork(ctx, name, false, labels)
 	if err != nil {
 		t.Fatal(err)

@@ -71,7 +71,7 @@ func TestOverlayVolume(t *testing.T) {
 			}
 		}
 	}
-	name := "trakkar-test-overlay-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	name := "trakkar-test-overlay-" + testimage.RunID() + "-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	t.Cleanup(func() { _ = c.RemoveVolume(context.Background(), name) })
 	vol := []docker.VolumeMount{{Name: name, Target: "/w/node_modules", Labels: map[string]string{"in.trakkar.agent.test": name},
 		Overlay: &docker.Overlay{Lower: lower, Upper: upper, Work: work}}}
@@ -132,7 +132,7 @@ func TestOverlayVolume(t *testing.T) {
 func TestCacheVolumeWritableByAnyUser(t *testing.T) {
 	image := testimage.Ensure(t)
 	c := testimage.Docker(t)
-	name := "trakkar-test-cache-" + strings.ToLower(t.Name())
+	name := "trakkar-test-cache-" + testimage.RunID() + "-" + strings.ToLower(t.Name())
 	t.Cleanup(func() { _ = c.RemoveVolume(context.Background(), name) })
 	vol := []docker.VolumeMount{{Name: name, Target: "/trakkar/cache/npm"}}
 	for _, user := range []string{"1000:1000", "4242:4242"} {

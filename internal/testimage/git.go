@@ -7,19 +7,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// GitImage is the test image with a Debian userland and git.
-const GitImage = "trakkar-agent/worker-test-git:dev"
+// gitImagePrefix names the test image with a Debian userland and git; its tag
+// is the content tag of the scratch image it takes the binaries from.
+const gitImagePrefix = "trakkar-agent/worker-test-git:"
 
 const gitBuildScript = "images/build-test-git-image.sh"
 
 var (
-	gitOnce sync.Once
-	gitErr  error
+	gitOnce  sync.Once
+	gitErr   error
+	gitImage string
 )
 
 // EnsureGit builds (once per process, reusing an unchanged one) the worker test
@@ -38,7 +41,9 @@ func EnsureGit(t testing.TB) string {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, gitBuildScript))
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "BINARIES_IMAGE="+bins, "IMAGE="+GitImage)
+		_, tag, _ := strings.Cut(bins, ":")
+		gitImage = gitImagePrefix + tag
+		cmd.Env = append(os.Environ(), "BINARIES_IMAGE="+bins, "IMAGE="+gitImage)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
@@ -48,5 +53,5 @@ func EnsureGit(t testing.TB) string {
 	if gitErr != nil {
 		t.Fatalf("build the git worker test image: %v", gitErr)
 	}
-	return GitImage
+	return gitImage
 }

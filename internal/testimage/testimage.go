@@ -5,6 +5,7 @@ package testimage
 
 import (
 	"bytes"
+	"io"
 	"context"
 	"errors"
 	"fmt"
@@ -21,9 +22,6 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 )
-
-// DefaultImage is built when IMAGE is not set in the environment.
-const DefaultImage = "trakkar-agent/worker-test:dev"
 
 const (
 	modulePath  = "github.com/trakkar/trakkar-agent"
@@ -60,11 +58,9 @@ func Ensure(t testing.TB) string {
 	t.Helper()
 	c := Docker(t)
 	once.Do(func() {
-		ref := os.Getenv("IMAGE")
-		if ref == "" {
-			ref = DefaultImage
-		}
-		imageRef, _, buildErr = build(ref, nil)
+		// Without IMAGE the script tags the image by its content, so
+		// checkouts with different code never share a tag on one engine.
+		imageRef, _, buildErr = build(os.Getenv("IMAGE"), nil)
 	})
 	if buildErr != nil {
 		t.Fatalf("build the worker test image: %v", buildErr)
@@ -81,8 +77,8 @@ func Ensure(t testing.TB) string {
 	return imageRef
 }
 
-// build runs the build script for ref with extra environment entries and returns
-// the ref and the script's output.
+// build runs the build script for ref (empty: a tag named by the content) with
+// extra environment entries and returns the built tag and the script's output.
 func build(ref string, extraEnv []string) (string, string, error) {
 	root, err := moduleRoot()
 	if err != nil {
@@ -92,14 +88,18 @@ func build(ref string, extraEnv []string) (string, string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, buildScript))
 	cmd.Dir = root
-	cmd.Env = append(append(os.Environ(), "IMAGE="+ref), extraEnv...)
-	var out bytes.Buffer
-	cmd.Stdout = &out
+	cmd.Env = append(append(os.Environ(), "IMAGE="+ref, "CONTENT_TAG=1"), extraEnv...)
+	var out, stdout bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&out, &stdout)
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
 		return "", out.String(), fmt.Errorf("%s: %w\n%s", buildScript, err, tail(out.String(), 40))
 	}
-	return ref, out.String(), nil
+	tag := strings.TrimSpace(tail(stdout.String(), 1))
+	if tag == "" {
+		return "", out.String(), fmt.Errorf("%s printed no image tag\n%s", buildScript, tail(out.String(), 40))
+	}
+	return tag, out.String(), nil
 }
 
 // moduleRoot walks up from the working directory (a test's package directory)

@@ -69,7 +69,8 @@ func runImage(t *testing.T, c *docker.Client, s docker.Spec) (docker.ExitStatus,
 func TestBuildWithStandinsAndReuse(t *testing.T) {
 	c := Docker(t)
 	worker, claude := standins(t)
-	ref := "trakkar-agent/worker-test:standin"
+	ref := "trakkar-agent/worker-test:standin-" + uniq()
+	t.Cleanup(func() { _ = exec.Command("docker", "image", "rm", ref).Run() })
 	env := []string{"WORKER_BIN=" + worker, "CLAUDE_BIN=" + claude}
 	if _, out, err := build(ref, env); err != nil {
 		t.Fatal(err)
@@ -168,3 +169,5 @@ func TestEnsure(t *testing.T) {
 		t.Fatalf("worker image: exit %d, output %q", st.Code, out)
 	}
 }
+
+func uniq() string { return RunID() }

@@ -1,6 +1,7 @@
 package supervisor_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
 	"github.com/trakkar/trakkar-agent/internal/standin"
+	"github.com/trakkar/trakkar-agent/internal/testimage"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
@@ -146,11 +148,56 @@ func succeededWithPR(t *testing.T, e *env, rv standin.RunView) map[string]string
 	return files
 }
 
+// hostileRuntime is one container runtime the hostile suite runs under.
+type hostileRuntime struct {
+	name    string
+	runtime string // --runtime; "" is the engine's default (runc)
+	network string // --network; gVisor here runs with --network=none only
+}
+
+// apply puts the runtime and its network mode into a supervisor config.
+func (r hostileRuntime) apply(c *supervisor.Config) {
+	c.Runtime = r.runtime
+	if r.network != "" {
+		c.Network = r.network
+	}
+}
+
+// hostileRuntimes: the engine's default runtime and gVisor, registered by
+// .ci/run as "runsc" with --network=none. A missing runsc fails the suite.
+var hostileRuntimes = []hostileRuntime{
+	{name: "runc"},
+	{name: "runsc", runtime: "runsc", network: supervisor.NetworkNone},
+}
+
+// forEachRuntime runs a hostile case once per runtime, as subtests.
+func forEachRuntime(t *testing.T, fn func(t *testing.T, rt hostileRuntime)) {
+	t.Helper()
+	for _, rt := range hostileRuntimes {
+		t.Run(rt.name, func(t *testing.T) {
+			if rt.runtime != "" {
+				dc := testimage.Docker(t)
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				ok, err := dc.HasRuntime(ctx, rt.runtime)
+				if err != nil || !ok {
+					t.Fatalf("the %s runtime is not registered with the engine (see README, gVisor): %v", rt.runtime, err)
+				}
+			}
+			fn(t, rt)
+		})
+	}
+}
+
 // One supervisor runs every attack at once, next to ordinary tasks, with small
 // memory, pids and import caps. The user's trusted git config is the dangerous
 // kind real users have: a husky hooksPath, custom filter/diff/merge drivers in the
 // repository config and git-lfs in the global config, all pointing at canaries.
 func TestHostileAgentIsContained(t *testing.T) {
+	forEachRuntime(t, hostileContainment)
+}
+
+func hostileContainment(t *testing.T, rt hostileRuntime) {
 	envCanary := randomSecret(t, "trakkar_canary_")
 	t.Setenv("TRAKKAR_CANARY_SECRET", envCanary)
 	e := newEnv(t, envOpts{lease: 5})
@@ -185,6 +232,7 @@ func TestHostileAgentIsContained(t *testing.T) {
 		c.MaxConcurrency = 16
 		c.Resources = docker.Resources{MemoryBytes: hostileMemory, NanoCPUs: 1e9, PidsLimit: hostilePids}
 		c.Policy = importpolicy.Options{MaxFileBytes: hostileMaxBytes, MaxFiles: hostileMaxFiles}
+		rt.apply(c)
 	})
 	if uid, gid, ok := strings.Cut(cfg.ContainerUser, ":"); ok && os.Geteuid() == 0 {
 		u, _ := strconv.Atoi(uid)
@@ -385,11 +433,18 @@ func TestHostileAgentIsContained(t *testing.T) {
 		noneFound(t, lines)
 		requireLines(t, lines, "HOSTILE BLOCKED sandbox:",
 			"no engine socket at /var/run/docker.sock", "no engine socket at /run/docker.sock",
-			"runs as uid", "no capabilities", "NoNewPrivs is 1", "Seccomp is 2 (filter)",
-			"write to /: open /hostile-root-write: read-only file system", "write to /etc: open /etc/hostile-write: read-only file system",
+			"runs as uid", "no capabilities", "write to /: open /hostile-root-write:", "write to /etc: open /etc/hostile-write:",
 			"open the agent CLI binary for writing:", "core_pattern for writing:",
 			"create a cgroup", "setuid(0):", "mount a tmpfs:", "open a raw socket:", "open_by_handle_at",
-			"create user and mount namespaces:", "no block devices", "no host process visible")
+			"no block devices", "no host process visible")
+		if rt.runtime == "runsc" {
+			// gVisor's kernel reports neither NoNewPrivs nor a seccomp filter, and
+			// its namespaces never reach the host kernel.
+			requireLines(t, lines, "HOSTILE BLOCKED sandbox:", "the kernel is gVisor's")
+		} else {
+			requireLines(t, lines, "HOSTILE BLOCKED sandbox:", "NoNewPrivs is 1", "Seccomp is 2 (filter)",
+				"write to /: open /hostile-root-write: read-only file system", "create user and mount namespaces:")
+		}
 		for _, l := range lines {
 			if strings.Contains(l, "/proc/1/fd/1") {
 				t.Logf("known limitation: %s", l)
@@ -403,7 +458,16 @@ func TestHostileAgentIsContained(t *testing.T) {
 	t.Run("fork bomb and memory hog", func(t *testing.T) {
 		lines := hostileLines(t, runs["HOS-9"])
 		noneFound(t, lines)
-		requireLines(t, lines, "HOSTILE BLOCKED forkbomb:", fmt.Sprintf("pids.max %d, fork failed", hostilePids))
+		if rt.runtime == "runsc" {
+			// gVisor's processes are threads of its sandbox; at the pids cap the
+			// whole sandbox ends instead of one fork failing.
+			requireLines(t, lines, "HOSTILE INFO forkbomb:", "fork bomb started")
+			if c := runs["HOS-9"].Completion; c.Outcome != trakkar.OutcomeFailed {
+				t.Errorf("fork bomb under gVisor: outcome %q, want failed", c.Outcome)
+			}
+		} else {
+			requireLines(t, lines, "HOSTILE BLOCKED forkbomb:", fmt.Sprintf("pids.max %d, fork failed", hostilePids))
+		}
 		for _, l := range lines {
 			var peak int
 			if i := strings.Index(l, "peak "); i >= 0 && strings.HasPrefix(l, "HOSTILE BLOCKED forkbomb:") {
@@ -474,6 +538,10 @@ func TestHostileAgentIsContained(t *testing.T) {
 // runner or be read through. Protection: readResult opens the file without
 // following symlinks and without blocking, and accepts only a regular file.
 func TestHostileResultFileCannotHangTheRunner(t *testing.T) {
+	forEachRuntime(t, hostileResultFile)
+}
+
+func hostileResultFile(t *testing.T, rt hostileRuntime) {
 	e := newEnv(t, envOpts{})
 	// The attack leaves its output folder read-only; without root, t.TempDir could
 	// not delete it. Registered after newEnv, so it runs before that cleanup.
@@ -489,7 +557,7 @@ func TestHostileResultFileCannotHangTheRunner(t *testing.T) {
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "HOS-21", Title: "Ordinary", Description: "fake:write=ok.txt=fine\n"}); err != nil {
 		t.Fatal(err)
 	}
-	e.start(e.config(nil))
+	e.start(e.config(rt.apply))
 	rv := e.waitCompleted("HOS-20", 90*time.Second)
 	requireLines(t, hostileLines(t, rv), "HOSTILE PLANTED result-fifo:", "/trakkar/out/result.json is a FIFO")
 	if rv.Completion.Outcome != trakkar.OutcomeFailed || !strings.Contains(deref(rv.Completion.Error), "result") {

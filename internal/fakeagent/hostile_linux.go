@@ -46,9 +46,18 @@ func attackSandbox(p *probe, _ attack) {
 	} else {
 		p.blocked("runs as uid %d, not root", uid)
 	}
-	caps := []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}
-	st, err := procStatus(append(caps, "NoNewPrivs", "Seccomp")...)
-	if err != nil {
+	// Under gVisor the agent talks to gVisor's user-space kernel: its
+	// /proc/self/status has no CapAmb or NoNewPrivs, Seccomp reads 0 (the sandbox
+	// itself is filtered on the host), and namespaces it creates are gVisor's.
+	gvisor := kernelIsGVisor()
+	if gvisor {
+		p.blocked("the kernel is gVisor's user-space kernel, not the host's")
+	}
+	caps := []string{"CapInh", "CapPrm", "CapEff", "CapBnd"}
+	if !gvisor {
+		caps = append(caps, "CapAmb")
+	}
+	if st, err := procStatus(caps...); err != nil {
 		p.info("cannot read /proc/self/status: %v", err)
 	} else {
 		var held []string
@@ -60,8 +69,14 @@ func attackSandbox(p *probe, _ attack) {
 		if len(held) > 0 {
 			p.found("capabilities held: %s", strings.Join(held, " "))
 		} else {
-			p.blocked("no capabilities: CapEff, CapPrm, CapBnd, CapInh and CapAmb are all 0")
+			p.blocked("no capabilities: %s are all 0", strings.Join(caps, ", "))
 		}
+	}
+	if st, err := procStatus("NoNewPrivs", "Seccomp"); err != nil && gvisor {
+		p.info("gVisor's kernel does not report NoNewPrivs and Seccomp: %v", err)
+	} else if err != nil {
+		p.info("cannot read /proc/self/status: %v", err)
+	} else {
 		if st["NoNewPrivs"] == "1" {
 			p.blocked("NoNewPrivs is 1")
 		} else {
@@ -81,7 +96,7 @@ func attackSandbox(p *probe, _ attack) {
 	p.outcome(openAndClose(filepath.Join(root, "usr", "local", "bin", "claude")), "open the agent CLI binary for writing")
 	p.outcome(openAndClose(filepath.Join(sandboxPaths.proc, "sys", "kernel", "core_pattern")), "open /proc/sys/kernel/core_pattern for writing")
 	cg := filepath.Join(sandboxPaths.sys, "fs", "cgroup", "hostile")
-	err = os.Mkdir(cg, 0o755)
+	err := os.Mkdir(cg, 0o755)
 	if err == nil {
 		_ = os.Remove(cg)
 	}
@@ -103,7 +118,11 @@ func attackSandbox(p *probe, _ attack) {
 	p.outcome(openByHandle(p.r.env.Dir), "open_by_handle_at on the workspace's file system")
 	cmd := exec.Command("/bin/sh", "-c", "true")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS}
-	p.outcome(cmd.Run(), "create user and mount namespaces")
+	if err := cmd.Run(); err == nil && gvisor {
+		p.info("created user and mount namespaces inside gVisor's kernel; the host kernel never sees them")
+	} else {
+		p.outcome(err, "create user and mount namespaces")
+	}
 	var devs []string
 	ents, _ := os.ReadDir("/dev")
 	for _, e := range ents {
@@ -136,6 +155,14 @@ func attackSandbox(p *probe, _ attack) {
 	} else {
 		p.info("the container's stdout (/proc/1/fd/1) is not writable: %v", err)
 	}
+}
+
+// kernelIsGVisor reads the kernel log, which gVisor fills with its own boot
+// lines; on a real kernel an unprivileged reader is refused.
+func kernelIsGVisor() bool {
+	buf := make([]byte, 4096)
+	n, err := syscall.Klogctl(3, buf) // SYSLOG_ACTION_READ_ALL
+	return err == nil && n > 0 && strings.Contains(string(buf[:n]), "gVisor")
 }
 
 // fileKey identifies a file by device and inode, so a file seen through two

@@ -239,7 +239,13 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	if err != nil {
 		return v, fmt.Errorf("set up the network: %w", err)
 	}
-	spec := s.verifySpec(r, ws, cmd, round)
+	vol, err := s.verifyVolume(r, ws, round)
+	if err != nil {
+		return v, err
+	}
+	// Deferred before the container's removal, so it runs after it.
+	defer s.releaseVerifyVolume(ctx, r, ws, vol)
+	spec := s.verifySpec(r, ws, cmd, round, vol)
 	spec.Network, spec.DNS = tn.network, tn.dns
 	spec.Env = append(spec.Env, tn.env...)
 	id, err := s.rt.Create(ctx, spec)
@@ -345,16 +351,18 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 
 // verifySpec is the agent's container spec (image, user, hardening, limits,
 // caches, shared folders) running the command under sh -c, with only the
-// worktree mounted and no model credential: the command runs the
-// repository's code, which the agent may have written.
-func (s *Supervisor) verifySpec(r *run, ws *workspace, cmd string, round int) docker.Spec {
+// worktree (through the round's throw-away overlay, wt) and no model
+// credential: the command runs the repository's code, which the agent may
+// have written.
+func (s *Supervisor) verifySpec(r *run, ws *workspace, cmd string, round int, wt docker.VolumeMount) docker.Spec {
 	spec := s.containerSpec(r, ws)
 	spec.Name = "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40) + fmt.Sprintf("-verify-%d", round)
 	spec.Entrypoint = []string{"/bin/sh", "-c"}
 	spec.Cmd = []string{cmd}
 	spec.Env = append([]string{"HOME=/home/agent"}, s.cacheEnv()...)
 	spec.Labels[LabelRole] = RoleVerify
-	spec.Mounts = []docker.Mount{{Source: ws.wt.Path, Target: event.Workspace}}
+	spec.Mounts = nil
+	spec.Volumes = append([]docker.VolumeMount{wt}, spec.Volumes...)
 	return spec
 }
 

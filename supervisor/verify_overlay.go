@@ -1,0 +1,66 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+)
+
+// The verify command sees the worktree through an overlay whose writable
+// layer is thrown away after the round: build outputs, reports and anything
+// else it writes never reach the change, which stays the agent's work alone.
+// The layers live in the task's state folder, which no container mounts, so
+// no container can have planted a symlink where they are made.
+
+// verifyLayers are the host folders of one verify round's overlay.
+func verifyLayers(ws *workspace) (upper, work string) {
+	dir := filepath.Join(ws.stateDir, "verify")
+	return filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+}
+
+// verifyVolume prepares a fresh overlay of the worktree for one verify round.
+func (s *Supervisor) verifyVolume(r *run, ws *workspace, round int) (docker.VolumeMount, error) {
+	upper, work := verifyLayers(ws)
+	if err := os.RemoveAll(filepath.Dir(upper)); err != nil {
+		return docker.VolumeMount{}, fmt.Errorf("prepare the verify overlay: %w", err)
+	}
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return docker.VolumeMount{}, fmt.Errorf("prepare the verify overlay: %w", err)
+		}
+	}
+	// The merged folder's root takes the upper layer's owner: the container
+	// user must be able to create files at the top of the workspace.
+	if uid, gid, err := parseUser(s.cfg.ContainerUser); err == nil && os.Geteuid() == 0 {
+		if err := os.Lchown(upper, uid, gid); err != nil {
+			return docker.VolumeMount{}, fmt.Errorf("prepare the verify overlay: %w", err)
+		}
+	}
+	return docker.VolumeMount{
+		Name:    fmt.Sprintf("trakkar-verify-%s-%s-%s-%d", repoKey(s.cfg.Repo), ws.key, hostgit.Slug(r.claim.Run.ID, 40), round),
+		Target:  event.Workspace,
+		Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(s.cfg.Repo), LabelTaskKey: ws.key},
+		Overlay: &docker.Overlay{Lower: ws.wt.Path, Upper: upper, Work: work},
+	}, nil
+}
+
+// releaseVerifyVolume drops a round's overlay once its container is gone.
+func (s *Supervisor) releaseVerifyVolume(ctx context.Context, r *run, ws *workspace, vol docker.VolumeMount) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.rt.RemoveVolume(cctx, vol.Name); err != nil {
+		r.log.Warn("remove verify overlay volume", zap.String("volume", vol.Name), zap.Error(err))
+	}
+	upper, _ := verifyLayers(ws)
+	if err := os.RemoveAll(filepath.Dir(upper)); err != nil {
+		r.log.Warn("remove verify overlay layers", zap.Error(err))
+	}
+}

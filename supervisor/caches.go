@@ -11,13 +11,23 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/docker"
 )
 
-// Labels on the volumes the supervisor creates. Volumes are keyed per
-// repository so two checkouts never read each other's caches, and so pruning
-// one repository leaves the others alone.
+// Labels on the volumes the supervisor creates. Cache volumes belong to one
+// task of one repository: a task can write anything into its caches (a module
+// edited in the module cache, a cargo config naming a rustc wrapper, a forged
+// build result), so no other task may ever mount them.
 const (
 	LabelCacheRepo = "in.trakkar.agent.cache-repo" // repoKey of the repository
 	LabelCacheTool = "in.trakkar.agent.cache"      // which package manager
+	LabelCacheRole = "in.trakkar.agent.cache-role" // CacheAgent or CacheVerify
 	LabelShareRepo = "in.trakkar.agent.share-repo" // repoKey, on per-task share volumes
+)
+
+// Cache roles: the agent's containers and the verify containers of a task
+// never share a volume, so verify never trusts what the agent could have
+// written there (a pre-seeded GOCACHE turns `go test` into `ok (cached)`).
+const (
+	CacheAgent  = "agent"
+	CacheVerify = "verify"
 )
 
 // CacheDir is where the cache volumes are mounted inside task containers. The
@@ -53,13 +63,17 @@ func repoKey(repo string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// CacheVolumeName is the name of a repository's cache volume for one tool.
-func CacheVolumeName(repo, tool string) string {
-	return "trakkar-cache-" + repoKey(repo) + "-" + tool
+// CacheVolumeName is the name of one task's cache volume for one tool and
+// role; task is the task's folder key. The role and tool come last from fixed
+// sets, so two different triples never give the same name.
+func CacheVolumeName(repo, task, role, tool string) string {
+	return "trakkar-cache-" + repoKey(repo) + "-" + task + "-" + role + "-" + tool
 }
 
-// cacheVolumes are the cache mounts of a task container; nil when caches are off.
-func (s *Supervisor) cacheVolumes() []docker.VolumeMount {
+// cacheVolumes are the cache mounts of a task's containers of role; nil when
+// caches are off. They are kept across the task's runs (follow-ups, fix and
+// verify rounds reuse them) until prune removes the task.
+func (s *Supervisor) cacheVolumes(ws *workspace, role string) []docker.VolumeMount {
 	if !s.cfg.DependencyCaches {
 		return nil
 	}
@@ -67,9 +81,10 @@ func (s *Supervisor) cacheVolumes() []docker.VolumeMount {
 	out := make([]docker.VolumeMount, 0, len(cacheTools))
 	for _, t := range cacheTools {
 		out = append(out, docker.VolumeMount{
-			Name:   CacheVolumeName(s.cfg.Repo, t.name),
+			Name:   CacheVolumeName(s.cfg.Repo, ws.key, role, t.name),
 			Target: CacheDir + "/" + t.name,
-			Labels: map[string]string{LabelManaged: "true", LabelCacheRepo: key, LabelCacheTool: t.name},
+			Labels: map[string]string{LabelManaged: "true", LabelCacheRepo: key, LabelTaskKey: ws.key,
+				LabelCacheRole: role, LabelCacheTool: t.name},
 		})
 	}
 	return out
@@ -95,19 +110,29 @@ type CacheRuntime interface {
 	RemoveVolume(ctx context.Context, name string) error
 }
 
-// PruneCaches removes repo's dependency cache volumes, and share volumes a
-// crashed run left behind, and returns how many it removed. A volume still
-// used by a task container is kept and reported in the error.
+// PruneCaches removes repo's dependency cache volumes (every task's), and
+// share volumes a crashed run left behind, and returns how many it removed. A
+// volume still used by a task container is kept and reported in the error.
 func PruneCaches(ctx context.Context, rt CacheRuntime, repo string) (int, error) {
 	if rt == nil || repo == "" {
 		return 0, errors.New("prune caches: runtime and repository are required")
 	}
 	key := repoKey(repo)
+	return removeVolumes(ctx, rt, "prune caches", map[string]string{LabelCacheRepo: key}, map[string]string{LabelShareRepo: key})
+}
+
+// pruneTaskCaches removes the cache volumes of one task of repo.
+func pruneTaskCaches(ctx context.Context, rt CacheRuntime, repo, task string) (int, error) {
+	return removeVolumes(ctx, rt, "remove task caches", map[string]string{LabelCacheRepo: repoKey(repo), LabelTaskKey: task})
+}
+
+// removeVolumes removes the volumes matching any of the label sets.
+func removeVolumes(ctx context.Context, rt CacheRuntime, what string, sets ...map[string]string) (int, error) {
 	var vols []docker.Volume
-	for _, label := range []string{LabelCacheRepo, LabelShareRepo} {
-		vs, err := rt.ListVolumes(ctx, map[string]string{label: key})
+	for _, labels := range sets {
+		vs, err := rt.ListVolumes(ctx, labels)
 		if err != nil {
-			return 0, fmt.Errorf("prune caches: %w", err)
+			return 0, fmt.Errorf("%s: %w", what, err)
 		}
 		vols = append(vols, vs...)
 	}
@@ -121,7 +146,7 @@ func PruneCaches(ctx context.Context, rt CacheRuntime, repo string) (int, error)
 		n++
 	}
 	if err := errors.Join(errs...); err != nil {
-		return n, fmt.Errorf("prune caches: %w", err)
+		return n, fmt.Errorf("%s: %w", what, err)
 	}
 	return n, nil
 }

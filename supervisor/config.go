@@ -73,8 +73,8 @@ type Config struct {
 	// workspace, read-through with a private writable layer per task. nil means
 	// DefaultShare when the main checkout has it; an empty list shares nothing.
 	Share []string
-	// DependencyCaches mounts the per-repository package manager cache volumes
-	// into task containers.
+	// DependencyCaches mounts package manager cache volumes into task
+	// containers: each task's own, and separate ones for its verify command.
 	DependencyCaches bool
 }
 

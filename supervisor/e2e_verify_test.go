@@ -283,52 +283,68 @@ func TestSharedFolderIsPrivatePerTask(t *testing.T) {
 	}
 }
 
-// A second task's verify finds what the first one left in the cache volume,
-// and every cache folder is writable by the task user.
-func TestCacheVolumeIsReusedByTheNextTask(t *testing.T) {
+// A task's verify rounds reuse its verify caches; the next task starts with
+// empty ones; every cache folder is writable by the task user; the volumes
+// are labelled per task and role, and prune drops them all.
+func TestCacheVolumesArePerTaskAndReusedByItsVerifyRounds(t *testing.T) {
 	const cmd = `if [ -f "$npm_config_cache/marker" ]; then echo "cache hit: $(cat "$npm_config_cache/marker")"; else echo "cache miss"; fi
 cat key.txt > "$npm_config_cache/marker"
 for d in "$npm_config_cache" "$YARN_CACHE_FOLDER" "$pnpm_config_store_dir" "$PIP_CACHE_DIR" "$GOMODCACHE" "$GOCACHE" "$CARGO_HOME"; do
   touch "$d/probe" || exit 1
 done
-echo "caches writable"`
+echo "caches writable"
+test -f fixed.txt`
 	e := newVerifyEnv(t, cmd)
 	e.start(e.verifyConfig(nil))
-	createTask(t, e, "CCH-1", "First\nfake:write=key.txt=first-task\n")
+	// The first round fails (no fixed.txt), the fix round writes it, and the
+	// second round finds the first round's marker.
+	createTask(t, e, "CCH-1", "First\nfake:write=key.txt=first-task\nfake:fix-write=fixed.txt=yes\n")
 	rv := e.waitCompleted("CCH-1", 120*time.Second)
 	if rv.Completion.Outcome != trakkar.OutcomeSucceeded {
 		t.Fatalf("first: %q %q\n%s", rv.Completion.Outcome, deref(rv.Completion.Error), eventTexts(rv.Events))
 	}
-	if out := logText(rv.Events); !strings.Contains(out, "cache miss") || !strings.Contains(out, "caches writable") {
-		t.Fatalf("first task's verify:\n%s", out)
+	if out := logText(rv.Events); !strings.Contains(out, "cache miss") || !strings.Contains(out, "caches writable") ||
+		!strings.Contains(out, "cache hit: first-task") {
+		t.Fatalf("first task's verify rounds:\n%s", out)
 	}
-	createTask(t, e, "CCH-2", "Second\nfake:write=key.txt=second-task\n")
+	createTask(t, e, "CCH-2", "Second\nfake:write=key.txt=second-task\nfake:write=fixed.txt=yes\n")
 	rv = e.waitCompleted("CCH-2", 120*time.Second)
 	if rv.Completion.Outcome != trakkar.OutcomeSucceeded {
 		t.Fatalf("second: %q %q\n%s", rv.Completion.Outcome, deref(rv.Completion.Error), eventTexts(rv.Events))
 	}
-	if out := logText(rv.Events); !strings.Contains(out, "cache hit: first-task") {
-		t.Fatalf("the second task's verify did not reuse the cache:\n%s", out)
+	if out := logText(rv.Events); !strings.Contains(out, "cache miss") || strings.Contains(out, "cache hit") {
+		t.Fatalf("the second task's verify saw the first task's cache:\n%s", out)
 	}
 
-	// The volumes are the repository's, labelled, and prune drops them all.
 	ctx := context.Background()
-	vols, err := e.dc.ListVolumes(ctx, map[string]string{supervisor.LabelCacheTool: ""})
+	vols, err := e.dc.ListVolumes(ctx, map[string]string{supervisor.LabelCacheRepo: ""})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine := 0
-	for _, v := range vols {
-		if strings.HasPrefix(v.Name, strings.TrimSuffix(supervisor.CacheVolumeName(e.repo, "npm"), "npm")) {
-			mine++
+	want := map[string]bool{}
+	for _, task := range []string{"cch-1", "cch-2"} {
+		for _, role := range []string{supervisor.CacheAgent, supervisor.CacheVerify} {
+			want[supervisor.CacheVolumeName(e.repo, task, role, "npm")] = true
 		}
 	}
-	if mine != 7 {
-		t.Errorf("%d cache volumes for the repository, want 7: %v", mine, vols)
+	prefix := strings.TrimSuffix(supervisor.CacheVolumeName(e.repo, "", "", ""), "--")
+	mine := 0
+	for _, v := range vols {
+		if !strings.HasPrefix(v.Name, prefix) {
+			continue
+		}
+		mine++
+		delete(want, v.Name)
+		if v.Labels[supervisor.LabelTaskKey] == "" || v.Labels[supervisor.LabelCacheRole] == "" {
+			t.Errorf("volume %s labels %v", v.Name, v.Labels)
+		}
+	}
+	if mine != 4*7 || len(want) > 0 {
+		t.Errorf("%d cache volumes for the repository, want 28 (7 tools, 2 tasks, agent and verify); missing %v", mine, want)
 	}
 	waitFor(t, 30*time.Second, "task containers removed", func() bool { return len(e.managedContainers()) == 0 })
 	n, err := supervisor.PruneCaches(ctx, e.dc, e.repo)
-	if err != nil || n != 7 {
+	if err != nil || n != 4*7 {
 		t.Fatalf("prune caches: removed %d, err %v", n, err)
 	}
 	left, err := e.dc.ListVolumes(ctx, map[string]string{supervisor.LabelCacheRepo: ""})
@@ -336,7 +352,7 @@ echo "caches writable"`
 		t.Fatal(err)
 	}
 	for _, v := range left {
-		if strings.HasPrefix(v.Name, strings.TrimSuffix(supervisor.CacheVolumeName(e.repo, "npm"), "npm")) {
+		if strings.HasPrefix(v.Name, prefix) {
 			t.Errorf("cache volume %s left after prune", v.Name)
 		}
 	}

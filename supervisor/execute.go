@@ -174,6 +174,11 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	if err := os.WriteFile(filepath.Join(ws.inDir, event.JobFile), b, 0o644); err != nil {
 		return nil, fmt.Errorf("write job: %w", err)
 	}
+	// The worker writes its result here; an earlier run may have left the
+	// folder read-only, or anything else in it.
+	if err := resetDir(ws.outDir); err != nil {
+		return nil, fmt.Errorf("prepare the out folder: %w", err)
+	}
 	if err := s.handOver(ws); err != nil {
 		return nil, err
 	}
@@ -307,9 +312,23 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	if ar.end != endLost {
 		s.setPhase(r, phaseFinishing)
 	}
-	s.removeContainer(ctx, r, id)
+	err := s.containerGone(ctx, r, ws, id)
 	s.stopEgress(ctx, r.claim.Run.ID)
+	if err != nil {
+		return nil, err
+	}
 	return ar, nil
+}
+
+// containerGone removes an ended container of the task (agent or verify) and
+// then clears the unsafe modes it left in the task's host folders.
+func (s *Supervisor) containerGone(ctx context.Context, r *run, ws *workspace, id string) error {
+	s.removeContainer(ctx, r, id)
+	if err := s.clearUnsafeModes(ws); err != nil {
+		r.log.Error("unsafe file modes left on the host", zap.String("container_id", shortID(id)), zap.Error(err))
+		return err
+	}
+	return nil
 }
 
 // splitStamp separates the engine's timestamp from a log line.
@@ -348,7 +367,7 @@ func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 			{Source: ws.agentDir, Target: "/trakkar/state"},
 			{Source: filepath.Join(ws.agentDir, "cursor"), Target: cursorStateDir},
 		},
-		Volumes: append(s.cacheVolumes(), s.shareVolumes(ws)...),
+		Volumes: append(s.cacheVolumes(ws, CacheAgent), s.shareVolumes(ws)...),
 		Tmpfs: map[string]string{
 			"/tmp":        "rw,exec,nosuid,nodev,size=1g,mode=1777",
 			"/home/agent": "rw,nosuid,nodev,size=256m,mode=1777",

@@ -14,10 +14,12 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 )
 
-// PruneRuntime is what pruning needs from the container runtime.
+// PruneRuntime is what pruning needs from the container runtime: containers,
+// and the cache volumes of the tasks it removes.
 type PruneRuntime interface {
 	List(ctx context.Context, labels map[string]string) ([]docker.Container, error)
 	Remove(ctx context.Context, id string) error
+	CacheRuntime
 }
 
 // PruneGit is what pruning needs from host git.
@@ -31,6 +33,7 @@ type PruneReport struct {
 	Workspaces []string // task folders removed
 	Kept       []string // task folders kept because their run is not finished
 	Containers int      // exited task containers removed
+	Volumes    int      // cache volumes of the removed tasks
 }
 
 // Prune removes the worktrees, state and exited containers of finished tasks
@@ -56,6 +59,7 @@ func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (Prune
 			rep.Containers++
 		}
 	}
+	var volErrs []error
 	states, err := os.ReadDir(filepath.Join(root, ".state"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rep, fmt.Errorf("read state folder: %w", err)
@@ -90,9 +94,15 @@ func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (Prune
 		if err := os.RemoveAll(stateDir); err != nil {
 			return rep, fmt.Errorf("remove state of %s: %w", key, err)
 		}
+		if rt != nil {
+			// A volume that will not go is reported; the other tasks still go.
+			n, err := pruneTaskCaches(ctx, rt, repo, key)
+			rep.Volumes += n
+			volErrs = append(volErrs, err)
+		}
 		rep.Workspaces = append(rep.Workspaces, key)
 	}
-	return rep, nil
+	return rep, errors.Join(volErrs...)
 }
 
 // freeBytes is the space available to unprivileged writers on path's filesystem.

@@ -217,7 +217,7 @@ func mergeRuns(prev, fix *agentRun) *agentRun {
 
 // verifyOnce runs the command once in a fresh container on the worktree and
 // streams its output into the task.
-func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd string, round int) (verifyRound, error) {
+func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd string, round int) (_ verifyRound, rerr error) {
 	v := verifyRound{Round: round, end: endExited}
 	r.setState(trakkar.StateVerifying)
 	r.log.Info("verifying", zap.String("command", s.redact.String(cmd)), zap.Int("round", round))
@@ -252,7 +252,11 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	if err != nil {
 		return v, fmt.Errorf("create verify container: %w", err)
 	}
-	defer s.removeContainer(ctx, r, id)
+	defer func() {
+		if err := s.containerGone(ctx, r, ws, id); err != nil && rerr == nil && v.end != endAborted {
+			rerr = err
+		}
+	}()
 	log := r.log.With(zap.String("container_id", shortID(id)))
 
 	tail := &tailBuffer{}
@@ -350,10 +354,10 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 }
 
 // verifySpec is the agent's container spec (image, user, hardening, limits,
-// caches, shared folders) running the command under sh -c, with only the
-// worktree (through the round's throw-away overlay, wt) and no model
-// credential: the command runs the repository's code, which the agent may
-// have written.
+// shared folders) with the task's verify caches, running the command under
+// sh -c, with only the worktree (through the round's throw-away overlay, wt)
+// and no model credential: the command runs the repository's code, which the
+// agent may have written.
 func (s *Supervisor) verifySpec(r *run, ws *workspace, cmd string, round int, wt docker.VolumeMount) docker.Spec {
 	spec := s.containerSpec(r, ws)
 	spec.Name = "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40) + fmt.Sprintf("-verify-%d", round)
@@ -362,7 +366,8 @@ func (s *Supervisor) verifySpec(r *run, ws *workspace, cmd string, round int, wt
 	spec.Env = append([]string{"HOME=/home/agent"}, s.cacheEnv()...)
 	spec.Labels[LabelRole] = RoleVerify
 	spec.Mounts = nil
-	spec.Volumes = append([]docker.VolumeMount{wt}, spec.Volumes...)
+	// Caches of its own: the agent's could hold forged build and test results.
+	spec.Volumes = append(append([]docker.VolumeMount{wt}, s.cacheVolumes(ws, CacheVerify)...), s.shareVolumes(ws)...)
 	return spec
 }
 

@@ -11,7 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
@@ -198,20 +200,73 @@ func TestMergeRunsKeepsWhatEarlierRunsSpent(t *testing.T) {
 	}
 }
 
-func TestCacheVolumesAreKeyedPerRepository(t *testing.T) {
-	a := testSupervisor(Config{Repo: "/src/app", DependencyCaches: true})
-	b := testSupervisor(Config{Repo: "/src/other", DependencyCaches: true})
-	va, vb := a.cacheVolumes(), b.cacheVolumes()
-	if len(va) != len(cacheTools) || len(vb) != len(cacheTools) {
-		t.Fatalf("volumes %d and %d, want %d", len(va), len(vb), len(cacheTools))
+// Cache volumes are never shared between repositories, tasks, or a task's
+// agent and verify containers.
+func TestCacheVolumesArePrivate(t *testing.T) {
+	ws := func(key string) *workspace { return &workspace{key: key, wt: hostgit.Worktree{Path: "/src/app/wt"}} }
+	app := testSupervisor(Config{Repo: "/src/app", DependencyCaches: true, ContainerUser: "1000:1000"})
+	base := app.cacheVolumes(ws("web-1"), CacheAgent)
+	for _, tc := range []struct {
+		name string
+		s    *Supervisor
+		task string
+		role string
+	}{
+		{"another repository", testSupervisor(Config{Repo: "/src/other", DependencyCaches: true}), "web-1", CacheAgent},
+		{"another task", app, "web-2", CacheAgent},
+		{"a task key that extends this one", app, "web-1-agent", CacheAgent},
+		{"verify of the same task", app, "web-1", CacheVerify},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vs := tc.s.cacheVolumes(ws(tc.task), tc.role)
+			if len(vs) != len(cacheTools) {
+				t.Fatalf("%d volumes, want %d", len(vs), len(cacheTools))
+			}
+			for _, v := range vs {
+				for _, b := range base {
+					if v.Name == b.Name {
+						t.Errorf("shares volume %s", v.Name)
+					}
+				}
+				if v.Labels[LabelTaskKey] != tc.task || v.Labels[LabelCacheRole] != tc.role || v.Labels[LabelCacheRepo] == "" ||
+					v.Labels[LabelManaged] != "true" || v.Labels[LabelCacheTool] == "" {
+					t.Errorf("labels %v", v.Labels)
+				}
+				if !strings.HasPrefix(v.Target, CacheDir+"/") || v.Overlay != nil || v.ReadOnly {
+					t.Errorf("volume %+v", v)
+				}
+			}
+		})
 	}
-	if va[0].Name == vb[0].Name || va[0].Labels[LabelCacheRepo] == vb[0].Labels[LabelCacheRepo] {
-		t.Errorf("two repositories share cache volume %s", va[0].Name)
-	}
-	if CacheVolumeName("/src/app/", "npm") != CacheVolumeName("/src/app", "npm") {
+	if CacheVolumeName("/src/app/", "web-1", CacheAgent, "npm") != CacheVolumeName("/src/app", "web-1", CacheAgent, "npm") {
 		t.Errorf("the same repository spelled differently gets another volume")
 	}
-	env := strings.Join(a.cacheEnv(), "\n")
+	// The same task's containers of one role reuse the same volumes.
+	if again := app.cacheVolumes(ws("web-1"), CacheAgent); again[0].Name != base[0].Name {
+		t.Errorf("a task's next run gets another volume: %s, %s", again[0].Name, base[0].Name)
+	}
+	// The verify container mounts the verify caches, never the agent's.
+	r := &run{claim: trakkar.Claim{Run: trakkar.Run{ID: "run_1"}}, log: zap.NewNop()}
+	agent, verify := app.containerSpec(r, ws("web-1")), app.verifySpec(r, ws("web-1"), "go test ./...", 1, docker.VolumeMount{Name: "wt", Target: event.Workspace})
+	for _, set := range []struct {
+		spec docker.Spec
+		role string
+	}{{agent, CacheAgent}, {verify, CacheVerify}} {
+		n := 0
+		for _, v := range set.spec.Volumes {
+			if v.Labels[LabelCacheTool] == "" {
+				continue
+			}
+			n++
+			if v.Labels[LabelCacheRole] != set.role {
+				t.Errorf("%s container mounts %s", set.role, v.Name)
+			}
+		}
+		if n != len(cacheTools) {
+			t.Errorf("%s container has %d cache volumes, want %d", set.role, n, len(cacheTools))
+		}
+	}
+	env := strings.Join(app.cacheEnv(), "\n")
 	for _, w := range []string{"npm_config_cache=/trakkar/cache/npm", "GOCACHE=/trakkar/cache/go-build",
 		"GOMODCACHE=/trakkar/cache/go-mod", "CARGO_HOME=/trakkar/cache/cargo", "PIP_CACHE_DIR=/trakkar/cache/pip",
 		"YARN_CACHE_FOLDER=/trakkar/cache/yarn", "pnpm_config_store_dir=/trakkar/cache/pnpm"} {
@@ -219,12 +274,7 @@ func TestCacheVolumesAreKeyedPerRepository(t *testing.T) {
 			t.Errorf("cache env lacks %s", w)
 		}
 	}
-	for _, v := range va {
-		if !strings.HasPrefix(v.Target, CacheDir+"/") || v.Overlay != nil {
-			t.Errorf("volume %+v", v)
-		}
-	}
-	if off := testSupervisor(Config{Repo: "/src/app"}); off.cacheVolumes() != nil || off.cacheEnv() != nil {
+	if off := testSupervisor(Config{Repo: "/src/app"}); off.cacheVolumes(ws("web-1"), CacheAgent) != nil || off.cacheEnv() != nil {
 		t.Errorf("caches mounted although off")
 	}
 }

@@ -22,7 +22,7 @@ type workspace struct {
 	wt       hostgit.Worktree
 	stateDir string // per-task state, kept across runs (agent session)
 	inDir    string // job file, mounted read-only
-	outDir   string // worker result
+	outDir   string // worker result; emptied before every agent run
 	agentDir string // the agent CLI's config dir (sessions), mounted read-write
 	gitDir   string // the agent's disposable repository, rebuilt for every run
 	scratch  bool   // gitDir is ready to mount

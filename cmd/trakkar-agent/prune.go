@@ -22,7 +22,7 @@ func pruneCommand() *cli.Command {
 			"worktrees under .trakkar-worktrees/ before pruning.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "repo", Usage: "the repository (default: the one containing the working directory)"},
-			&cli.BoolFlag{Name: "caches", Usage: "also drop this repository's dependency cache volumes"},
+			&cli.BoolFlag{Name: "caches", Usage: "also drop the dependency cache volumes of every task of this repository, kept or not"},
 			&cli.StringFlag{Name: "log-level", Value: "warn"},
 		},
 		Action: func(c *cli.Context) error {
@@ -57,7 +57,7 @@ func pruneCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("removed %d workspaces and %d containers", len(rep.Workspaces), rep.Containers)
+			fmt.Printf("removed %d workspaces, %d containers and %d cache volumes", len(rep.Workspaces), rep.Containers, rep.Volumes)
 			if len(rep.Kept) > 0 {
 				fmt.Printf("; kept %d of unfinished runs: %v", len(rep.Kept), rep.Kept)
 			}

@@ -33,7 +33,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "timeout", Value: 1800, Usage: "seconds the verify command may run (the agent itself has no timer)"},
 		&cli.IntFlag{Name: "verify-retries", Value: 2, Usage: "times a failed verify command sends the agent back to fix it"},
 		&cli.StringSliceFlag{Name: "share", Usage: "folder of the main checkout (relative) that tasks see read-through with a private writable layer (repeatable; default node_modules when present; none to share nothing)"},
-		&cli.BoolFlag{Name: "no-caches", Usage: "do not mount the per-repository package manager cache volumes into task containers"},
+		&cli.BoolFlag{Name: "no-caches", Usage: "do not mount the per-task package manager cache volumes into task containers"},
 		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once (default: the agent's setting, else 6)"},
 		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, exit"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "claim and read tasks only: no container, no push, no PR (the run is re-queued when its lease lapses)"},

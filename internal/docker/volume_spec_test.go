@@ -41,12 +41,12 @@ func TestVolumeSpecRejects(t *testing.T) {
 	}
 
 	s := validSpec()
-	s.Volumes = []VolumeMount{{Name: "trakkar-cache-abc-npm", Target: "/trakkar/cache/npm/"}, {Name: "v.2", Target: "/w/nm", Overlay: good, ReadOnly: true}}
+	s.Volumes = []VolumeMount{{Name: "trakkar-cache-abc-web-1-agent-npm", Target: "/trakkar/cache/npm/"}, {Name: "v.2", Target: "/w/nm", Overlay: good, ReadOnly: true}}
 	_, hc, err := s.build(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hc.Mounts) != 2 || hc.Mounts[0].Type != "volume" || hc.Mounts[0].Source != "trakkar-cache-abc-npm" ||
+	if len(hc.Mounts) != 2 || hc.Mounts[0].Type != "volume" || hc.Mounts[0].Source != "trakkar-cache-abc-web-1-agent-npm" ||
 		hc.Mounts[0].Target != "/trakkar/cache/npm" || !hc.Mounts[1].ReadOnly {
 		t.Fatalf("mounts %+v", hc.Mounts)
 	}

@@ -49,6 +49,12 @@ import (
 //	forkbomb depth=<n> secs=<n> a bounded fork bomb (default depth 12, 3 s)
 //	memhog mb=<n>               allocate and touch n MiB (default 1024)
 //	sandbox                     capabilities, seccomp, read-only root, sockets, devices…
+//	cache-plant marker=<name>   drop marker into every /trakkar/cache/<tool> folder
+//	cache-look marker=<name>    report a marker another container left in a cache folder
+//	setuid target=<path>        leave setuid/setgid, sticky and world-writable files (and a
+//	                            FIFO and a symlink to target) in every host folder the
+//	                            container writes; the task's first run then chmods
+//	                            /trakkar/out to 0555
 
 // attack is one `fake:attack=` directive.
 type attack struct {
@@ -77,6 +83,9 @@ var attackParams = map[string][]string{
 	"forkbomb":      {"depth", "secs"},
 	"memhog":        {"mb"},
 	"sandbox":       nil,
+	"cache-plant":   {"marker!"},
+	"cache-look":    {"marker!"},
+	"setuid":        {"target"},
 }
 
 // Parameters holding absolute host paths, numbers, secrets and plain names.
@@ -281,4 +290,7 @@ var hostileAttacks = map[string]func(*probe, attack){
 	"forkbomb":      attackForkBomb,
 	"memhog":        attackMemHog,
 	"sandbox":       attackSandbox,
+	"cache-plant":   attackCachePlant,
+	"cache-look":    attackCacheLook,
+	"setuid":        attackSetuid,
 }

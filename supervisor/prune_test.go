@@ -1,0 +1,87 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+)
+
+// fakeVolumes is a container runtime holding labelled volumes and no containers.
+type fakeVolumes struct {
+	vols    []docker.Volume
+	removed []string
+}
+
+func (f *fakeVolumes) List(context.Context, map[string]string) ([]docker.Container, error) {
+	return nil, nil
+}
+func (f *fakeVolumes) Remove(context.Context, string) error { return nil }
+func (f *fakeVolumes) ListVolumes(_ context.Context, labels map[string]string) ([]docker.Volume, error) {
+	var out []docker.Volume
+	for _, v := range f.vols {
+		ok := true
+		for k, want := range labels {
+			if got, has := v.Labels[k]; !has || (want != "" && got != want) {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+func (f *fakeVolumes) RemoveVolume(_ context.Context, name string) error {
+	f.removed = append(f.removed, name)
+	return nil
+}
+
+// Pruning a finished task removes its cache volumes, both roles; a task whose
+// run is not finished, and another repository's volumes, keep theirs.
+func TestPruneRemovesTheTaskCaches(t *testing.T) {
+	repo := t.TempDir()
+	s := testSupervisor(Config{Repo: repo, DependencyCaches: true})
+	rt := &fakeVolumes{}
+	for _, task := range []struct{ key, phase string }{{"web-1", phaseDone}, {"web-2", phaseRunning}} {
+		state := filepath.Join(repo, ".trakkar-worktrees", ".state", task.key)
+		if err := os.MkdirAll(state, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(runRecord{Phase: task.phase})
+		if err := os.WriteFile(filepath.Join(state, recordFile), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, role := range []string{CacheAgent, CacheVerify} {
+			for _, v := range s.cacheVolumes(&workspace{key: task.key}, role) {
+				rt.vols = append(rt.vols, docker.Volume{Name: v.Name, Labels: v.Labels})
+			}
+		}
+	}
+	other := testSupervisor(Config{Repo: t.TempDir(), DependencyCaches: true})
+	for _, v := range other.cacheVolumes(&workspace{key: "web-1"}, CacheAgent) {
+		rt.vols = append(rt.vols, docker.Volume{Name: v.Name, Labels: v.Labels})
+	}
+
+	rep, err := Prune(context.Background(), repo, rt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Workspaces, []string{"web-1"}) || !slices.Equal(rep.Kept, []string{"web-2"}) {
+		t.Fatalf("workspaces %v kept %v", rep.Workspaces, rep.Kept)
+	}
+	if rep.Volumes != 2*len(cacheTools) || len(rt.removed) != 2*len(cacheTools) {
+		t.Fatalf("removed %d volumes (reported %d), want %d: %v", len(rt.removed), rep.Volumes, 2*len(cacheTools), rt.removed)
+	}
+	for _, name := range rt.removed {
+		if !slices.ContainsFunc(cacheTools, func(c cacheTool) bool {
+			return name == CacheVolumeName(repo, "web-1", CacheAgent, c.name) || name == CacheVolumeName(repo, "web-1", CacheVerify, c.name)
+		}) {
+			t.Errorf("removed %s", name)
+		}
+	}
+}

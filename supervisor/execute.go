@@ -186,8 +186,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 		return nil, fmt.Errorf("set up the task's network: %w", err)
 	}
 	spec := s.containerSpec(r, ws)
-	spec.Network, spec.DNS = tn.network, tn.dns
-	spec.Env = append(withoutEnv(spec.Env, tn.drop), tn.env...)
+	tn.apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
 		s.stopEgress(ctx, r.claim.Run.ID)

@@ -240,8 +240,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 		return v, fmt.Errorf("set up the network: %w", err)
 	}
 	spec := s.verifySpec(r, ws, cmd, round)
-	spec.Network, spec.DNS = tn.network, tn.dns
-	spec.Env = append(spec.Env, tn.env...)
+	tn.apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
 		return v, fmt.Errorf("create verify container: %w", err)

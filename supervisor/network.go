@@ -227,9 +227,11 @@ func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace) (*t
 		User:       s.cfg.ContainerUser,
 		Labels:     plabels,
 		Network:    s.cfg.EgressNetwork,
-		Runtime:    s.cfg.Runtime,
-		Mounts:     []docker.Mount{{Source: dir, Target: egressMount}},
-		Resources:  docker.Resources{MemoryBytes: 256 << 20, NanoCPUs: 5e8, PidsLimit: 128},
+		// The engine's default runtime, not --runtime: the proxy runs only our
+		// code, needs the network that gVisor registered with --network=none
+		// lacks, and must make sockets the host (and so the agent) can see.
+		Mounts:    []docker.Mount{{Source: dir, Target: egressMount}},
+		Resources: docker.Resources{MemoryBytes: 256 << 20, NanoCPUs: 5e8, PidsLimit: 128},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create egress proxy: %w", err)

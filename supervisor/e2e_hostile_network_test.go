@@ -207,3 +207,30 @@ func TestPinnedModelKeyOnlyForTheTask(t *testing.T) {
 		t.Errorf("the agent's placeholder is a fixed value, not a per-task secret:\n%s", texts)
 	}
 }
+
+// A verify step under --network allowlist runs like the agent: no network of
+// its own, the allowlisted names through the proxy on its loopback port.
+func TestVerifyUnderAllowlist(t *testing.T) {
+	anyPort, anyHits := hostListener(t, "0.0.0.0:0")
+	bridge := bridgeAddress(t)
+	// stdin stays open a while: Go's server drops a request whose client
+	// half-closes before the answer.
+	cmd := `(printf 'GET http://allowed.test:8080/index.html HTTP/1.0\r\nHost: allowed.test:8080\r\n\r\n'; sleep 3) | busybox nc -w 5 127.0.0.1 3128 | grep -q ok-from-target && echo verify-proxy-ok; ` +
+		`busybox nc -w 3 ` + bridge + ` ` + anyPort + ` </dev/null && echo verify-reached-host; test "$(cat app.txt)" = ok`
+	e := newVerifyEnv(t, cmd)
+	netName, _ := outside(t, e)
+	createTask(t, e, "NET-5", "Make it ok\nfake:write=app.txt=ok\n")
+	e.start(e.verifyConfig(func(c *supervisor.Config) {
+		c.Network = supervisor.NetworkAllowlist
+		c.AllowDomains = []string{"allowed.test"}
+		c.EgressNetwork = netName
+	}))
+	rv := e.waitCompleted("NET-5", 150*time.Second)
+	logs := logText(rv.Events)
+	if !strings.Contains(logs, "verify-proxy-ok") || strings.Contains(logs, "verify-reached-host") {
+		t.Errorf("verify output:\n%s\nevents:\n%s", logs, eventTexts(rv.Events))
+	}
+	if n := anyHits.Load(); n != 0 {
+		t.Errorf("the host's server took %d connections from the verify step", n)
+	}
+}

@@ -185,14 +185,13 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	if err := s.prepareShares(ws); err != nil {
 		return nil, err
 	}
-	tn, err := s.startEgress(ctx, r, ws)
+	tn, err := s.startEgress(ctx, r, ws, true)
 	if err != nil {
 		s.stopEgress(ctx, r.claim.Run.ID)
 		return nil, fmt.Errorf("set up the task's network: %w", err)
 	}
 	spec := s.containerSpec(r, ws)
-	spec.Network, spec.DNS = tn.network, tn.dns
-	spec.Env = append(withoutEnv(spec.Env, tn.drop), tn.env...)
+	tn.apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
 		s.stopEgress(ctx, r.claim.Run.ID)

@@ -234,7 +234,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	if err := s.prepareShares(ws); err != nil {
 		return v, err
 	}
-	tn, err := s.startEgress(ctx, r, ws)
+	tn, err := s.startEgress(ctx, r, ws, false)
 	defer s.stopEgress(ctx, r.claim.Run.ID)
 	if err != nil {
 		return v, fmt.Errorf("set up the network: %w", err)
@@ -246,8 +246,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	// Deferred before the container's removal, so it runs after it.
 	defer s.releaseVerifyVolume(ctx, r, ws, vol)
 	spec := s.verifySpec(r, ws, cmd, round, vol)
-	spec.Network, spec.DNS = tn.network, tn.dns
-	spec.Env = append(spec.Env, tn.env...)
+	tn.apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
 		return v, fmt.Errorf("create verify container: %w", err)

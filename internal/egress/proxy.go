@@ -1,8 +1,10 @@
 // Package egress is the forward proxy that is a task container's only way out
-// under --network allowlist. The agent's container sits on an internal Docker
-// network whose only other member is this proxy; the proxy allows CONNECT and
-// plain HTTP to the configured domains and refuses everything else, logging
-// each refusal as one JSON line so the supervisor can show it in the task.
+// under --network allowlist. The agent's container has no network at all; it
+// reaches this proxy through a unix socket in a per-container folder, mounted
+// into both, to which a forwarder inside the agent's container pipes a
+// loopback port. The proxy allows CONNECT and plain HTTP to the configured
+// domains and refuses everything else, logging each refusal as one JSON line
+// so the supervisor can show it in the task.
 package egress
 
 import (
@@ -68,13 +70,19 @@ func (a *Allowlist) Allows(host string) bool {
 type Blocked struct {
 	Blocked string    `json:"blocked"` // host:port
 	Method  string    `json:"method"`
+	Reason  string    `json:"reason,omitempty"` // ReasonPinned, or empty: not in the allowlist
 	At      time.Time `json:"at"`
 }
+
+// ReasonPinned marks a refusal of the model API's host while its key is pinned:
+// the pinned path is the only way to the model.
+const ReasonPinned = "pinned"
 
 // Proxy is an http.Handler forward proxy.
 type Proxy struct {
 	Allow   *Allowlist
-	Log     io.Writer // refusals, one JSON line each
+	Deny    *Allowlist // refused even when allowed (the pinned model API)
+	Log     io.Writer  // refusals, one JSON line each
 	Dial    func(network, addr string) (net.Conn, error)
 	Timeout time.Duration
 	mu      sync.Mutex
@@ -95,14 +103,28 @@ func (p *Proxy) timeout() time.Duration {
 	return 30 * time.Second
 }
 
-func (p *Proxy) refuse(w http.ResponseWriter, method, hostport string) {
+// check refuses a host that is not allowed or is denied, and says whether it did.
+func (p *Proxy) check(w http.ResponseWriter, method, host, port string) bool {
+	reason := ""
+	switch {
+	case p.Deny.Allows(host):
+		reason = ReasonPinned
+	case p.Allow.Allows(host):
+		return false
+	}
+	hostport := net.JoinHostPort(host, port)
 	p.mu.Lock()
 	if p.Log != nil {
-		b, _ := json.Marshal(Blocked{Blocked: hostport, Method: method, At: time.Now().UTC()})
+		b, _ := json.Marshal(Blocked{Blocked: hostport, Method: method, Reason: reason, At: time.Now().UTC()})
 		_, _ = p.Log.Write(append(b, '\n'))
 	}
 	p.mu.Unlock()
-	http.Error(w, "trakkar egress: "+hostport+" is not in the allowlist", http.StatusForbidden)
+	msg := " is not in the allowlist"
+	if reason == ReasonPinned {
+		msg = " is reachable only through the pinned model API"
+	}
+	http.Error(w, "trakkar egress: "+hostport+msg, http.StatusForbidden)
+	return true
 }
 
 // ServeHTTP handles CONNECT tunnels and absolute-form plain HTTP requests.
@@ -116,8 +138,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, port := splitHostPort(r.URL.Host, "80")
-	if !p.Allow.Allows(host) {
-		p.refuse(w, r.Method, net.JoinHostPort(host, port))
+	if p.check(w, r.Method, host, port) {
 		return
 	}
 	out := r.Clone(r.Context())
@@ -150,8 +171,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	host, port := splitHostPort(r.Host, "443")
-	if !p.Allow.Allows(host) {
-		p.refuse(w, r.Method, net.JoinHostPort(host, port))
+	if p.check(w, r.Method, host, port) {
 		return
 	}
 	upstream, err := p.dial(net.JoinHostPort(host, port))

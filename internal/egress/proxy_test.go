@@ -147,3 +147,50 @@ func TestOriginFormRequestRefused(t *testing.T) {
 		t.Fatalf("direct request answered %d", resp.StatusCode)
 	}
 }
+
+// A denied host is refused even when the allowlist names it: with the model key
+// pinned, the agent must not reach the model API with a key of its own.
+func TestDeniedHostRefusedThoughAllowed(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "upstream") }))
+	defer up.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(up.URL, "http://"))
+	proxy, log := proxyFor(t, up.URL, "allowed.test", "model.test")
+	proxy.Config.Handler.(*Proxy).Deny, _ = NewAllowlist([]string{"model.test"})
+	pu, _ := url.Parse(proxy.URL)
+	for _, tc := range []struct {
+		name, host string
+		want       int
+	}{
+		{"allowed", "allowed.test", http.StatusOK},
+		{"denied", "model.test", http.StatusForbidden},
+		{"denied, other case and dot", "MODEL.test.", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", pu.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "CONNECT %s:%s HTTP/1.1\r\nHost: %s:%s\r\n\r\n", tc.host, port, tc.host, port)
+			r, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.StatusCode != tc.want {
+				t.Fatalf("CONNECT %s answered %d, want %d", tc.host, r.StatusCode, tc.want)
+			}
+			client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+			resp, err := client.Get("http://" + tc.host + ":" + port + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("GET %s answered %d, want %d", tc.host, resp.StatusCode, tc.want)
+			}
+		})
+	}
+	if !strings.Contains(log.String(), `"reason":"pinned"`) {
+		t.Fatalf("refusal not logged as pinned: %q", log.String())
+	}
+}

@@ -9,35 +9,51 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
 
-// InjectValueEnv names the variable holding the pinned credential.
-const InjectValueEnv = "TRAKKAR_INJECT_VALUE"
+// Variables that carry credentials to the proxy: never argv, which others can read.
+const (
+	// InjectValueEnv holds the real model key the injector pins.
+	InjectValueEnv = "TRAKKAR_INJECT_VALUE"
+	// InjectSecretEnv holds the task's secret that requests must show.
+	InjectSecretEnv = "TRAKKAR_INJECT_SECRET"
+)
 
 // Main runs the proxy from command-line arguments (`egress-proxy --listen
-// :3128 --allow a.com,.b.com`) until ctx ends. It is the entrypoint of the
-// proxy container, which uses the worker image.
+// unix:/trakkar/egress/proxy.sock --allow a.com,.b.com`) until ctx ends. It is
+// the entrypoint of the proxy container, which uses the worker image.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("egress-proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", ":3128", "address to listen on")
+	listenAt := fs.String("listen", ":3128", "address to listen on; unix:/path for a unix socket")
 	allow := fs.String("allow", "", "comma-separated domains to allow (.example.com allows subdomains)")
+	deny := fs.String("deny", "", "comma-separated domains to refuse even when allowed")
 	injectListen := fs.String("inject-listen", "", "also serve the model API here with the credential pinned")
 	injectUpstream := fs.String("inject-upstream", "", "the model API base URL, e.g. https://api.anthropic.com")
 	injectHeader := fs.String("inject-header", "x-api-key", "header that carries the credential")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	al, err := NewAllowlist(strings.Split(*allow, ","))
+	if err != nil {
+		fmt.Fprintln(stderr, "egress-proxy:", err)
+		return 2
+	}
+	dl, err := NewAllowlist(strings.Split(*deny, ","))
+	if err != nil {
+		fmt.Fprintln(stderr, "egress-proxy:", err)
+		return 2
+	}
 	if *injectListen != "" {
-		// The credential comes from the environment, never from argv.
-		in, err := NewInjector(*injectUpstream, *injectHeader, os.Getenv(InjectValueEnv))
+		in, err := NewInjector(*injectUpstream, *injectHeader, os.Getenv(InjectValueEnv), os.Getenv(InjectSecretEnv))
 		if err != nil {
 			fmt.Fprintln(stderr, "egress-proxy:", err)
 			return 2
 		}
-		iln, err := net.Listen("tcp", *injectListen)
+		iln, err := listen(*injectListen)
 		if err != nil {
 			fmt.Fprintln(stderr, "egress-proxy:", err)
 			return 1
@@ -48,29 +64,45 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			<-ctx.Done()
 			_ = isrv.Close()
 		}()
-		fmt.Fprintf(stderr, "egress-proxy: model API with a pinned credential on %s → %s\n", iln.Addr(), *injectUpstream)
+		fmt.Fprintf(stderr, "egress-proxy: model API with a pinned credential on %s → %s\n", *injectListen, *injectUpstream)
 	}
-	al, err := NewAllowlist(strings.Split(*allow, ","))
-	if err != nil {
-		fmt.Fprintln(stderr, "egress-proxy:", err)
-		return 2
-	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := listen(*listenAt)
 	if err != nil {
 		fmt.Fprintln(stderr, "egress-proxy:", err)
 		return 1
 	}
-	srv := &http.Server{Handler: &Proxy{Allow: al, Log: stdout}, ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: &Proxy{Allow: al, Deny: dl, Log: stdout}, ReadHeaderTimeout: 30 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	fmt.Fprintf(stderr, "egress-proxy: listening on %s, allowing %s\n", ln.Addr(), *allow)
+	fmt.Fprintf(stderr, "egress-proxy: listening on %s, allowing %s\n", *listenAt, *allow)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(stderr, "egress-proxy:", err)
 		return 1
 	}
 	return 0
+}
+
+// listen opens a TCP address, or with a unix: prefix a unix socket that only
+// its owner may use (the task's containers run as one user).
+func listen(addr string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return net.Listen("tcp", addr)
+	}
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("socket path %q is not absolute", path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("restrict socket %s: %w", path, err)
+	}
+	return ln, nil
 }

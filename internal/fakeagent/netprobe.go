@@ -1,13 +1,16 @@
 package fakeagent
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,6 +21,10 @@ import (
 //
 //	fake:probe=url:<http url>   GET through the proxy from the environment
 //	fake:probe=tcp:<host:port>  a raw TCP connection, no proxy
+//	fake:probe=gateway:<port>   raw TCP to the default gateway in /proc/net/route
+//	fake:probe=connect:<host:port>  a CONNECT request to the proxy from the environment
+//	fake:probe=model:<path>     GET $ANTHROPIC_BASE_URL<path> with the key the agent holds
+//	fake:probe=model-as:<key> <path>  the same with another key
 //	fake:probe=dns:<name>       a name lookup
 //	fake:probe=exec:<command>   a shell command (sh -c), its exit status and output
 func (r *run) netprobe() (map[string]any, int, error) {
@@ -36,6 +43,15 @@ func (r *run) netprobe() (map[string]any, int, error) {
 				c.Close()
 				out = "connected"
 			}
+		case "gateway":
+			out = probeGateway(target)
+		case "connect":
+			out = probeConnect(target, r.env.Environ)
+		case "model":
+			out = probeModel(envValue(r.env.Environ, "ANTHROPIC_API_KEY"), target, r.env.Environ)
+		case "model-as":
+			key, path, _ := strings.Cut(target, " ")
+			out = probeModel(key, path, r.env.Environ)
 		case "dns":
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			addrs, err := net.DefaultResolver.LookupHost(ctx, target)
@@ -98,6 +114,87 @@ func probeURL(target string, environ []string) string {
 	}
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	resp, err := client.Get(target)
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	return fmt.Sprintf("status %d body %q", resp.StatusCode, strings.TrimSpace(string(body)))
+}
+
+func envValue(environ []string, name string) string {
+	v := ""
+	for _, kv := range environ {
+		if rest, ok := strings.CutPrefix(kv, name+"="); ok {
+			v = rest
+		}
+	}
+	return v
+}
+
+// probeGateway dials the default route's gateway, which a hostile agent finds
+// the same way: it is usually the host's own address on the container's bridge.
+func probeGateway(port string) string {
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[1] != "00000000" {
+			continue
+		}
+		g, err := strconv.ParseUint(f[2], 16, 32)
+		if err != nil {
+			continue
+		}
+		// /proc/net/route prints the address in host (little-endian) order.
+		ip := net.IPv4(byte(g), byte(g>>8), byte(g>>16), byte(g>>24))
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), port), 3*time.Second)
+		if err != nil {
+			return "failed: " + err.Error()
+		}
+		c.Close()
+		return "connected to " + ip.String()
+	}
+	return "failed: no default route"
+}
+
+// probeConnect asks the environment's proxy for a tunnel and reports its answer.
+func probeConnect(target string, environ []string) string {
+	proxy := envValue(environ, "HTTPS_PROXY")
+	pu, err := url.Parse(proxy)
+	if err != nil || pu.Host == "" {
+		return "failed: no proxy in the environment"
+	}
+	c, err := net.DialTimeout("tcp", pu.Host, 3*time.Second)
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	resp.Body.Close()
+	return fmt.Sprintf("status %d", resp.StatusCode)
+}
+
+// probeModel calls the model API the way the CLI does, key in x-api-key.
+func probeModel(key, path string, environ []string) string {
+	base := envValue(environ, "ANTHROPIC_BASE_URL")
+	if base == "" {
+		return "failed: no ANTHROPIC_BASE_URL"
+	}
+	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(base, "/")+path, nil)
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	req.Header.Set("x-api-key", key)
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
+	resp, err := client.Do(req)
 	if err != nil {
 		return "failed: " + err.Error()
 	}

@@ -1,0 +1,83 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+)
+
+func TestTaskNetworkApply(t *testing.T) {
+	allow := &taskNetwork{
+		network: "none",
+		env:     []string{"HTTPS_PROXY=http://127.0.0.1:3128"},
+		drop:    []string{"ANTHROPIC_API_KEY"},
+		mounts:  []docker.Mount{{Source: "/state/egress", Target: egressMount, ReadOnly: true}},
+		forward: []string{"127.0.0.1:3128=/trakkar/egress/proxy.sock"},
+	}
+	wrap := []string{"trakkar-worker", "egress-forward", "--forward", "127.0.0.1:3128=/trakkar/egress/proxy.sock", "--"}
+	for _, tc := range []struct {
+		name      string
+		tn        *taskNetwork
+		spec      docker.Spec
+		wantEntry []string
+		wantCmd   []string
+		wantEnv   []string
+		wantNet   string
+		mounts    int
+	}{
+		{"open leaves the command alone", &taskNetwork{}, docker.Spec{Env: []string{"A=1"}},
+			nil, nil, []string{"A=1"}, "", 0},
+		{"none", &taskNetwork{network: "none"}, docker.Spec{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"go test"}},
+			[]string{"/bin/sh", "-c"}, []string{"go test"}, nil, "none", 0},
+		{"allowlist wraps the image's worker", allow, docker.Spec{Env: []string{"ANTHROPIC_API_KEY=real", "A=1"}},
+			append(slices.Clone(wrap), "trakkar-worker"), nil, []string{"A=1", "HTTPS_PROXY=http://127.0.0.1:3128"}, "none", 1},
+		{"allowlist wraps a verify step", allow, docker.Spec{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"go test"}},
+			append(slices.Clone(wrap), "/bin/sh", "-c"), []string{"go test"}, []string{"HTTPS_PROXY=http://127.0.0.1:3128"}, "none", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec
+			tc.tn.apply(&spec)
+			if !slices.Equal(spec.Entrypoint, tc.wantEntry) || !slices.Equal(spec.Cmd, tc.wantCmd) {
+				t.Errorf("entrypoint %q cmd %q, want %q %q", spec.Entrypoint, spec.Cmd, tc.wantEntry, tc.wantCmd)
+			}
+			if !slices.Equal(spec.Env, tc.wantEnv) || spec.Network != tc.wantNet || len(spec.Mounts) != tc.mounts {
+				t.Errorf("env %q network %q mounts %v", spec.Env, spec.Network, spec.Mounts)
+			}
+			for _, m := range spec.Mounts {
+				if !m.ReadOnly {
+					t.Errorf("the agent may write the socket folder: %+v", m)
+				}
+			}
+		})
+	}
+}
+
+// Each container gets a new socket folder: nothing left there by an earlier
+// container survives, and only the containers' user may enter it.
+func TestEgressDirIsFresh(t *testing.T) {
+	s := &Supervisor{cfg: Config{ContainerUser: "1000:1000"}}
+	ws := &workspace{stateDir: t.TempDir()}
+	dir, err := s.egressDir(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, proxySocket), []byte("planted"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.egressDir(ws)
+	if err != nil || again != dir {
+		t.Fatalf("second folder %q %v", again, err)
+	}
+	ents, _ := os.ReadDir(dir)
+	fi, _ := os.Stat(dir)
+	if len(ents) != 0 || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("folder not fresh: %v entries, mode %v", ents, fi.Mode())
+	}
+	if st := fi.Sys().(*syscall.Stat_t); os.Geteuid() == 0 && (st.Uid != 1000 || st.Gid != 1000) {
+		t.Fatalf("folder owned by %d:%d, want the container user 1000:1000", st.Uid, st.Gid)
+	}
+}

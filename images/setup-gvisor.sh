@@ -2,12 +2,14 @@
 # Installs Debian's runsc (gVisor) and registers it with the local Docker engine
 # as the runtime "runsc". This runsc refuses networked containers in the root
 # network namespace, so it is registered with --network=none: use it with
-# `--runtime runsc --network none`. Needs root; reloads dockerd with SIGHUP,
-# which keeps running containers.
+# `--runtime runsc --network none` or `--network allowlist`. --host-uds=open
+# lets a sandbox connect to the unix sockets mounted into it, which is how an
+# allowlisted task reaches its egress proxy. Needs root; reloads dockerd with
+# SIGHUP, which keeps running containers.
 set -euo pipefail
 
 die() { echo "setup-gvisor: $*" >&2; exit 1; }
-has_runtime() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; }
+has_runtime() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc":{[^}]*"--network=none","--host-uds=open"'; }
 
 if has_runtime; then
   exit 0
@@ -26,7 +28,7 @@ import json, sys
 path, runsc = sys.argv[1], sys.argv[2]
 with open(path) as f:
     conf = json.load(f)
-conf.setdefault("runtimes", {})["runsc"] = {"path": runsc, "runtimeArgs": ["--network=none"]}
+conf.setdefault("runtimes", {})["runsc"] = {"path": runsc, "runtimeArgs": ["--network=none", "--host-uds=open"]}
 with open(path + ".tmp", "w") as f:
     json.dump(conf, f, indent=2)
 PY

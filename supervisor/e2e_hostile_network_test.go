@@ -75,8 +75,13 @@ func hostAddresses(t *testing.T) []string {
 
 // Under --network allowlist the proxy is all the agent can reach: raw TCP to
 // the default gateway, the default bridge's host address and every address of
-// the host fails, though servers listen there on all interfaces.
+// the host fails, though servers listen there on all interfaces. Under gVisor
+// too: the sandbox reaches the proxy's socket (runsc --host-uds=open).
 func TestAllowlistReachesOnlyTheProxy(t *testing.T) {
+	forEachRuntime(t, allowlistReachesOnlyTheProxy)
+}
+
+func allowlistReachesOnlyTheProxy(t *testing.T, rt hostileRuntime) {
 	e := newEnv(t, envOpts{})
 	netName, _ := outside(t, e)
 	anyPort, anyHits := hostListener(t, "0.0.0.0:0")
@@ -100,6 +105,7 @@ func TestAllowlistReachesOnlyTheProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.start(e.config(func(c *supervisor.Config) {
+		c.Runtime = rt.runtime
 		c.Network = supervisor.NetworkAllowlist
 		c.AllowDomains = []string{"allowed.test"}
 		c.EgressNetwork = netName

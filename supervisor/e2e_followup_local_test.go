@@ -1,0 +1,75 @@
+package supervisor_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trakkar/trakkar-agent/internal/standin"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/supervisor"
+)
+
+// A follow-up continues from everything the task already has: the local branch
+// under --publish local, the pushed branch under branch. It never resets a
+// branch holding earlier work, and says what it continued from.
+func TestFollowUpContinuesTheTaskBranch(t *testing.T) {
+	cases := []struct {
+		publish string
+		key     string
+	}{
+		{supervisor.PublishLocal, "LOC-1"},
+		{supervisor.PublishBranch, "BRA-1"},
+	}
+	for _, c := range cases {
+		t.Run(c.publish, func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = c.publish }))
+			task, _, err := e.stand.CreateTask(standin.NewTask{Key: c.key, Title: "Add greeting files",
+				Description: "Add a first file.\nfake:write=first.txt=one\n"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := e.waitCompleted(c.key, 90*time.Second)
+			if first.Completion.Outcome != trakkar.OutcomeSucceeded {
+				t.Fatalf("first run: %+v\n%s", first.Completion, eventTexts(first.Events))
+			}
+			branch := gitCmd(t, e.repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/trakkar/")
+			if branch == "" || strings.Contains(branch, "\n") {
+				t.Fatalf("want one task branch, got %q", branch)
+			}
+			if _, err := e.stand.PostMessage(task.ID, "Please add a second file too.\nfake:write=second.txt=two"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 90*time.Second, "follow-up run to complete", func() bool {
+				tv, _ := e.stand.TaskByKey(c.key)
+				return len(tv.Runs) == 2 && tv.Runs[1].Completion != nil
+			})
+			tv, _ := e.stand.TaskByKey(c.key)
+			second := tv.Runs[1]
+			if second.Run.Kind != trakkar.KindFollowUp || second.Completion.Outcome != trakkar.OutcomeSucceeded {
+				t.Fatalf("follow-up: kind %q %+v\n%s", second.Run.Kind, second.Completion, eventTexts(second.Events))
+			}
+
+			ref := branch
+			if c.publish != supervisor.PublishLocal {
+				ref = "origin/" + branch
+				gitCmd(t, e.repo, "fetch", "-q", "origin")
+			}
+			files := gitCmd(t, e.repo, "ls-tree", "--name-only", ref)
+			if !strings.Contains(files, "first.txt") || !strings.Contains(files, "second.txt") {
+				t.Fatalf("%s after the follow-up holds %q, want first.txt and second.txt", ref, files)
+			}
+			if n := gitCmd(t, e.repo, "rev-list", "--count", "origin/main.."+ref); n != "2" {
+				t.Fatalf("%s has %s commits over main, want 2 (one per run)", ref, n)
+			}
+			if log := gitCmd(t, e.repo, "reflog", "show", "--format=%gs", "refs/heads/"+branch); strings.Contains(log, "Reset") {
+				t.Fatalf("the task branch was reset:\n%s", log)
+			}
+			texts := eventTexts(second.Events)
+			if !strings.Contains(texts, "Workspace ready on branch "+branch+" (continuing 1 earlier commit)") {
+				t.Fatalf("follow-up does not say it continued the branch:\n%s", texts)
+			}
+		})
+	}
+}

@@ -387,7 +387,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	cfg.Secrets = append(secrets, modelSecrets...)
 	sink.mask(cfg.Secrets...)
 
-	deps := supervisor.Deps{API: api, Git: g, Logger: log}
+	deps := supervisor.Deps{API: api, Git: g, Logger: log, Agent: &agent}
 	if rt != nil {
 		deps.Runtime = rt
 	}

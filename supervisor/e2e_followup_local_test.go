@@ -73,3 +73,68 @@ func TestFollowUpContinuesTheTaskBranch(t *testing.T) {
 		})
 	}
 }
+
+// Under --publish branch, a local task branch ahead of the pushed one (an
+// earlier push failed) is continued, not reset; one that diverged from it is
+// refused with a clear reason and left as it was.
+func TestFollowUpKeepsUnpushedWork(t *testing.T) {
+	cases := []struct {
+		name     string
+		key      string
+		diverged bool
+	}{
+		{"local ahead", "UNP-1", false},
+		{"diverged", "DIV-1", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = supervisor.PublishBranch }))
+			task, _, err := e.stand.CreateTask(standin.NewTask{Key: c.key, Title: "Add greeting files",
+				Description: "fake:write=first.txt=one\n"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first := e.waitCompleted(c.key, 90*time.Second); first.Completion.Outcome != trakkar.OutcomeSucceeded {
+				t.Fatalf("first run: %+v\n%s", first.Completion, eventTexts(first.Events))
+			}
+			branch := gitCmd(t, e.repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/trakkar/")
+			ident := []string{"-c", "user.name=t", "-c", "user.email=t@example.invalid"}
+			unpushed := gitCmd(t, e.repo, append(ident, "commit-tree", branch+"^{tree}", "-p", branch, "-m", "unpushed")...)
+			gitCmd(t, e.repo, "update-ref", "refs/heads/"+branch, unpushed)
+			if c.diverged {
+				bare := e.gh.BareDir("acme", "web")
+				other := gitCmd(t, "", append(ident, "--git-dir="+bare, "commit-tree", branch+"^{tree}", "-p", branch, "-m", "someone else")...)
+				gitCmd(t, "", "--git-dir="+bare, "update-ref", "refs/heads/"+branch, other)
+			}
+			if _, err := e.stand.PostMessage(task.ID, "And a second file.\nfake:write=second.txt=two"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 90*time.Second, "follow-up run to complete", func() bool {
+				tv, _ := e.stand.TaskByKey(c.key)
+				return len(tv.Runs) == 2 && tv.Runs[1].Completion != nil
+			})
+			tv, _ := e.stand.TaskByKey(c.key)
+			second := tv.Runs[1]
+			if c.diverged {
+				if second.Completion.Outcome != trakkar.OutcomeFailed || !strings.Contains(deref(second.Completion.Error), "have diverged") {
+					t.Fatalf("follow-up on diverged branches: %+v, want failed saying they diverged\n%s", second.Completion, eventTexts(second.Events))
+				}
+				if tip := gitCmd(t, e.repo, "rev-parse", "refs/heads/"+branch); tip != unpushed {
+					t.Fatalf("local branch moved from %s to %s", unpushed, tip)
+				}
+				return
+			}
+			if second.Completion.Outcome != trakkar.OutcomeSucceeded {
+				t.Fatalf("follow-up: %+v\n%s", second.Completion, eventTexts(second.Events))
+			}
+			gitCmd(t, e.repo, "fetch", "-q", "origin")
+			if n := gitCmd(t, e.repo, "rev-list", "--count", "origin/main..origin/"+branch); n != "3" {
+				t.Fatalf("pushed branch has %s commits over main, want 3 (first run, unpushed, follow-up)", n)
+			}
+			if texts := eventTexts(second.Events); !strings.Contains(texts, "(continuing 2 earlier commits)") {
+				t.Fatalf("follow-up does not say it continued 2 commits:\n%s", texts)
+			}
+		})
+	}
+}

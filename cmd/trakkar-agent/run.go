@@ -399,6 +399,10 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		return badInput("%v", err)
 	}
 	sig.running(sup.Drain)
+	if ctx.Err() != nil {
+		// A signal during startup: recover nothing, claim nothing.
+		return ctx.Err()
+	}
 	return sup.Run(ctx)
 }
 

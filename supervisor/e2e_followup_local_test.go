@@ -1,6 +1,9 @@
 package supervisor_test
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +139,66 @@ func TestFollowUpKeepsUnpushedWork(t *testing.T) {
 				t.Fatalf("follow-up does not say it continued 2 commits:\n%s", texts)
 			}
 		})
+	}
+}
+
+// renameOnFollowUp makes Trakkar answer a follow-up's claim with the task
+// retitled, as when a person edits the title between runs.
+func renameOnFollowUp(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/claim") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		var c trakkar.Claim
+		if rec.Code == http.StatusOK && json.Unmarshal(body, &c) == nil && c.Run.Kind == trakkar.KindFollowUp {
+			var m map[string]any
+			_ = json.Unmarshal(body, &m)
+			m["task"].(map[string]any)["title"] = "Renamed by a person"
+			body, _ = json.Marshal(m)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
+}
+
+// A task renamed between runs keeps its branch: the follow-up continues it
+// instead of starting a new branch from the base.
+func TestFollowUpKeepsTheBranchOfARenamedTask(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.wrapHandler(renameOnFollowUp)
+	e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = supervisor.PublishLocal }))
+	task, _, err := e.stand.CreateTask(standin.NewTask{Key: "REN-1", Title: "Add greeting files",
+		Description: "fake:write=first.txt=one\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := e.waitCompleted("REN-1", 90*time.Second); first.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("first run: %+v\n%s", first.Completion, eventTexts(first.Events))
+	}
+	if _, err := e.stand.PostMessage(task.ID, "And a second file.\nfake:write=second.txt=two"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, "follow-up run to complete", func() bool {
+		tv, _ := e.stand.TaskByKey("REN-1")
+		return len(tv.Runs) == 2 && tv.Runs[1].Completion != nil
+	})
+	tv, _ := e.stand.TaskByKey("REN-1")
+	if c := tv.Runs[1].Completion; c.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("follow-up: %+v\n%s", c, eventTexts(tv.Runs[1].Events))
+	}
+	branches := gitCmd(t, e.repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/trakkar/")
+	if strings.Contains(branches, "\n") {
+		t.Fatalf("the follow-up started another branch:\n%s", branches)
+	}
+	if files := gitCmd(t, e.repo, "ls-tree", "--name-only", branches); !strings.Contains(files, "first.txt") || !strings.Contains(files, "second.txt") {
+		t.Fatalf("%s holds %q, want first.txt and second.txt", branches, files)
 	}
 }

@@ -49,14 +49,24 @@ func (s *Supervisor) taskFolder(t trakkar.Task) string {
 	return key
 }
 
+// branchFile, in the task's supervisor-owned state folder, names the branch
+// its earlier runs worked on.
+const branchFile = "branch"
+
 // branchFor is the branch a task's work goes to: its PR's branch for a task
-// that already has one, else a fresh name from the key and title.
+// that already has one, else the branch its earlier runs used (the title may
+// have changed since), else a fresh name from the key and title.
 func (s *Supervisor) branchFor(t trakkar.Task) (string, error) {
 	if t.PullRequest != nil && t.PullRequest.Branch != "" {
 		if err := hostgit.ValidateBranch(t.PullRequest.Branch); err != nil {
 			return "", fmt.Errorf("task's pull request branch: %w", err)
 		}
 		return t.PullRequest.Branch, nil
+	}
+	if b, err := os.ReadFile(filepath.Join(s.stateDirFor(t), branchFile)); err == nil {
+		if name := strings.TrimSpace(string(b)); hostgit.ValidateBranch(name) == nil {
+			return name, nil
+		}
 	}
 	prefix := s.agent.BranchPrefix
 	if prefix == "" {
@@ -139,6 +149,9 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create state folder: %w", err)
 		}
+	}
+	if err := writeFileAtomic(filepath.Join(ws.stateDir, branchFile), []byte(ws.wt.Branch+"\n")); err != nil {
+		return nil, fmt.Errorf("remember the task's branch: %w", err)
 	}
 	// A stale result from an earlier run must never be mistaken for this one's.
 	if err := os.Remove(filepath.Join(ws.outDir, event.ResultFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {

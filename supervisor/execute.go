@@ -57,7 +57,7 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 	}
 	r.rec.Worktree, r.rec.Base = ws.wt, ws.base
 	s.save(r)
-	s.status(r, "Workspace ready on branch %s (from %s)", ws.wt.Branch, ws.base)
+	s.status(r, "Workspace ready on branch %s (%s)", ws.wt.Branch, ws.origin())
 	if r.stopRequested() {
 		return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped before the agent started."}
 	}

@@ -25,6 +25,7 @@ type Supervisor struct {
 	log     *zap.Logger
 	redact  *redact.Redactor
 	agent   trakkar.Agent
+	known   *trakkar.Agent // settings read before Run, if any
 	drainCh chan struct{}
 	drainMu sync.Once
 	wg      sync.WaitGroup
@@ -43,6 +44,9 @@ type Deps struct {
 	Git     Git
 	Forge   Forge // may be nil unless publishing PRs
 	Logger  *zap.Logger
+	// Agent is the agent's settings when the caller already read them (the
+	// CLI, at startup); nil: Run reads them.
+	Agent *trakkar.Agent
 }
 
 // New validates the configuration and returns a supervisor.
@@ -68,6 +72,7 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge,
 		log:     log.Named("supervisor"),
 		redact:  redact.New(cfg.Secrets...),
+		known:   d.Agent,
 		drainCh: make(chan struct{}),
 		slotCh:  make(chan struct{}, 1),
 	}, nil
@@ -95,9 +100,9 @@ func (s *Supervisor) draining() bool {
 // the runs claimed in the first poll are finished. It returns an error only for
 // conditions that make continuing pointless, such as an invalid token.
 func (s *Supervisor) Run(ctx context.Context) error {
-	agent, err := s.api.Me(ctx)
+	agent, err := s.settings(ctx)
 	if err != nil {
-		return fmt.Errorf("read agent settings: %w", err)
+		return err
 	}
 	s.agent = agent
 	if s.cfg.Provider == "" {
@@ -120,6 +125,18 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.wg.Wait()
 	s.log.Info("stopped")
 	return err
+}
+
+// settings are the agent's settings: those read at startup, else Trakkar's.
+func (s *Supervisor) settings(ctx context.Context) (trakkar.Agent, error) {
+	if s.known != nil {
+		return *s.known, nil
+	}
+	agent, err := s.api.Me(ctx)
+	if err != nil {
+		return trakkar.Agent{}, fmt.Errorf("read agent settings: %w", err)
+	}
+	return agent, nil
 }
 
 func (s *Supervisor) concurrency() int {

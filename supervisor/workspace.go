@@ -27,6 +27,18 @@ type workspace struct {
 	gitDir   string // the agent's disposable repository, rebuilt for every run
 	scratch  bool   // gitDir is ready to mount
 	base     string // base branch name
+	earlier  int    // commits the task branch already had over the base
+}
+
+// origin says where the workspace starts, for the "Workspace ready" status.
+func (ws *workspace) origin() string {
+	switch ws.earlier {
+	case 0:
+		return "from " + ws.base
+	case 1:
+		return "continuing 1 earlier commit"
+	}
+	return fmt.Sprintf("continuing %d earlier commits", ws.earlier)
 }
 
 func (s *Supervisor) taskFolder(t trakkar.Task) string {
@@ -37,14 +49,24 @@ func (s *Supervisor) taskFolder(t trakkar.Task) string {
 	return key
 }
 
+// branchFile, in the task's supervisor-owned state folder, names the branch
+// its earlier runs worked on.
+const branchFile = "branch"
+
 // branchFor is the branch a task's work goes to: its PR's branch for a task
-// that already has one, else a fresh name from the key and title.
+// that already has one, else the branch its earlier runs used (the title may
+// have changed since), else a fresh name from the key and title.
 func (s *Supervisor) branchFor(t trakkar.Task) (string, error) {
 	if t.PullRequest != nil && t.PullRequest.Branch != "" {
 		if err := hostgit.ValidateBranch(t.PullRequest.Branch); err != nil {
 			return "", fmt.Errorf("task's pull request branch: %w", err)
 		}
 		return t.PullRequest.Branch, nil
+	}
+	if b, err := os.ReadFile(filepath.Join(s.stateDirFor(t), branchFile)); err == nil {
+		if name := strings.TrimSpace(string(b)); hostgit.ValidateBranch(name) == nil {
+			return name, nil
+		}
 	}
 	prefix := s.agent.BranchPrefix
 	if prefix == "" {
@@ -98,20 +120,20 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		return nil, fmt.Errorf("find default branch: %w", err)
 	}
 
+	baseRef := s.cfg.Remote + "/" + ws.base
 	if _, err := os.Lstat(path); err == nil {
 		// A retained workspace (follow-up, or a re-queued attempt) continues.
 		ws.wt, err = s.git.OpenWorktree(ctx, s.cfg.Repo, path)
 		if err != nil {
 			return nil, fmt.Errorf("folder %s exists but is not a worktree of this repository: %w", path, err)
 		}
-	} else {
-		start := s.cfg.Remote + "/" + ws.base
-		exists, err := s.git.RemoteBranchExists(ctx, s.cfg.Repo, s.cfg.Remote, branch)
-		if err != nil {
-			return nil, fmt.Errorf("look up branch %s: %w", branch, err)
+		if ws.wt.Branch != "" {
+			ws.earlier, _ = s.git.CountCommits(ctx, s.cfg.Repo, baseRef, "refs/heads/"+ws.wt.Branch)
 		}
-		if exists {
-			start = s.cfg.Remote + "/" + branch
+	} else {
+		start, err := s.startPoint(ctx, branch, baseRef)
+		if err != nil {
+			return nil, err
 		}
 		if err := os.MkdirAll(s.cfg.WorktreeRoot, 0o755); err != nil {
 			return nil, fmt.Errorf("create worktree folder: %w", err)
@@ -119,17 +141,62 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		if ws.wt, err = s.git.AddWorktree(ctx, s.cfg.Repo, path, branch, start); err != nil {
 			return nil, fmt.Errorf("create worktree: %w", err)
 		}
+		if ws.earlier, err = s.git.CountCommits(ctx, s.cfg.Repo, baseRef, ws.wt.Base); err != nil {
+			return nil, fmt.Errorf("count the branch's commits: %w", err)
+		}
 	}
 	for _, d := range []string{ws.inDir, ws.outDir, ws.agentDir, filepath.Join(ws.agentDir, "cursor")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create state folder: %w", err)
 		}
 	}
+	if err := writeFileAtomic(filepath.Join(ws.stateDir, branchFile), []byte(ws.wt.Branch+"\n")); err != nil {
+		return nil, fmt.Errorf("remember the task's branch: %w", err)
+	}
 	// A stale result from an earlier run must never be mistaken for this one's.
 	if err := os.Remove(filepath.Join(ws.outDir, event.ResultFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("clear old result: %w", err)
 	}
 	return ws, nil
+}
+
+// startPoint is where a new worktree of the task's branch begins: everything
+// the task already has, never less. That is the pushed branch or the base, moved
+// on to the local branch when it holds commits they lack (a --publish local
+// task, or a push that failed). A local branch and a pushed one that each hold
+// commits the other lacks is refused rather than choosing which work to drop.
+func (s *Supervisor) startPoint(ctx context.Context, branch, baseRef string) (string, error) {
+	start := baseRef
+	pushed, err := s.git.RemoteBranchExists(ctx, s.cfg.Repo, s.cfg.Remote, branch)
+	if err != nil {
+		return "", fmt.Errorf("look up branch %s: %w", branch, err)
+	}
+	if pushed {
+		start = s.cfg.Remote + "/" + branch
+	}
+	local, err := s.git.BranchTip(ctx, s.cfg.Repo, branch)
+	if err != nil {
+		return "", fmt.Errorf("look up local branch %s: %w", branch, err)
+	}
+	if local == "" {
+		return start, nil
+	}
+	if behind, err := s.git.IsAncestor(ctx, s.cfg.Repo, local, start); err != nil {
+		return "", fmt.Errorf("compare branch %s with %s: %w", branch, start, err)
+	} else if behind {
+		return start, nil
+	}
+	ahead, err := s.git.IsAncestor(ctx, s.cfg.Repo, start, local)
+	if err != nil {
+		return "", fmt.Errorf("compare branch %s with %s: %w", branch, start, err)
+	}
+	// Against the base, a task branch that only lacks the base's newer commits
+	// still carries the task's work: continue it.
+	if ahead || !pushed {
+		return local, nil
+	}
+	return "", fmt.Errorf("local branch %s and %s have diverged (each holds commits the other lacks); "+
+		"reconcile them by hand, then send the message again", branch, start)
 }
 
 // parseUser splits "uid:gid".

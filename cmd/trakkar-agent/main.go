@@ -48,7 +48,12 @@ func newApp() *cli.App {
 		Version: version,
 		Description: "Run it inside the git repository the agent should work on. It watches Trakkar for delegated\n" +
 			"tasks, works up to --max-concurrency of them at once, each in a fresh container on its own\n" +
-			"worktree and branch, streams progress into the task, and opens a pull request.",
+			"worktree and branch, streams progress into the task, and opens a pull request.\n\n" +
+			"One runner per repository clone: a second one on the same clone (or with the same\n" +
+			"TRAKKAR_RUNNER_ID on this host) exits at once. SIGINT/SIGTERM while starting stop it at\n" +
+			"once; while running the first drains, the second aborts.\n" +
+			"Exit status: 0 after a clean stop (signals included), 1 on an error, 2 on bad input or\n" +
+			"when another runner already works this repository.",
 		Flags:           runFlags(),
 		Action:          runAction,
 		HideHelpCommand: true,

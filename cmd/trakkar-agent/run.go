@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/egress"
@@ -230,14 +229,25 @@ func runAction(c *cli.Context) error {
 	defer func() { _ = log.Sync() }()
 	sink.mask(st.token)
 
-	// Signals: the first drains (stop claiming, stop agents, report them stopped),
-	// the second aborts at once.
+	// Signals: while starting, the first ends the runner at once; once running,
+	// the first drains (stop claiming, stop agents, report them stopped) and the
+	// second aborts at once.
 	ctx, abort := context.WithCancel(context.Background())
 	defer abort()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	sig := watchSignals(abort, log)
+	defer sig.close()
+	err = run(ctx, c, st, log, sink, sig)
+	if sig.stoppedEarly() {
+		// Whatever startup step the signal cut short, stopping is what was asked.
+		log.Info("stopped before starting: signal received")
+		return nil
+	}
+	return err
+}
 
+// run starts the supervisor and works until it stops.
+func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *maskingSink, sig *signals) error {
+	var err error
 	dir := c.String("repo")
 	if dir == "" {
 		if dir, err = os.Getwd(); err != nil {
@@ -260,6 +270,18 @@ func runAction(c *cli.Context) error {
 		return badInput("%s is not inside a git repository: run trakkar-agent in the repository the agent should work on, or pass --repo", absDir)
 	}
 	cfg.WorktreeRoot = filepath.Join(cfg.Repo, supervisor.WorktreeFolder)
+
+	// Before anything recovers or reconciles runs: one process per runner id.
+	host, _ := os.Hostname()
+	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
+	if err := g.Exclude(cfg.Repo, "/"+supervisor.WorktreeFolder+"/"); err != nil {
+		return fmt.Errorf("exclude worktree folder: %w", err)
+	}
+	lock, err := lockRunner(cfg.WorktreeRoot, gitStateDir(), cfg.Runner.ID, os.Getenv("TRAKKAR_RUNNER_ID") != "")
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 
 	var remoteURL string
 	if !cfg.DryRun {
@@ -319,17 +341,23 @@ func runAction(c *cli.Context) error {
 		}
 	}
 
-	host, _ := os.Hostname()
 	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log})
 	if err != nil {
 		return badInput("%v", err)
 	}
-	agent, err := api.Me(ctx)
+	// The startup probe makes single attempts (MaxElapsed of 1ns: no retry
+	// inside the client) so reachTrakkar can say why each one failed.
+	probe, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log, MaxElapsed: time.Nanosecond})
 	if err != nil {
-		if errors.Is(err, trakkar.ErrUnauthorized) {
-			return fmt.Errorf("trakkar rejected the token (401): check --token / TRAKKAR_TOKEN")
-		}
-		return fmt.Errorf("reach trakkar at %s: %w", st.apiURL, err)
+		return badInput("%v", err)
+	}
+	giveUp := time.Duration(0) // a service waits for Trakkar as long as it takes
+	if cfg.Once {
+		giveUp = startupGiveUp
+	}
+	agent, err := reachTrakkar(ctx, probe, st.apiURL, giveUp, log)
+	if err != nil {
+		return err
 	}
 	if cfg.Provider == "" {
 		cfg.Provider = agent.Provider
@@ -358,9 +386,8 @@ func runAction(c *cli.Context) error {
 	}
 	cfg.Secrets = append(secrets, modelSecrets...)
 	sink.mask(cfg.Secrets...)
-	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
 
-	deps := supervisor.Deps{API: api, Git: g, Logger: log}
+	deps := supervisor.Deps{API: api, Git: g, Logger: log, Agent: &agent}
 	if rt != nil {
 		deps.Runtime = rt
 	}
@@ -371,20 +398,11 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return badInput("%v", err)
 	}
-	go func() {
-		n := 0
-		for range sigs {
-			n++
-			if n == 1 {
-				log.Info("signal received: draining (send it again to abort)")
-				sup.Drain()
-				continue
-			}
-			log.Warn("second signal: aborting")
-			abort()
-			return
-		}
-	}()
+	sig.running(sup.Drain)
+	if ctx.Err() != nil {
+		// A signal during startup: recover nothing, claim nothing.
+		return ctx.Err()
+	}
 	return sup.Run(ctx)
 }
 

@@ -201,20 +201,57 @@ func TestWorktreeCommitPushLifecycle(t *testing.T) {
 	}
 }
 
-func TestAddWorktreeResetsExistingBranch(t *testing.T) {
+// An existing task branch is only moved forward: a start point that lacks any
+// of its commits (a follow-up's earlier work) is refused and the branch kept.
+func TestAddWorktreeNeverDropsBranchCommits(t *testing.T) {
 	t.Parallel()
-	f, g, c := newRepo(t)
-	rawGit(t, f.clone, "branch", "trakkar/k-1", "origin/main")
-	rawGit(t, f.clone, "commit", "--quiet", "--allow-empty", "-m", "local only")
-	rawGit(t, f.clone, "branch", "--force", "trakkar/k-1", "HEAD")
-
-	wt := addWorktree(c, t, g, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/k-1")
-	if got := rawGit(t, f.clone, "rev-parse", "trakkar/k-1"); got != f.base || wt.Base != f.base {
-		t.Fatalf("branch = %s base = %s; want reset to %s", got, wt.Base, f.base)
+	cases := []struct {
+		name    string
+		branch  func(t *testing.T, f fixture) string // sets up trakkar/k-1, returns its tip
+		start   string
+		wantErr bool
+	}{
+		{"behind the start point moves forward", func(t *testing.T, f fixture) string {
+			rawGit(t, f.clone, "branch", "trakkar/k-1", "origin/main")
+			return f.base
+		}, "origin/main", false},
+		{"ahead of the start point is refused", func(t *testing.T, f fixture) string {
+			rawGit(t, f.clone, "commit", "--quiet", "--allow-empty", "-m", "earlier work")
+			rawGit(t, f.clone, "branch", "trakkar/k-1", "HEAD")
+			return rawGit(t, f.clone, "rev-parse", "HEAD")
+		}, "origin/main", true},
+		{"continuing from its own tip", func(t *testing.T, f fixture) string {
+			rawGit(t, f.clone, "commit", "--quiet", "--allow-empty", "-m", "earlier work")
+			rawGit(t, f.clone, "branch", "trakkar/k-1", "HEAD")
+			return rawGit(t, f.clone, "rev-parse", "HEAD")
+		}, "trakkar/k-1", false},
 	}
-	// The branch is now checked out there; a second worktree on it must fail.
-	if _, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt2"), "trakkar/k-1", "origin/main"); err == nil {
-		t.Fatal("second worktree on a checked-out branch succeeded")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, g, c := newRepo(t)
+			tip := tc.branch(t, f)
+			wt, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt"), "trakkar/k-1", tc.start)
+			if tc.wantErr {
+				if !errors.Is(err, hostgit.ErrWouldDropCommits) {
+					t.Fatalf("err = %v, want ErrWouldDropCommits", err)
+				}
+				if got := rawGit(t, f.clone, "rev-parse", "trakkar/k-1"); got != tip {
+					t.Fatalf("refused add still moved the branch: %s, was %s", got, tip)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := rawGit(t, f.clone, "rev-parse", tc.start)
+			if got := rawGit(t, f.clone, "rev-parse", "trakkar/k-1"); got != want || wt.Base != want {
+				t.Fatalf("branch = %s base = %s; want %s", got, wt.Base, want)
+			}
+			// The branch is now checked out there; a second worktree on it must fail.
+			if _, err := g.AddWorktree(c, f.clone, filepath.Join(t.TempDir(), "wt2"), "trakkar/k-1", tc.start); err == nil {
+				t.Fatal("second worktree on a checked-out branch succeeded")
+			}
+		})
 	}
 }
 

@@ -33,12 +33,12 @@ const baseFile = "trakkar-base"
 
 var hexSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 
-// AddWorktree creates a linked worktree at path with branch reset to startPoint, as
-// `git worktree add --no-track -B <branch> -- <path> <commit>`. -B resets: an existing
-// local branch of that name is moved to startPoint (commits only on it are dropped from
-// the branch), which is what a fresh task and a follow-up based on origin/<branch>
-// both want. It fails if branch is checked out in another worktree or path exists and
-// is not empty. Filter drivers are neutralised for the checkout, as for CommitAll, so
+// AddWorktree creates a linked worktree at path with branch at startPoint, as
+// `git worktree add --no-track -B <branch> -- <path> <commit>`. An existing local
+// branch of that name is only ever moved forward: if startPoint lacks any of its
+// commits (earlier work of the task) it fails with ErrWouldDropCommits and leaves the
+// branch alone. It fails if branch is checked out in another worktree or path exists
+// and is not empty. Filter drivers are neutralised for the checkout, as for CommitAll, so
 // the files the agent sees round-trip unchanged through the commit.
 func (g *Git) AddWorktree(ctx context.Context, repo, path, branch, startPoint string) (Worktree, error) {
 	if err := ValidateBranch(branch); err != nil {
@@ -58,6 +58,19 @@ func (g *Git) AddWorktree(ctx context.Context, repo, path, branch, startPoint st
 	base, err := g.resolveCommit(ctx, gd, startPoint)
 	if err != nil {
 		return Worktree{}, fmt.Errorf("add worktree: start point %q: %w", startPoint, err)
+	}
+	tip, err := g.localTip(ctx, gd, branch)
+	if err != nil {
+		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+	}
+	if tip != "" {
+		ff, err := g.isAncestor(ctx, gd, tip, base)
+		if err != nil {
+			return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		}
+		if !ff {
+			return Worktree{}, fmt.Errorf("add worktree: branch %s at %s, start point %s: %w", branch, tip[:12], startPoint, ErrWouldDropCommits)
+		}
 	}
 	filters, err := g.filterOverrides(ctx, gd)
 	if err != nil {

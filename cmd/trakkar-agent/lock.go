@@ -1,0 +1,96 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// runnerLock is an exclusive flock held for the life of the process. The
+// kernel drops it when the process dies, however it dies, so a SIGKILLed
+// runner's restart takes it again and adopts its runs; a second live process
+// with the same runner id would adopt (and stop) the first one's containers.
+type runnerLock struct{ files []*os.File }
+
+func (l *runnerLock) release() {
+	for _, f := range l.files {
+		_ = f.Close() // closing the last descriptor drops the flock
+	}
+}
+
+// lockRunner takes the runner id's lock in the repository's worktree folder
+// and, for an id set with TRAKKAR_RUNNER_ID (which could be reused from
+// another clone), also a host-wide one in stateDir. A held lock is bad input:
+// one line naming the holder and what to do.
+func lockRunner(worktreeRoot, stateDir, id string, explicit bool) (*runnerLock, error) {
+	sum := sha256.Sum256([]byte(id))
+	name := "runner-" + hex.EncodeToString(sum[:8]) + ".lock"
+	l := &runnerLock{}
+	if err := os.MkdirAll(worktreeRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", worktreeRoot, err)
+	}
+	held, err := l.take(filepath.Join(worktreeRoot, "."+name))
+	if err != nil {
+		return nil, err
+	}
+	if held != "" {
+		return nil, badInput("another trakkar-agent (%s) is already working this repository; stop it first, "+
+			"or run this one in another clone of the repository (or with its own TRAKKAR_RUNNER_ID)", held)
+	}
+	if explicit {
+		dir := filepath.Join(stateDir, "runners")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			l.release()
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+		held, err := l.take(filepath.Join(dir, name))
+		if err != nil || held != "" {
+			l.release()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if held != "" {
+			return nil, badInput("another trakkar-agent (%s) already runs as TRAKKAR_RUNNER_ID %q on this host; "+
+				"stop it first, or give each runner its own TRAKKAR_RUNNER_ID", held, id)
+		}
+	}
+	return l, nil
+}
+
+// take locks path without waiting. When another process holds it, it returns
+// who ("pid N") and no error.
+func (l *runnerLock) take(path string) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("open runner lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return holder(f), nil
+		}
+		return "", fmt.Errorf("lock %s: %w", path, err)
+	}
+	// The pid is only for the message a second runner prints.
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	l.files = append(l.files, f)
+	return "", nil
+}
+
+func holder(f *os.File) string {
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n]))); err == nil && pid > 0 {
+		return "pid " + strconv.Itoa(pid)
+	}
+	return "pid unknown"
+}

@@ -322,7 +322,7 @@ func splitStamp(line []byte) (time.Time, []byte) {
 	if err != nil {
 		return time.Time{}, line
 	}
-	return t, line[i+1:]
+	return t, joinPartials(line[i+1:])
 }
 
 func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {

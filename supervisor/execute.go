@@ -298,7 +298,7 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	stopCo()
 	co.close()
 	log.Info("container exited", zap.Int("exit_code", ar.exit.Code), zap.Bool("oom_killed", ar.exit.OOMKilled))
-	ar.result = readResult(ws.outDir)
+	ar.result = s.resultOf(r, ws)
 	if ar.result != nil && ar.result.SessionID != "" {
 		if err := saveSession(ws, session{Provider: s.cfg.Provider, ID: ar.result.SessionID}); err != nil {
 			log.Warn("keep agent session", zap.Error(err))

@@ -40,6 +40,9 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 			". The workspace is kept for inspection.", nil)
 		return failed("the change was refused by the import policy: " + rep.Error())
 	}
+	if reason := s.refuseSecrets(ctx, r, ws, staged, committed); reason != "" {
+		return failed(reason)
+	}
 	if len(staged) == 0 && len(committed) == 0 {
 		s.status(r, "The agent made no changes")
 		s.removeWorkspace(ctx, r, ws)

@@ -1,10 +1,16 @@
 package supervisor
 
 import (
+	"context"
 	"regexp"
 	"strings"
 
+	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/secretscan"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
 // publishText prepares the agent's summary for the commit message, the PR and
@@ -29,4 +35,29 @@ func dropTrailers(s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// refuseSecrets scans the staged change (names, link targets and contents, read
+// from the worktree without following links) and the names of the branch's
+// earlier commits for every secret the runner holds. A hit unstages and returns
+// the failure reason naming the paths (masked); "" means the change is clean.
+func (s *Supervisor) refuseSecrets(ctx context.Context, r *run, ws *workspace, staged, committed []hostgit.Change) string {
+	changes := append([]hostgit.Change(nil), staged...)
+	for _, c := range committed {
+		// Earlier commits were scanned when they were made; their files may be
+		// gone from the worktree now, so only their names are checked.
+		changes = append(changes, hostgit.Change{Path: c.Path, Status: "D"})
+	}
+	found := secretscan.Scan(ws.wt.Path, changes, s.redact)
+	if len(found) == 0 {
+		return ""
+	}
+	reason := s.redact.String(secretscan.Error(found))
+	if err := s.git.Unstage(ctx, ws.wt); err != nil {
+		r.log.Warn("unstage refused change", zap.Error(err))
+	}
+	r.log.Warn("change refused: it holds a secret", zap.Int("paths", len(found)))
+	s.emit(r, trakkar.EventError, "The change was refused and not committed: "+reason+
+		". The workspace is kept for inspection.", nil)
+	return reason
 }

@@ -51,3 +51,16 @@ func TestPublishTextMasksTheSummary(t *testing.T) {
 		}
 	}
 }
+
+// The verify output's tail goes into the PR body and the completion error; a
+// line is cut to tailChars, which must not cut a secret short of masking.
+func TestVerifyTailMasksBeforeCutting(t *testing.T) {
+	t.Parallel()
+	tail := &tailBuffer{mask: redact.New(resultTestKey).String}
+	for _, pad := range []int{tailChars - 10, tailChars - 30, tailChars - len(resultTestKey)} {
+		tail.add(strings.Repeat("v", pad) + resultTestKey + " end")
+	}
+	if got := tail.String(); strings.Contains(got, resultTestKey[:10]) {
+		t.Fatalf("a cut prefix of the key is in the tail: …%q", got[len(got)-80:])
+	}
+}

@@ -249,7 +249,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	defer s.removeContainer(ctx, r, id)
 	log := r.log.With(zap.String("container_id", shortID(id)))
 
-	tail := &tailBuffer{}
+	tail := &tailBuffer{mask: s.redact.String}
 	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, _ time.Time) {
 		if !r.isLost() {
 			r.ship.Add(ev)
@@ -375,11 +375,15 @@ func (s *Supervisor) removeVerifyContainers(ctx context.Context, r *run) {
 type tailBuffer struct {
 	mu    sync.Mutex
 	lines []string
+	mask  func(string) string // masks secrets in a whole line before it is cut
 }
 
 func (t *tailBuffer) add(line string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.mask != nil {
+		line = t.mask(line)
+	}
 	if len(line) > tailChars {
 		line = line[:tailChars]
 	}

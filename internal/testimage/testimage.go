@@ -5,10 +5,10 @@ package testimage
 
 import (
 	"bytes"
-	"io"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,8 +90,10 @@ func build(ref string, extraEnv []string) (string, string, error) {
 	cmd.Dir = root
 	cmd.Env = append(append(os.Environ(), "IMAGE="+ref, "CONTENT_TAG=1"), extraEnv...)
 	var out, stdout bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&out, &stdout)
-	cmd.Stderr = &out
+	// The script writes both streams at once; out is shared, so serialise.
+	var mu sync.Mutex
+	cmd.Stdout = lockedWriter{&mu, io.MultiWriter(&out, &stdout)}
+	cmd.Stderr = lockedWriter{&mu, &out}
 	if err := cmd.Run(); err != nil {
 		return "", out.String(), fmt.Errorf("%s: %w\n%s", buildScript, err, tail(out.String(), 40))
 	}
@@ -137,4 +139,16 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// lockedWriter serialises writes to w under mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

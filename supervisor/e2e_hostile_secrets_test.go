@@ -27,13 +27,18 @@ import (
 // a forged result.json, file contents and file names. Nothing of the key may
 // reach the stand-in Trakkar, the fake GitHub's PR, the pushed commits or files.
 
-var base64Run = regexp.MustCompile(`[A-Za-z0-9+/_=-]{16,}`)
+var (
+	base64Run = regexp.MustCompile(`[A-Za-z0-9+/_=-]{16,}`)
+	logStamp  = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z `)
+)
 
 // exposes returns how text still reveals secret, or "": verbatim, reversed, hex,
 // fully percent-encoded, or inside any base64/base32 run (at any alignment),
 // gzip-compressed or not. The decoding is the test's own, independent of
 // internal/redact.
 func exposes(text, secret string) string {
+	// A log timestamp inside the key (the engine's 16 KiB split) hides nothing.
+	text = logStamp.ReplaceAllString(text, "")
 	forms := fakeagent.LeakForms(secret)
 	for _, name := range []string{"plain", "reversed", "hex", "HEX", "percent"} {
 		if strings.Contains(text, forms[name]) {
@@ -140,18 +145,27 @@ func TestHostileAgentCannotPublishTheModelKey(t *testing.T) {
 		if n := strings.Count(eventTexts(rv.Events), "[REDACTED]"); n < len(fakeagent.LeakForms(modelKey))+2 {
 			t.Errorf("only %d masks in the events: the leaks did not all arrive masked", n)
 		}
-		// The forged worker event only arrives while the agent can write to the
-		// worker's stdout (issue 9 item 7); when it does, its data keys are masked.
-		forged := "the forged worker event did not arrive"
+		// The forged worker events arrive while the agent can write to the
+		// worker's stdout (issue 9 item 7); when they do, their data keys and a
+		// data value across the engine's 16 KiB split must arrive masked.
+		var forgedKeys, forgedLong bool
 		for _, ev := range rv.Events {
+			if strings.Contains(ev.Text, "LEAK INFO cannot forge") {
+				t.Logf("the agent could not forge worker events: %s", ev.Text)
+				forgedKeys, forgedLong = true, true
+			}
 			if ev.Text == "forged tool event" {
 				b, _ := json.Marshal(ev.Data)
-				forged = "the forged worker event arrived with data " + string(b)
-			} else if strings.Contains(ev.Text, "LEAK INFO") {
-				forged = ev.Text
+				t.Logf("the forged worker event arrived with data %s", b)
+				forgedKeys = strings.Contains(string(b), "[REDACTED]")
+			}
+			if blob, ok := ev.Data["blob"].(string); ok && ev.Text == "forged long data" {
+				forgedLong = strings.HasSuffix(blob, "[REDACTED]")
 			}
 		}
-		t.Log(forged)
+		if !forgedKeys || !forgedLong {
+			t.Errorf("the forged events did not arrive masked (data keys %v, long value %v)", forgedKeys, forgedLong)
+		}
 		files := succeededWithPR(t, e, rv)
 		for name, content := range files {
 			noExposure(t, "the pushed file "+name, name+"\n"+content)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The leak scenarios play an agent that tries to publish the model credential
@@ -44,15 +45,15 @@ func LeakForms(secret string) map[string]string {
 		rev[i], rev[j] = rev[j], rev[i]
 	}
 	return map[string]string{
-		"plain":       secret,
-		"reversed":    string(rev),
-		"hex":         hex.EncodeToString(b),
-		"HEX":         strings.ToUpper(hex.EncodeToString(b)),
-		"percent":     pct.String(),
-		"base32":      base32.StdEncoding.EncodeToString(b),
-		"base32-raw":  base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b),
-		"base64":      base64.StdEncoding.EncodeToString(b),
-		"base64url":   base64.RawURLEncoding.EncodeToString(b),
+		"plain":      secret,
+		"reversed":   string(rev),
+		"hex":        hex.EncodeToString(b),
+		"HEX":        strings.ToUpper(hex.EncodeToString(b)),
+		"percent":    pct.String(),
+		"base32":     base32.StdEncoding.EncodeToString(b),
+		"base32-raw": base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b),
+		"base64":     base64.StdEncoding.EncodeToString(b),
+		"base64url":  base64.RawURLEncoding.EncodeToString(b),
 		// Inside a longer base64 text, 1 and 2 bytes off the 3-byte grid.
 		"base64-off1": base64.StdEncoding.EncodeToString([]byte("{\"ke\":\"" + secret + "\"}")),
 		"base64-off2": base64.StdEncoding.EncodeToString([]byte("{\"key\":\"" + secret + "\"}")),
@@ -95,6 +96,8 @@ func (r *run) leak() (map[string]any, int, error) {
 
 func (r *run) leakText(key string) (map[string]any, int, error) {
 	forms := LeakForms(key)
+	// First, while the host's rate limiter has budget, so they ship alone.
+	r.forgeWorkerEvent(key, forms)
 	var summary strings.Builder
 	summary.WriteString("\x1b]0;pwned\x07Done \x1b[31mred\x1b[0m.\n")
 	for name, form := range forms {
@@ -123,7 +126,6 @@ func (r *run) leakText(key string) (map[string]any, int, error) {
 	if err := r.toolResult(id, "ok", false); err != nil {
 		return nil, 0, err
 	}
-	r.forgeWorkerEvent(key, forms)
 	if _, err := r.writeFile(fileWrite{Path: "leak-text.txt", Content: "a clean change\n"}); err != nil {
 		return nil, 0, err
 	}
@@ -144,7 +146,16 @@ func (r *run) forgeWorkerEvent(key string, forms map[string]string) {
 		return
 	}
 	defer f.Close()
+	// Pauses let the host's rate limiter ship each forged line on its own
+	// rather than merged into its neighbours.
+	time.Sleep(1200 * time.Millisecond)
 	_, _ = f.Write(append(b, '\n'))
+	time.Sleep(1200 * time.Millisecond)
+	// A data value with the key across the engine's 16 KiB split of the line:
+	// data values are not cut to the event limit, so the whole value arrives.
+	prefix := `{"type":"log","text":"forged long data","data":{"blob":"`
+	pad := strings.Repeat("d", 16384-10-len(prefix))
+	_, _ = f.Write([]byte(prefix + pad + key + `"}}` + "\n"))
 }
 
 func (r *run) leakResult(key string) (map[string]any, int, error) {

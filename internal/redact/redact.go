@@ -22,6 +22,10 @@ type Redactor struct {
 	secrets []string // as given, for With
 	needles []string
 	first   [256]bool // bytes some needle starts with
+	// Contains looks at a position only when a needle starts with its two
+	// bytes, then only at the needles starting with its first byte.
+	first2  [1 << 16 / 64]uint64
+	byFirst [256][]string
 	r       *strings.Replacer
 }
 
@@ -49,6 +53,9 @@ func New(secrets ...string) *Redactor {
 	red := &Redactor{secrets: append([]string(nil), secrets...), needles: needles, r: strings.NewReplacer(pairs...)}
 	for _, n := range needles {
 		red.first[n[0]] = true
+		k := uint(n[0])<<8 | uint(n[1])
+		red.first2[k/64] |= 1 << (k % 64)
+		red.byFirst[n[0]] = append(red.byFirst[n[0]], n)
 	}
 	return red
 }
@@ -85,13 +92,15 @@ func (r *Redactor) contains(s string, depth int) bool {
 	return len(r.gzipRuns(s, depth)) > 0
 }
 
-// matchAny is one pass over s looking for any needle.
+// matchAny is one pass over s looking for any needle (all are at least
+// minSecretLen bytes long).
 func (r *Redactor) matchAny(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !r.first[s[i]] {
+	for i := 0; i+minSecretLen <= len(s); i++ {
+		k := uint(s[i])<<8 | uint(s[i+1])
+		if r.first2[k/64]&(1<<(k%64)) == 0 {
 			continue
 		}
-		for _, n := range r.needles {
+		for _, n := range r.byFirst[s[i]] {
 			if strings.HasPrefix(s[i:], n) {
 				return true
 			}

@@ -412,7 +412,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 			w.buf = append(w.buf, p...)
 			for len(w.buf) > maxLine {
 				w.fn(append([]byte(nil), w.buf[:maxLine]...))
-				w.buf = append(w.buf[:0], w.buf[maxLine:]...)
+				w.buf = append(w.buf[:0], w.buf[maxLine-lineOverlap:]...)
 			}
 			break
 		}

@@ -10,6 +10,12 @@ import (
 // first carries its own "<RFC3339Nano> " prefix in the middle of the line.
 const dockerPartialSize = 16 << 10
 
+// lineOverlap is how much of a piece of an overlong line the next piece
+// repeats: pieces are masked one by one and shown from their start, so a secret
+// across the cut must reach the next piece whole. It exceeds the longest
+// encoded form of any realistic key.
+const lineOverlap = 4 << 10
+
 // joinPartials removes the timestamps the engine put inside one long line, so
 // the line is masked whole: a secret across a partial boundary would otherwise
 // reach masking as two halves with a timestamp between them.

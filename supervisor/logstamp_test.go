@@ -41,3 +41,28 @@ func TestSplitStampJoinsPartialMessages(t *testing.T) {
 		}
 	}
 }
+
+// A line over maxLine is delivered in pieces, each masked and then cut to the
+// event limit from its start: a secret across a piece boundary must reach the
+// next piece whole, or its end is shipped unmasked.
+func TestLineWriterPiecesKeepSecretsWhole(t *testing.T) {
+	t.Parallel()
+	const key = "sk-ant-api03-Zx9_Qm7Lr2Vt5wKp8yHn3cDf6gJs1aBe4uMo0iXq-AAAA"
+	for _, at := range []int{maxLine - 10, maxLine - len(key) + 1, 2*maxLine - 3000} {
+		var pieces []string
+		w := newLineWriter(func(b []byte) { pieces = append(pieces, string(b)) })
+		_, _ = w.Write([]byte(strings.Repeat("x", at) + key + strings.Repeat("y", maxLine)))
+		_, _ = w.Write([]byte("\n"))
+		w.Close()
+		whole := false
+		for _, p := range pieces {
+			if len(p) > maxLine {
+				t.Fatalf("piece of %d bytes passed the %d cap", len(p), maxLine)
+			}
+			whole = whole || strings.Contains(p, key)
+		}
+		if !whole {
+			t.Fatalf("key at %d: no piece holds it whole", at)
+		}
+	}
+}

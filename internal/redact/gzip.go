@@ -10,15 +10,19 @@ import (
 
 // Bounds on the work one gzip+base64 run may cost: an agent controls the text.
 const (
-	maxGzipRun      = 4 << 20 // base64 characters decoded per run
-	maxGunzip       = 4 << 20 // bytes decompressed per run
-	maxGzipDepth    = 2       // gzip inside gzip, each base64-encoded
-	gzipBase64Magic = "H4sI"  // base64 of gzip's 1f 8b 08 header, at a 3-byte boundary
+	maxGzipRun      = 4 << 20  // base64 characters decoded per run
+	maxGunzip       = 4 << 20  // bytes decompressed per run
+	maxGunzipTotal  = 32 << 20 // bytes decompressed per top-level call, all runs and depths
+	maxGzipDepth    = 2        // gzip inside gzip, each base64-encoded
+	gzipBase64Magic = "H4sI"   // base64 of gzip's 1f 8b 08 header, at a 3-byte boundary
 )
 
 // gzipRuns returns the [start, end) spans of base64 runs in s that decode to
 // gzip data which decompresses to text holding a secret in any encoding.
-func (r *Redactor) gzipRuns(s string, depth int) [][2]int {
+// budget is what may still be decompressed; once it is spent, every further
+// gzip run counts as holding a secret (text built to exhaust it is not
+// trusted).
+func (r *Redactor) gzipRuns(s string, depth int, budget *int) [][2]int {
 	var spans [][2]int
 	for from := 0; ; {
 		i := strings.Index(s[from:], gzipBase64Magic)
@@ -33,7 +37,7 @@ func (r *Redactor) gzipRuns(s string, depth int) [][2]int {
 		for end < len(s) && s[end] == '=' {
 			end++
 		}
-		if r.gzipHolds(s[start:end], depth) {
+		if r.gzipHolds(s[start:end], depth, budget) {
 			spans = append(spans, [2]int{start, end})
 		}
 		from = end
@@ -42,9 +46,12 @@ func (r *Redactor) gzipRuns(s string, depth int) [][2]int {
 
 // gzipHolds decodes a base64 run (std or URL alphabet, padded or not), and
 // reports whether its gzip content holds a secret.
-func (r *Redactor) gzipHolds(run string, depth int) bool {
+func (r *Redactor) gzipHolds(run string, depth int, budget *int) bool {
 	if depth >= maxGzipDepth {
 		return false
+	}
+	if *budget <= 0 {
+		return true
 	}
 	run = strings.TrimRight(run, "=")
 	if len(run) > maxGzipRun {
@@ -63,8 +70,9 @@ func (r *Redactor) gzipHolds(run string, depth int) bool {
 		return false
 	}
 	// A truncated or corrupt stream still yields what came before the damage.
-	plain, _ := io.ReadAll(io.LimitReader(zr, maxGunzip))
-	return r.contains(string(plain), depth+1)
+	plain, _ := io.ReadAll(io.LimitReader(zr, int64(min(maxGunzip, *budget))))
+	*budget -= len(plain)
+	return r.contains(string(plain), depth+1, budget)
 }
 
 func isBase64Char(c byte) bool {

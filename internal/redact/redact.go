@@ -66,7 +66,8 @@ func (r *Redactor) String(s string) string {
 	if r.Empty() || s == "" {
 		return s
 	}
-	if spans := r.gzipRuns(s, 0); len(spans) > 0 {
+	budget := maxGunzipTotal
+	if spans := r.gzipRuns(s, 0, &budget); len(spans) > 0 {
 		var b strings.Builder
 		last := 0
 		for _, sp := range spans {
@@ -82,14 +83,15 @@ func (r *Redactor) String(s string) string {
 
 // Contains reports whether s holds a known secret in any form String masks.
 func (r *Redactor) Contains(s string) bool {
-	return !r.Empty() && r.contains(s, 0)
+	budget := maxGunzipTotal
+	return !r.Empty() && r.contains(s, 0, &budget)
 }
 
-func (r *Redactor) contains(s string, depth int) bool {
+func (r *Redactor) contains(s string, depth int, budget *int) bool {
 	if r.matchAny(s) {
 		return true
 	}
-	return len(r.gzipRuns(s, depth)) > 0
+	return len(r.gzipRuns(s, depth, budget)) > 0
 }
 
 // matchAny is one pass over s looking for any needle (all are at least

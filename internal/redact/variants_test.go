@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 const modelKey = "sk-ant-api03-Zx9_Qm7+Lr2/Vt5wKp8yHn3cDf6gJs1aBe4uMo0iXq-AAAA"
@@ -237,5 +238,28 @@ func TestReaderContainsAcrossChunks(t *testing.T) {
 	}
 	if got, err := r.ReaderContains(strings.NewReader(strings.Repeat("x", 3*scanChunk))); got || err != nil {
 		t.Fatalf("false positive: %v %v", got, err)
+	}
+}
+
+// Text built of gzip bombs nested in gzip must not make masking decompress
+// without bound: the agent controls the text.
+func TestGzipWorkIsBounded(t *testing.T) {
+	t.Parallel()
+	r := New(modelKey)
+	var zeros bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zeros, gzip.BestCompression)
+	_, _ = zw.Write(make([]byte, 4<<20))
+	_ = zw.Close()
+	bomb := base64.StdEncoding.EncodeToString(zeros.Bytes())
+	inner := strings.Repeat(bomb+" ", (3<<20)/(len(bomb)+1))
+	outer := gzipB64(t, inner)
+	start := time.Now()
+	got := r.String("x " + outer + " y")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("masking took %v", d)
+	}
+	// Past the budget the run is not trusted: masked, and Contains says so.
+	if got != "x "+Mask+" y" || !r.Contains(outer) {
+		t.Fatalf("an unchecked gzip run passed: %.40q", got)
 	}
 }

@@ -64,3 +64,16 @@ func TestVerifyTailMasksBeforeCutting(t *testing.T) {
 		t.Fatalf("a cut prefix of the key is in the tail: …%q", got[len(got)-80:])
 	}
 }
+
+// Verify output lines reach the PR body through the tail: masked, and with no
+// terminal sequences.
+func TestVerifyLineIsMaskedAndStripped(t *testing.T) {
+	t.Parallel()
+	s := testSupervisor(Config{})
+	s.redact = redact.New(resultTestKey)
+	tail := &tailBuffer{mask: s.verifyLine}
+	tail.add("\x1b]8;;https://evil.example\x07click\x1b]8;;\x07 \x1b[2J" + resultTestKey)
+	if got := tail.String(); strings.ContainsAny(got, "\x1b\x07") || strings.Contains(got, resultTestKey) {
+		t.Fatalf("tail line = %q", got)
+	}
+}

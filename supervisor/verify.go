@@ -15,6 +15,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -249,7 +250,8 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	defer s.removeContainer(ctx, r, id)
 	log := r.log.With(zap.String("container_id", shortID(id)))
 
-	tail := &tailBuffer{mask: s.redact.String}
+	// The tail goes into the PR body and the fix prompt: no terminal sequences.
+	tail := &tailBuffer{mask: s.verifyLine}
 	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, _ time.Time) {
 		if !r.isLost() {
 			r.ship.Add(ev)
@@ -372,6 +374,10 @@ func (s *Supervisor) removeVerifyContainers(ctx context.Context, r *run) {
 }
 
 // tailBuffer keeps the last lines of the verify output.
+// verifyLine is a verify output line as the tail keeps it: masked, without
+// terminal sequences.
+func (s *Supervisor) verifyLine(l string) string { return s.redact.String(redact.StripTerminal(l)) }
+
 type tailBuffer struct {
 	mu    sync.Mutex
 	lines []string

@@ -302,7 +302,7 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	stopCo()
 	co.close()
 	log.Info("container exited", zap.Int("exit_code", ar.exit.Code), zap.Bool("oom_killed", ar.exit.OOMKilled))
-	ar.result = readResult(ws.outDir)
+	ar.result = s.resultOf(r, ws)
 	if ar.result != nil && ar.result.SessionID != "" {
 		if err := saveSession(ws, session{Provider: s.cfg.Provider, ID: ar.result.SessionID}); err != nil {
 			log.Warn("keep agent session", zap.Error(err))
@@ -340,7 +340,7 @@ func splitStamp(line []byte) (time.Time, []byte) {
 	if err != nil {
 		return time.Time{}, line
 	}
-	return t, line[i+1:]
+	return t, joinPartials(line[i+1:])
 }
 
 func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
@@ -430,7 +430,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 			w.buf = append(w.buf, p...)
 			for len(w.buf) > maxLine {
 				w.fn(append([]byte(nil), w.buf[:maxLine]...))
-				w.buf = append(w.buf[:0], w.buf[maxLine:]...)
+				w.buf = append(w.buf[:0], w.buf[maxLine-lineOverlap:]...)
 			}
 			break
 		}

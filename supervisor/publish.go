@@ -11,6 +11,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/forge"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
+	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -21,7 +22,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 	r.setState(trakkar.StatePublishing)
 	summary := ""
 	if res != nil {
-		summary = res.Summary
+		summary = s.publishText(res.Summary)
 	}
 	staged, err := s.git.StageAll(ctx, ws.wt)
 	if err != nil {
@@ -39,13 +40,16 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 			". The workspace is kept for inspection.", nil)
 		return failed("the change was refused by the import policy: " + rep.Error())
 	}
+	if reason := s.refuseSecrets(ctx, r, ws, staged, committed); reason != "" {
+		return failed(reason)
+	}
 	if len(staged) == 0 && len(committed) == 0 {
 		s.status(r, "The agent made no changes")
 		s.removeWorkspace(ctx, r, ws)
 		return &trakkar.Completion{Outcome: trakkar.OutcomeNoChanges, Summary: summary}
 	}
 	if len(staged) > 0 {
-		sha, err := s.git.CommitStaged(ctx, ws.wt, commitMessage(r.claim, summary))
+		sha, err := s.git.CommitStaged(ctx, ws.wt, s.redact.String(commitMessage(r.claim, summary)))
 		if err != nil {
 			return failed("commit the agent's change: " + err.Error())
 		}
@@ -91,7 +95,7 @@ func (s *Supervisor) openPR(ctx context.Context, r *run, ws *workspace, summary 
 	}
 	t := r.claim.Task
 	return s.forge.CreatePR(ctx, s.cfg.ForgeRepo, forge.NewPR{
-		Title: prTitle(t),
+		Title: s.redact.String(redact.StripTerminal(prTitle(t))),
 		Body:  s.redact.String(prBodyVerified(r.claim, summary, vr, s.cfg.VerifyTimeout)),
 		Head:  ws.wt.Branch,
 		Base:  ws.base,
@@ -123,7 +127,7 @@ func prBodyVerified(c trakkar.Claim, summary string, vr *verifyReport, timeout t
 	t := c.Task
 	var b strings.Builder
 	fmt.Fprintf(&b, "Delegated in Trakkar: [%s](%s) — %s\n\n", t.Key, t.URL, oneLine(t.Title, 200))
-	if s := strings.TrimSpace(summary); s != "" {
+	if s := strings.TrimSpace(dropTrailers(summary)); s != "" {
 		b.WriteString("## Summary from the agent\n\n")
 		b.WriteString(truncate(s, 20000))
 		b.WriteString("\n\n")
@@ -138,7 +142,7 @@ func commitMessage(c trakkar.Claim, summary string) string {
 	t := c.Task
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s\n\n", t.Key, oneLine(t.Title, 150))
-	if s := strings.TrimSpace(summary); s != "" {
+	if s := strings.TrimSpace(dropTrailers(summary)); s != "" {
 		b.WriteString(truncate(s, 4000))
 		b.WriteString("\n\n")
 	}

@@ -172,7 +172,7 @@ func (s *Supervisor) reattach(ctx context.Context, r *run, ws *workspace, id str
 
 // finishExited decides a run whose container is gone, from its result file.
 func (s *Supervisor) finishExited(ctx context.Context, r *run, ws *workspace, missing string) *trakkar.Completion {
-	res := readResult(ws.outDir)
+	res := s.resultOf(r, ws)
 	if res == nil && missing != "" {
 		s.emit(r, trakkar.EventError, missing, nil)
 		return failed(missing)

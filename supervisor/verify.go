@@ -15,6 +15,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -258,7 +259,8 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	}()
 	log := r.log.With(zap.String("container_id", shortID(id)))
 
-	tail := &tailBuffer{}
+	// The tail goes into the PR body and the fix prompt: no terminal sequences.
+	tail := &tailBuffer{mask: s.verifyLine}
 	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, _ time.Time) {
 		if !r.isLost() {
 			r.ship.Add(ev)
@@ -384,14 +386,22 @@ func (s *Supervisor) removeVerifyContainers(ctx context.Context, r *run) {
 }
 
 // tailBuffer keeps the last lines of the verify output.
+// verifyLine is a verify output line as the tail keeps it: masked, without
+// terminal sequences.
+func (s *Supervisor) verifyLine(l string) string { return s.redact.String(redact.StripTerminal(l)) }
+
 type tailBuffer struct {
 	mu    sync.Mutex
 	lines []string
+	mask  func(string) string // masks secrets in a whole line before it is cut
 }
 
 func (t *tailBuffer) add(line string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.mask != nil {
+		line = t.mask(line)
+	}
 	if len(line) > tailChars {
 		line = line[:tailChars]
 	}

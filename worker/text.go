@@ -1,7 +1,9 @@
 package worker
 
 import (
+	"os"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/trakkar/trakkar-agent/internal/event"
@@ -9,7 +11,10 @@ import (
 )
 
 // maxText bounds every event text so one runaway block cannot flood the stream.
-const maxText = 4000
+// It is a safety bound far above Trakkar's 4000-character event limit: the
+// supervisor masks secrets in the whole text and only then cuts it to the limit,
+// so a secret is never cut short of being recognised.
+const maxText = 100_000
 
 // maxSummary bounds the result summary; it may end up in a PR description.
 const maxSummary = 20000
@@ -26,8 +31,17 @@ func cleanText(s string, limit int) string {
 // supervisor uses too.
 func stripControl(s string) string { return redact.StripTerminal(s) }
 
-// truncate caps s at limit runes, marking the cut with an ellipsis.
+// ownSecrets masks the model credential the worker was given, so that a cut in
+// a short field (a tool summary) cannot leave a prefix of it that the
+// supervisor's masking no longer recognises.
+var ownSecrets = sync.OnceValue(func() *redact.Redactor {
+	return redact.New(os.Getenv("CLAUDE_CODE_OAUTH_TOKEN"), os.Getenv("ANTHROPIC_API_KEY"), os.Getenv("CURSOR_API_KEY"))
+})
+
+// truncate masks the worker's own secrets, then caps s at limit runes, marking
+// the cut with an ellipsis.
 func truncate(s string, limit int) string {
+	s = ownSecrets().String(s)
 	if limit <= 0 || utf8.RuneCountInString(s) <= limit {
 		return s
 	}

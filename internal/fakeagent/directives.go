@@ -16,6 +16,7 @@ var scenarios = map[string]bool{
 	"usage-limit": true, "usage-limit-legacy": true, "credit": true, "max-turns": true,
 	"auth": true, "crash": true, "truncated": true, "unknown-events": true,
 	"hostile": true, "netprobe": true,
+	"leak-text": true, "leak-files": true, "leak-result": true,
 }
 
 // fileWrite is one `fake:write=<relpath>=<content>`.

@@ -109,6 +109,8 @@ func (r *run) script() int {
 		res, code, err = r.netprobe()
 	case "hostile":
 		res, code, err = r.hostile()
+	case "leak-text", "leak-files", "leak-result":
+		res, code, err = r.leak()
 	}
 	if err != nil {
 		return exitOf(err)

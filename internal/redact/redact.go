@@ -1,12 +1,11 @@
 // Package redact masks known secrets in text that leaves the supervisor (Trakkar
-// events, logs). It masks each secret and its common encodings, because agent
-// output may print a token base64- or URL-encoded as easily as verbatim.
+// events, logs, commits, PRs) and finds them in a change. It masks each secret
+// and its common encodings (see Variants), plus base64 runs of gzip data that
+// hold one, because agent output may print a token encoded as easily as verbatim.
 package redact
 
 import (
-	"encoding/base64"
-	"encoding/json"
-	"net/url"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -22,6 +21,11 @@ const minSecretLen = 8
 type Redactor struct {
 	secrets []string // as given, for With
 	needles []string
+	first   [256]bool // bytes some needle starts with
+	// Contains looks at a position only when a needle starts with its two
+	// bytes, then only at the needles starting with its first byte.
+	first2  [1 << 16 / 64]uint64
+	byFirst [256][]string
 	r       *strings.Replacer
 }
 
@@ -36,12 +40,7 @@ func New(secrets ...string) *Redactor {
 		}
 	}
 	for _, s := range secrets {
-		s = strings.TrimSpace(s)
-		if len(s) < minSecretLen {
-			continue
-		}
-		add(s)
-		for _, v := range encodings(s) {
+		for _, v := range Variants(strings.TrimSpace(s)) {
 			add(v)
 		}
 	}
@@ -51,30 +50,65 @@ func New(secrets ...string) *Redactor {
 	for _, n := range needles {
 		pairs = append(pairs, n, Mask)
 	}
-	return &Redactor{secrets: append([]string(nil), secrets...), needles: needles, r: strings.NewReplacer(pairs...)}
+	red := &Redactor{secrets: append([]string(nil), secrets...), needles: needles, r: strings.NewReplacer(pairs...)}
+	for _, n := range needles {
+		red.first[n[0]] = true
+		k := uint(n[0])<<8 | uint(n[1])
+		red.first2[k/64] |= 1 << (k % 64)
+		red.byFirst[n[0]] = append(red.byFirst[n[0]], n)
+	}
+	return red
 }
 
-func encodings(s string) []string {
-	out := []string{
-		base64.StdEncoding.EncodeToString([]byte(s)),
-		base64.RawStdEncoding.EncodeToString([]byte(s)),
-		base64.URLEncoding.EncodeToString([]byte(s)),
-		base64.RawURLEncoding.EncodeToString([]byte(s)),
-		url.QueryEscape(s),
-		url.PathEscape(s),
-	}
-	if b, err := json.Marshal(s); err == nil {
-		out = append(out, strings.Trim(string(b), `"`))
-	}
-	return out
-}
-
-// String masks every known secret in s.
+// String masks every known secret in s, in every encoding Variants lists, and
+// replaces a whole base64 run of gzip data that holds one.
 func (r *Redactor) String(s string) string {
-	if r == nil || r.r == nil || s == "" {
+	if r.Empty() || s == "" {
 		return s
 	}
+	budget := maxGunzipTotal
+	if spans := r.gzipRuns(s, 0, &budget); len(spans) > 0 {
+		var b strings.Builder
+		last := 0
+		for _, sp := range spans {
+			b.WriteString(s[last:sp[0]])
+			b.WriteString(Mask)
+			last = sp[1]
+		}
+		b.WriteString(s[last:])
+		s = b.String()
+	}
 	return r.r.Replace(s)
+}
+
+// Contains reports whether s holds a known secret in any form String masks.
+func (r *Redactor) Contains(s string) bool {
+	budget := maxGunzipTotal
+	return !r.Empty() && r.contains(s, 0, &budget)
+}
+
+func (r *Redactor) contains(s string, depth int, budget *int) bool {
+	if r.matchAny(s) {
+		return true
+	}
+	return len(r.gzipRuns(s, depth, budget)) > 0
+}
+
+// matchAny is one pass over s looking for any needle (all are at least
+// minSecretLen bytes long).
+func (r *Redactor) matchAny(s string) bool {
+	for i := 0; i+minSecretLen <= len(s); i++ {
+		k := uint(s[i])<<8 | uint(s[i+1])
+		if r.first2[k/64]&(1<<(k%64)) == 0 {
+			continue
+		}
+		for _, n := range r.byFirst[s[i]] {
+			if strings.HasPrefix(s[i:], n) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Value masks secrets in strings nested anywhere inside JSON-like data.
@@ -83,9 +117,19 @@ func (r *Redactor) Value(v any) any {
 	case string:
 		return r.String(t)
 	case map[string]any:
+		// Keys are agent text as much as values are.
 		out := make(map[string]any, len(t))
 		for k, x := range t {
-			out[k] = r.Value(x)
+			mk := r.String(k)
+			for i := 2; mk != k; i++ {
+				_, orig := t[mk]
+				_, taken := out[mk]
+				if !orig && !taken {
+					break
+				}
+				mk = fmt.Sprintf("%s#%d", r.String(k), i)
+			}
+			out[mk] = r.Value(x)
 		}
 		return out
 	case []any:

@@ -13,8 +13,9 @@ var ErrClosed = errors.New("redact: write to closed stream")
 
 // Stream masks secrets in a byte stream, even when a secret is split across Write
 // calls: it holds back the last len(longest needle)-1 bytes until more input shows
-// whether they start a secret. Output is byte-for-byte what Redactor.String would
-// produce for the concatenated input. Close flushes the held-back bytes; it does not
+// whether they start a secret, so it holds back enough for the longest Variants form.
+// Output is byte-for-byte what Redactor.String would produce for the concatenated
+// input, except that a gzip+base64 run is not decoded (that needs the whole run). Close flushes the held-back bytes; it does not
 // close the underlying writer. A Stream is safe for concurrent use.
 type Stream struct {
 	mu      sync.Mutex

@@ -40,6 +40,11 @@ func TestStreamSplitAtEveryOffset(t *testing.T) {
 		"base64url": base64.RawURLEncoding.EncodeToString([]byte(streamSecret)),
 		"query":     url.QueryEscape(streamSecret),
 		"path":      url.PathEscape(streamSecret),
+		"hex":       fmt.Sprintf("%X", streamSecret),
+		"reversed":  reverse(streamSecret),
+		"percent":   percentAll(streamSecret, false),
+		// The unaligned base64 core is the longest kind of needle per byte.
+		"base64off1": base64.StdEncoding.EncodeToString([]byte("x" + streamSecret + "yz")),
 	}
 	for name, form := range forms {
 		t.Run(name, func(t *testing.T) {

@@ -48,7 +48,7 @@ func runFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "pids-limit", Value: 1024, Usage: "process limit per task container"},
 		&cli.IntFlag{Name: "stop-grace", Value: 10, Usage: "seconds between SIGTERM and SIGKILL when stopping an agent"},
 		&cli.IntFlag{Name: "poll-wait", Value: 25, Usage: "long-poll wait in seconds (0-30)"},
-		&cli.StringSliceFlag{Name: "protected-path", Usage: "paths the agent may not change, as globs with ** (repeatable; default .github/workflows/**)"},
+		&cli.StringSliceFlag{Name: "protected-path", Usage: "paths the agent may not change, as globs with ** (repeatable; default .github/**, .gitlab-ci.yml, .devcontainer/**, .vscode/tasks.json, .envrc, .husky/**; a symlink at a parent of one is refused too)"},
 		&cli.BoolFlag{Name: "allow-protected", Usage: "let the agent change protected paths"},
 		&cli.IntFlag{Name: "max-file-mb", Value: 20, Usage: "largest file the agent may add, MiB"},
 		&cli.IntFlag{Name: "max-files", Value: 2000, Usage: "most paths one change may touch"},

@@ -184,7 +184,10 @@ func TestHostileAgentIsContained(t *testing.T) {
 	cfg := e.config(func(c *supervisor.Config) {
 		c.MaxConcurrency = 16
 		c.Resources = docker.Resources{MemoryBytes: hostileMemory, NanoCPUs: 1e9, PidsLimit: hostilePids}
-		c.Policy = importpolicy.Options{MaxFileBytes: hostileMaxBytes, MaxFiles: hostileMaxFiles}
+		// Only workflows are protected here: the husky case must reach the commit to
+		// show its hooks never run (.husky/** is protected by default).
+		c.Policy = importpolicy.Options{MaxFileBytes: hostileMaxBytes, MaxFiles: hostileMaxFiles,
+			Protected: []string{".github/workflows/**"}}
 	})
 	if uid, gid, ok := strings.Cut(cfg.ContainerUser, ":"); ok && os.Geteuid() == 0 {
 		u, _ := strconv.Atoi(uid)

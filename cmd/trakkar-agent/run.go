@@ -60,6 +60,8 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for task containers, e.g. runsc (gVisor); refused if the engine lacks it"},
 		&cli.BoolFlag{Name: "no-agent-git", Usage: "give the agent no disposable git repository (skips hashing the worktree before every run)"},
 		&cli.IntFlag{Name: "min-free-mb", Value: 1024, Usage: "refuse to create a workspace with less free disk, MiB"},
+		&cli.IntFlag{Name: "max-workspace-mb", EnvVars: []string{"TRAKKAR_MAX_WORKSPACE_MB"}, Value: supervisor.DefaultMaxWorkspaceMB,
+			Usage: "stop a task's container once what it can write on the host (its worktree and state folders) passes this, and fail the run, MiB; 0 means no cap"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -81,7 +83,7 @@ func checkFlags(c *cli.Context) (*setup, error) {
 	if p := c.String("provider"); p != "" && !supervisor.ValidProvider(p) {
 		return nil, badInput("unknown provider %q: use claude_code or cursor", p)
 	}
-	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait", "max-file-mb", "max-files", "min-free-mb"} {
+	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait", "max-file-mb", "max-files", "min-free-mb", "max-workspace-mb"} {
 		if c.Int(n) < 0 {
 			return nil, badInput("--%s must not be negative (got %d)", n, c.Int(n))
 		}
@@ -133,6 +135,7 @@ func checkFlags(c *cli.Context) (*setup, error) {
 		AllowProtected: c.Bool("allow-protected"),
 	}
 	st.cfg.MinFreeBytes = uint64(c.Int("min-free-mb")) << 20
+	st.cfg.MaxWorkspaceMB = int64(c.Int("max-workspace-mb"))
 	switch n := c.String("network"); n {
 	case supervisor.NetworkOpen, supervisor.NetworkNone, supervisor.NetworkAllowlist:
 		st.cfg.Network = n

@@ -52,17 +52,22 @@ func (s *Supervisor) watchDisk(ctx context.Context, ws *workspace, log *zap.Logg
 
 func (w *diskWatch) loop(ctx context.Context) {
 	defer close(w.done)
-	t := time.NewTicker(watchdogInterval)
-	defer t.Stop()
+	wait := watchdogInterval
 	for {
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
+		start := time.Now()
 		if w.check(ctx) {
 			return
 		}
+		// A huge tree makes each walk slow: pause at least four walks' time
+		// between two, so the watchdog never takes more than a fifth of a core.
+		wait = max(watchdogInterval, 4*time.Since(start))
 	}
 }
 

@@ -219,9 +219,11 @@ func checkChange(c hostgit.Change, maxBytes int64, globs []glob, badPatterns []s
 	if len(badPatterns) > 0 {
 		add(RuleProtected, fmt.Sprintf("malformed protected pattern %q", badPatterns[0]))
 	} else if len(globs) > 0 {
+		// Compared as a Windows or macOS checkout would open them: ".vscode./tasks.json"
+		// is .vscode/tasks.json there.
 		folded := make([]string, len(comps))
 		for i, comp := range comps {
-			folded[i] = fold(comp)
+			folded[i] = fold(canonicalName(comp))
 		}
 		if g, ok := protectedBy(globs, folded, c.Mode == hostgit.ModeSymlink); ok {
 			add(RuleProtected, g)

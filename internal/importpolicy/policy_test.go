@@ -103,6 +103,12 @@ func TestCheckRules(t *testing.T) {
 		{"protected envrc", file(".envrc"), []string{RuleProtected}},
 		{"protected husky", file(".husky/pre-commit"), []string{RuleProtected}},
 		{"protected husky deep", file(".husky/_/husky.sh"), []string{RuleProtected}},
+		// Names a Windows or macOS checkout opens as a protected path.
+		{"protected ntfs trailing dot", file(".vscode./tasks.json"), []string{RuleProtected}},
+		{"protected ntfs trailing space", file(".github /workflows/x.yml"), []string{RuleProtected}},
+		{"protected ntfs stream", file(".envrc::$DATA"), []string{RuleProtected}},
+		{"protected hfs ignorable", file(".hu\u200csky/pre-commit"), []string{RuleProtected}},
+		{"symlinked parent alias", link(".vscode.", "editor"), []string{RuleProtected}},
 		// A symlink at any ancestor of a protected path, or at the path itself.
 		{"symlinked dotgithub", link(".github", "ci"), []string{RuleProtected}},
 		{"symlinked vscode", link(".vscode", "editor"), []string{RuleProtected}},

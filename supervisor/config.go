@@ -27,6 +27,9 @@ const (
 	ProviderCursor = "cursor"
 )
 
+// DefaultMaxWorkspaceMB is the CLI's default --max-workspace-mb (10 GiB).
+const DefaultMaxWorkspaceMB = 10240
+
 // DefaultConcurrency applies when neither the flag nor the agent sets one.
 const DefaultConcurrency = 6
 
@@ -76,6 +79,10 @@ type Config struct {
 	// DependencyCaches mounts package manager cache volumes into task
 	// containers: each task's own, and separate ones for its verify command.
 	DependencyCaches bool
+	// MaxWorkspaceMB caps, in MiB, what a task's container can write on the host
+	// (worktree, state, agent git, out): a watchdog stops the container past it
+	// and the run fails. 0 means no cap; the CLI's default is DefaultMaxWorkspaceMB.
+	MaxWorkspaceMB int64
 }
 
 // RunnerInfo identifies this runner to Trakkar.
@@ -125,7 +132,7 @@ func (c *Config) validate() error {
 	if c.PinModelKey && c.Network != NetworkAllowlist {
 		errs = append(errs, errors.New("pinning the model key needs the allowlist network policy"))
 	}
-	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 || c.VerifyRetries < 0 {
+	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 || c.VerifyRetries < 0 || c.MaxWorkspaceMB < 0 {
 		errs = append(errs, errors.New("negative durations or counts are not allowed"))
 	}
 	return errors.Join(errs...)

@@ -231,7 +231,10 @@ func hostileContainment(t *testing.T, rt hostileRuntime) {
 	cfg := e.config(func(c *supervisor.Config) {
 		c.MaxConcurrency = 16
 		c.Resources = docker.Resources{MemoryBytes: hostileMemory, NanoCPUs: 1e9, PidsLimit: hostilePids}
-		c.Policy = importpolicy.Options{MaxFileBytes: hostileMaxBytes, MaxFiles: hostileMaxFiles}
+		// Only workflows are protected here: the husky case must reach the commit to
+		// show its hooks never run (.husky/** is protected by default).
+		c.Policy = importpolicy.Options{MaxFileBytes: hostileMaxBytes, MaxFiles: hostileMaxFiles,
+			Protected: []string{".github/workflows/**"}}
 		rt.apply(c)
 	})
 	if uid, gid, ok := strings.Cut(cfg.ContainerUser, ":"); ok && os.Geteuid() == 0 {

@@ -31,6 +31,9 @@ const (
 	endDrained               // the runner is shutting down
 	endLost                  // the lease is gone
 	endAborted               // the supervisor is aborting: leave everything as is
+
+	// endDiskFull: the workspace grew past its cap (watchdog.go).
+	endDiskFull
 )
 
 // agentRun is what one container run produced.
@@ -125,6 +128,10 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 	case endDrained:
 		s.status(r, "Agent stopped because the runner is shutting down; the workspace is kept")
 		return s.shutdownStopped()
+	}
+	if ar.end == endDiskFull {
+		s.emit(r, trakkar.EventError, "The agent's container was stopped: "+s.diskFullReason()+". The workspace is kept for inspection.", nil)
+		return failed(s.diskFullReason())
 	}
 	res := ar.result
 	if ar.exit.OOMKilled {
@@ -258,9 +265,13 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	}()
 
 	ar := &agentRun{end: endExited}
+	dw := s.watchDisk(ctx, ws, log)
+	defer dw.stop(ctx, false)
 	var wr docker.WaitResult
 	select {
 	case wr = <-waitCh:
+	case <-dw.Over():
+		ar.end = endDiskFull
 	case <-r.stopReq:
 		ar.end = endStopped
 	case <-s.drainCh:
@@ -291,6 +302,10 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		return nil, fmt.Errorf("wait for container: %w", wr.Err)
 	}
 	ar.exit = wr.Status
+	dw.stop(ctx, ar.end == endExited)
+	if dw.exceeded() && ar.end == endExited {
+		ar.end = endDiskFull
+	}
 	// Every line the agent printed must be shipped before the run is decided.
 	select {
 	case <-logsDone:

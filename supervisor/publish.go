@@ -30,6 +30,10 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 	}
 	committed, err := s.git.ChangesSince(ctx, ws.wt, ws.wt.Base)
 	if err != nil {
+		// Nothing was checked: drop the staged objects rather than keep them.
+		if err := s.git.Unstage(ctx, ws.wt); err != nil {
+			r.log.Warn("unstage unchecked change", zap.Error(err))
+		}
 		return failed("inspect the branch: " + err.Error())
 	}
 	if rep := importpolicy.Check(append(staged, committed...), s.cfg.Policy); rep.Err() != nil {

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,13 +31,17 @@ func loadSession(ws *workspace) *session {
 		return nil
 	}
 	var s session
-	if json.Unmarshal(b, &s) != nil || s.ID == "" {
+	if json.Unmarshal(b, &s) != nil || !validSessionID(s.ID) {
 		return nil
 	}
 	return &s
 }
 
 func saveSession(ws *workspace, s session) error {
+	if !validSessionID(s.ID) {
+		// The id is not quoted: a forged one may carry a secret.
+		return errors.New("the agent's session id is not a UUID; not kept")
+	}
 	s.UpdatedAt = time.Now().UTC()
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -81,7 +86,7 @@ const (
 // same provider, and (for claude, whose storage is documented) its transcript
 // still on disk under the slug of /workspace.
 func sessionUsable(ws *workspace, s *session, provider string) bool {
-	if s == nil || s.Provider != provider {
+	if s == nil || s.Provider != provider || !validSessionID(s.ID) {
 		return false
 	}
 	if provider != ProviderClaude {
@@ -147,4 +152,15 @@ func followUpPrompt(c trakkar.Claim) string {
 		"Leave your changes as files; the runner commits and updates the pull request. " +
 		"End with a short summary of what you changed.\n")
 	return b.String()
+}
+
+// validSessionID reports whether id is a UUID in its 36-character text form.
+// Session ids come from agent-writable files (result.json, session.json), so
+// nothing else may ever become part of a path or a resume argument.
+func validSessionID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(id)
+	return err == nil
 }

@@ -60,6 +60,8 @@ func TestBadInput(t *testing.T) {
 		{"negative interval", withOrigin, []string{"--interval", "-1"}, []string{"TRAKKAR_TOKEN=t"}, "--interval must not be negative"},
 		{"negative concurrency", withOrigin, []string{"--max-concurrency=-2"}, []string{"TRAKKAR_TOKEN=t"}, "--max-concurrency must not be negative"},
 		{"negative timeout", withOrigin, []string{"--timeout=-5"}, []string{"TRAKKAR_TOKEN=t"}, "--timeout must not be negative"},
+		{"negative workspace cap", withOrigin, []string{"--max-workspace-mb=-1"}, []string{"TRAKKAR_TOKEN=t"}, "--max-workspace-mb must not be negative"},
+		{"negative workspace cap from env", withOrigin, nil, []string{"TRAKKAR_TOKEN=t", "TRAKKAR_MAX_WORKSPACE_MB=-3"}, "--max-workspace-mb must not be negative"},
 		{"unknown publish", withOrigin, []string{"--publish", "mail"}, []string{"TRAKKAR_TOKEN=t"}, `unknown --publish "mail"`},
 		{"root container user", withOrigin, []string{"--container-user", "0:0"}, []string{"TRAKKAR_TOKEN=t"}, "non-root uid:gid"},
 		{"unknown flag", withOrigin, []string{"--frobnicate"}, []string{"TRAKKAR_TOKEN=t"}, "flag provided but not defined"},
@@ -106,7 +108,7 @@ func TestHelpListsOptions(t *testing.T) {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
 	for _, f := range []string{"--token", "--api-url", "--provider", "--interval", "--timeout", "--max-concurrency",
-		"--once", "--dry-run", "--repo", "--image", "--publish", "dev-server"} {
+		"--once", "--dry-run", "--repo", "--image", "--publish", "--max-workspace-mb", "TRAKKAR_MAX_WORKSPACE_MB", "dev-server"} {
 		if !bytes.Contains(out, []byte(f)) {
 			t.Errorf("--help does not mention %s", f)
 		}

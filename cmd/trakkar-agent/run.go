@@ -47,7 +47,7 @@ func runFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "pids-limit", Value: 1024, Usage: "process limit per task container"},
 		&cli.IntFlag{Name: "stop-grace", Value: 10, Usage: "seconds between SIGTERM and SIGKILL when stopping an agent"},
 		&cli.IntFlag{Name: "poll-wait", Value: 25, Usage: "long-poll wait in seconds (0-30)"},
-		&cli.StringSliceFlag{Name: "protected-path", Usage: "paths the agent may not change, as globs with ** (repeatable; default .github/workflows/**)"},
+		&cli.StringSliceFlag{Name: "protected-path", Usage: "paths the agent may not change, as globs with ** (repeatable; default .github/**, .gitlab-ci.yml, .devcontainer/**, .vscode/tasks.json, .envrc, .husky/**; a symlink at a parent of one is refused too)"},
 		&cli.BoolFlag{Name: "allow-protected", Usage: "let the agent change protected paths"},
 		&cli.IntFlag{Name: "max-file-mb", Value: 20, Usage: "largest file the agent may add, MiB"},
 		&cli.IntFlag{Name: "max-files", Value: 2000, Usage: "most paths one change may touch"},
@@ -59,6 +59,8 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for task containers, e.g. runsc (gVisor); refused if the engine lacks it"},
 		&cli.BoolFlag{Name: "no-agent-git", Usage: "give the agent no disposable git repository (skips hashing the worktree before every run)"},
 		&cli.IntFlag{Name: "min-free-mb", Value: 1024, Usage: "refuse to create a workspace with less free disk, MiB"},
+		&cli.IntFlag{Name: "max-workspace-mb", EnvVars: []string{"TRAKKAR_MAX_WORKSPACE_MB"}, Value: supervisor.DefaultMaxWorkspaceMB,
+			Usage: "stop a task's container once what it can write on the host (its worktree and state folders) passes this, and fail the run, MiB; 0 means no cap"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -80,7 +82,7 @@ func checkFlags(c *cli.Context) (*setup, error) {
 	if p := c.String("provider"); p != "" && !supervisor.ValidProvider(p) {
 		return nil, badInput("unknown provider %q: use claude_code or cursor", p)
 	}
-	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait", "max-file-mb", "max-files", "min-free-mb"} {
+	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait", "max-file-mb", "max-files", "min-free-mb", "max-workspace-mb"} {
 		if c.Int(n) < 0 {
 			return nil, badInput("--%s must not be negative (got %d)", n, c.Int(n))
 		}
@@ -132,6 +134,7 @@ func checkFlags(c *cli.Context) (*setup, error) {
 		AllowProtected: c.Bool("allow-protected"),
 	}
 	st.cfg.MinFreeBytes = uint64(c.Int("min-free-mb")) << 20
+	st.cfg.MaxWorkspaceMB = int64(c.Int("max-workspace-mb"))
 	switch n := c.String("network"); n {
 	case supervisor.NetworkOpen, supervisor.NetworkNone, supervisor.NetworkAllowlist:
 		st.cfg.Network = n

@@ -141,6 +141,7 @@ type call struct {
 	readOnly bool         // sets GIT_OPTIONAL_LOCKS=0
 	config   []configPair // via env
 	secrets  []string     // redacted from error text
+	env      []string     // extra GIT_* variables set by this package (the staging quarantine)
 }
 
 // gitError is a failed git invocation.
@@ -187,7 +188,7 @@ func (g *Git) run(ctx context.Context, c call) (string, error) {
 	argv = append(argv, c.args...)
 	cmd := exec.CommandContext(ctx, g.gitPath, argv...)
 	cmd.Dir = g.stateDir
-	cmd.Env = g.env(c.readOnly, c.config)
+	cmd.Env = append(g.env(c.readOnly, c.config), c.env...)
 	cmd.Stdin = c.stdin
 	var stdout bytes.Buffer
 	stderr := &cappedBuffer{max: maxStderr}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -57,14 +58,48 @@ type Change struct {
 // filter neutralisation as CommitAll) and returns how the index differs from HEAD.
 // Paths git refuses to stage do not abort staging: they are returned with Status
 // StatusNotStaged so the caller can refuse the import instead of losing them. Nothing
-// is committed; follow with CommitStaged or Unstage.
+// is committed, and nothing enters the repository's object store: objects are
+// written to a quarantine (quarantine.go) that CommitStaged migrates and Unstage
+// discards, so follow with one of them.
 func (g *Git) StageAll(ctx context.Context, wt Worktree) ([]Change, error) {
 	wtArgs, filters, err := g.prepareWorktree(ctx, wt)
 	if err != nil {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
+	objects, err := g.objectsDir(ctx, wt.GitDir)
+	if err != nil {
+		return nil, fmt.Errorf("stage: %w", err)
+	}
+	q := quarantineDir(wt)
+	stale, err := freshQuarantine(q)
+	if err != nil {
+		return nil, fmt.Errorf("stage: %w", err)
+	}
+	if stale {
+		// An earlier stage was neither committed nor unstaged (a crash): its index
+		// entries may name objects that only the old quarantine held, and `add`
+		// would not hash a file again whose stat data still matches.
+		if err := g.resetIndex(ctx, wtArgs, filters, nil); err != nil {
+			return nil, fmt.Errorf("stage: reset an abandoned stage: %w", err)
+		}
+	}
+	qenv := quarantineEnv(q, objects)
+	changes, err := g.stageInto(ctx, wt, wtArgs, filters, qenv)
+	if err != nil || len(changes) == 0 {
+		// Nothing will be committed from this quarantine: drop it, after putting the
+		// index back so it names no object only the quarantine held.
+		if rerr := g.resetIndex(ctx, wtArgs, filters, qenv); rerr == nil {
+			_ = os.RemoveAll(q)
+		}
+	}
+	return changes, err
+}
+
+// stageInto runs `add -A` with objects written to the quarantine (qenv) and
+// returns how the index differs from HEAD.
+func (g *Git) stageInto(ctx context.Context, wt Worktree, wtArgs []string, filters []configPair, qenv []string) ([]Change, error) {
 	with := func(op string, args ...string) call {
-		return call{op: op, config: filters, args: append(append([]string{}, wtArgs...), args...)}
+		return call{op: op, config: filters, env: qenv, args: append(append([]string{}, wtArgs...), args...)}
 	}
 	var notStaged []Change
 	if _, addErr := g.run(ctx, with("add", "add", "-A", "--ignore-errors")); addErr != nil {
@@ -95,7 +130,7 @@ func (g *Git) StageAll(ctx context.Context, wt Worktree) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
-	if err := g.fillBlobs(ctx, wt.GitDir, changes, blobs); err != nil {
+	if err := g.fillBlobs(ctx, wt.GitDir, qenv, changes, blobs); err != nil {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
 	changes = append(changes, notStaged...)
@@ -113,6 +148,17 @@ func (g *Git) CommitStaged(ctx context.Context, wt Worktree, message string) (st
 	wtArgs, filters, err := g.prepareWorktree(ctx, wt)
 	if err != nil {
 		return "", fmt.Errorf("commit staged: %w", err)
+	}
+	// Committing is the acceptance: only now do the staged objects enter the store.
+	objects, err := g.objectsDir(ctx, wt.GitDir)
+	if err != nil {
+		return "", fmt.Errorf("commit staged: %w", err)
+	}
+	if err := migrateQuarantine(quarantineDir(wt), objects); err != nil {
+		return "", fmt.Errorf("commit staged: %w", err)
+	}
+	if err := os.RemoveAll(quarantineDir(wt)); err != nil {
+		return "", fmt.Errorf("commit staged: remove quarantine: %w", err)
 	}
 	staged, err := g.hasStaged(ctx, wtArgs, filters)
 	if err != nil {
@@ -140,12 +186,32 @@ func (g *Git) Unstage(ctx context.Context, wt Worktree) error {
 	if err != nil {
 		return fmt.Errorf("unstage: %w", err)
 	}
-	if _, err := g.run(ctx, call{op: "read-tree", config: filters,
-		args: append(append([]string{}, wtArgs...), "read-tree", "-m", "HEAD")}); err != nil {
+	q := quarantineDir(wt)
+	var qenv []string
+	if _, err := os.Lstat(q); err == nil {
+		objects, err := g.objectsDir(ctx, wt.GitDir)
+		if err != nil {
+			return fmt.Errorf("unstage: %w", err)
+		}
+		qenv = quarantineEnv(q, objects)
+	}
+	if err := g.resetIndex(ctx, wtArgs, filters, qenv); err != nil {
 		return fmt.Errorf("unstage: %w", err)
+	}
+	// The refused objects go with the quarantine; the user's store never saw them.
+	if err := os.RemoveAll(q); err != nil {
+		return fmt.Errorf("unstage: remove quarantine: %w", err)
 	}
 	g.log.Info("unstaged", zap.String("path", wt.Path))
 	return nil
+}
+
+// resetIndex is `read-tree -m HEAD` (see Unstage), with qenv while the index may
+// still name quarantined objects.
+func (g *Git) resetIndex(ctx context.Context, wtArgs []string, filters []configPair, qenv []string) error {
+	_, err := g.run(ctx, call{op: "read-tree", config: filters, env: qenv,
+		args: append(append([]string{}, wtArgs...), "read-tree", "-m", "HEAD")})
+	return err
 }
 
 // ChangesSince returns the changes made by every commit in base..HEAD (wt.Base when
@@ -203,7 +269,7 @@ func (g *Git) ChangesSince(ctx context.Context, wt Worktree, base string) ([]Cha
 			blobs = append(blobs, allBlobs[i])
 		}
 	}
-	if err := g.fillBlobs(ctx, wt.GitDir, changes, blobs); err != nil {
+	if err := g.fillBlobs(ctx, wt.GitDir, nil, changes, blobs); err != nil {
 		return nil, fmt.Errorf("changes since: %w", err)
 	}
 	return changes, nil
@@ -293,7 +359,7 @@ func parseRaw(out string) (changes []Change, blobs []string, err error) {
 
 // fillBlobs sets Size for files and symlinks and LinkTarget for symlinks, from the
 // objects git stored (blobs[i] is the id of changes[i]), in two batched cat-file calls.
-func (g *Git) fillBlobs(ctx context.Context, gitDir string, changes []Change, blobs []string) error {
+func (g *Git) fillBlobs(ctx context.Context, gitDir string, qenv []string, changes []Change, blobs []string) error {
 	var ids []string
 	seen := map[string]bool{}
 	for i, c := range changes {
@@ -308,7 +374,7 @@ func (g *Git) fillBlobs(ctx context.Context, gitDir string, changes []Change, bl
 	if len(ids) == 0 {
 		return nil
 	}
-	out, err := g.run(ctx, call{op: "cat-file", readOnly: true, stdin: strings.NewReader(strings.Join(ids, "\n") + "\n"),
+	out, err := g.run(ctx, call{op: "cat-file", readOnly: true, env: qenv, stdin: strings.NewReader(strings.Join(ids, "\n") + "\n"),
 		args: []string{"--git-dir=" + gitDir, "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"}})
 	if err != nil {
 		return err
@@ -345,7 +411,7 @@ func (g *Git) fillBlobs(ctx context.Context, gitDir string, changes []Change, bl
 	if len(links) == 0 {
 		return nil
 	}
-	targets, err := g.readBlobs(ctx, gitDir, links)
+	targets, err := g.readBlobs(ctx, gitDir, qenv, links)
 	if err != nil {
 		return err
 	}
@@ -358,8 +424,8 @@ func (g *Git) fillBlobs(ctx context.Context, gitDir string, changes []Change, bl
 }
 
 // readBlobs returns the contents of small blobs via `cat-file --batch`.
-func (g *Git) readBlobs(ctx context.Context, gitDir string, ids []string) (map[string]string, error) {
-	out, err := g.run(ctx, call{op: "cat-file", readOnly: true, stdin: strings.NewReader(strings.Join(ids, "\n") + "\n"),
+func (g *Git) readBlobs(ctx context.Context, gitDir string, qenv []string, ids []string) (map[string]string, error) {
+	out, err := g.run(ctx, call{op: "cat-file", readOnly: true, env: qenv, stdin: strings.NewReader(strings.Join(ids, "\n") + "\n"),
 		args: []string{"--git-dir=" + gitDir, "cat-file", "--batch"}})
 	if err != nil {
 		return nil, err

@@ -76,3 +76,47 @@ func (g glob) match(components []string) bool {
 	}
 	return next[0]
 }
+
+// matchBelow reports whether some path strictly below components (already passed
+// through fold) could match the pattern: components is then an ancestor of a
+// protected path, and a symlink there would let the protected path resolve to
+// files outside the protected folder (".github -> ci" with ci/workflows/x.yml).
+// It tracks the set of pattern positions reachable after each component, so it is
+// linear in pattern × path length too.
+func (g glob) matchBelow(components []string) bool {
+	n := len(g.parts)
+	reach := make([]bool, n+1)
+	reach[0] = true
+	closeStars := func() {
+		// "**" matches zero components: reaching it reaches what follows it.
+		for i := 0; i < n; i++ {
+			if reach[i] && g.parts[i] == "**" {
+				reach[i+1] = true
+			}
+		}
+	}
+	closeStars()
+	next := make([]bool, n+1)
+	for _, c := range components {
+		clear(next)
+		for i := 0; i < n; i++ {
+			if !reach[i] {
+				continue
+			}
+			if g.parts[i] == "**" {
+				next[i] = true
+			} else if ok, _ := path.Match(g.parts[i], c); ok {
+				next[i+1] = true
+			}
+		}
+		reach, next = next, reach
+		closeStars()
+	}
+	// Any pattern part left over can still match one more component or more.
+	for i := 0; i < n; i++ {
+		if reach[i] {
+			return true
+		}
+	}
+	return false
+}

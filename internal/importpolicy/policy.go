@@ -24,7 +24,20 @@ const (
 )
 
 // DefaultProtected returns the protected patterns used when Options.Protected is nil.
-func DefaultProtected() []string { return []string{".github/workflows/**"} }
+// They name what runs code on CI or on a reviewer's machine: GitHub workflows and
+// actions (and dependabot, CODEOWNERS), GitLab CI, dev containers, VS Code tasks,
+// direnv and husky hooks.
+func DefaultProtected() []string {
+	return []string{
+		".github/workflows/**",
+		".github/**",
+		".gitlab-ci.yml",
+		".devcontainer/**",
+		".vscode/tasks.json",
+		".envrc",
+		".husky/**",
+	}
+}
 
 // Rules a Violation can name.
 const (
@@ -206,15 +219,14 @@ func checkChange(c hostgit.Change, maxBytes int64, globs []glob, badPatterns []s
 	if len(badPatterns) > 0 {
 		add(RuleProtected, fmt.Sprintf("malformed protected pattern %q", badPatterns[0]))
 	} else if len(globs) > 0 {
+		// Compared as a Windows or macOS checkout would open them: ".vscode./tasks.json"
+		// is .vscode/tasks.json there.
 		folded := make([]string, len(comps))
 		for i, comp := range comps {
-			folded[i] = fold(comp)
+			folded[i] = fold(canonicalName(comp))
 		}
-		for _, g := range globs {
-			if g.match(folded) {
-				add(RuleProtected, "protected by "+g.src)
-				break
-			}
+		if g, ok := protectedBy(globs, folded, c.Mode == hostgit.ModeSymlink); ok {
+			add(RuleProtected, g)
 		}
 	}
 	switch c.Status {
@@ -232,6 +244,25 @@ func checkChange(c hostgit.Change, maxBytes int64, globs []glob, badPatterns []s
 		add(RuleUnexpected, fmt.Sprintf("unexpected mode %q", c.Mode))
 	}
 	return out
+}
+
+// protectedBy returns why a path (folded components) is protected: a pattern
+// matches it, or, for a symlink, it is an ancestor of paths a pattern matches.
+// A pattern matching the path itself is named first.
+func protectedBy(globs []glob, folded []string, symlink bool) (string, bool) {
+	for _, g := range globs {
+		if g.match(folded) {
+			return "protected by " + g.src, true
+		}
+	}
+	if symlink {
+		for _, g := range globs {
+			if g.matchBelow(folded) {
+				return "symlink at a parent of paths protected by " + g.src, true
+			}
+		}
+	}
+	return "", false
 }
 
 // invalidPath describes why p is not a path git would record, or returns "".

@@ -107,9 +107,15 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	}
 	r.rec = runRecord{Claim: c, Phase: phasePreparing}
 	r.setState(trakkar.StatePreparing)
+	// The spool and the sent record live in the state folder, which a dry
+	// run leaves untouched.
+	stateDir := s.stateDirFor(c.Task)
+	if s.cfg.DryRun {
+		stateDir = ""
+	}
 	r.ship = trakkar.NewShipper(s.api, c.Run.ID, trakkar.ShipperOptions{
 		Logger: r.log.Named("events"), StartSeq: start.acked, SentSeq: start.sent, AckUnknown: start.unknown,
-		SpoolDir: s.stateDirFor(c.Task), Attempt: max(c.Run.Attempt, 1), MaxBackoff: s.cfg.EventRetryMax,
+		SpoolDir: stateDir, Attempt: max(c.Run.Attempt, 1), MaxBackoff: s.cfg.EventRetryMax,
 	})
 	if !s.cfg.DryRun {
 		r.pos = openSeqMap(s.seqMapPath(r))

@@ -171,8 +171,9 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	r.pos.close()
 
 	// Only a lost lease or an abort ends the wait early, and then nothing is
-	// completed; a gone run needs no completion either.
-	if comp != nil && ferr == nil && !r.isLost() && ctx.Err() == nil {
+	// completed; a gone run needs no completion either. Events Trakkar
+	// refuses for good (a 4xx) do not hold the outcome back.
+	if comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil {
 		s.complete(ctx, r, *comp)
 	}
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {

@@ -412,6 +412,13 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if probe && IsRefused(err) {
+		// A Trakkar that does not take the empty read: the sent record is
+		// the best knowledge there is.
+		s.log.Warn("trakkar refuses the acked_seq read; continuing after the recorded seq", zap.Error(err))
+		s.confirmed = true
+		return true, nil
+	}
 	if err != nil {
 		if IsGone(err) {
 			s.log.Info("run is gone; dropping its events", zap.Int("buffered", s.pendingLocked()))
@@ -437,6 +444,14 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 		// Never trust an ack for events not sent: that would lose them.
 		s.log.Warn("trakkar acknowledged events that were not sent", zap.Int64("acked_seq", acked), zap.Int64("last_sent", last))
 		acked = last
+	}
+	if acked < s.acked && acked < s.earlier {
+		// Seqs an earlier process sent are missing though assumed stored:
+		// fill them (batchLocked); the events after them stay buffered.
+		s.log.Warn("events sent before the restart are missing at trakkar; filling the gap with notices",
+			zap.Int64("acked_seq", acked), zap.Int64("sent_before", s.earlier))
+		s.acked = acked
+		return true, nil
 	}
 	if acked < s.acked {
 		s.log.Warn("trakkar acknowledged fewer events than before", zap.Int64("acked_seq", acked), zap.Int64("previous", s.acked))
@@ -577,10 +592,11 @@ func (s *Shipper) batchLocked() []Event {
 	return out
 }
 
-// Flush sends everything added so far and waits until Trakkar acknowledged it.
-// It returns nil when all is acked, an error for which IsGone(err) is true when
-// the run is gone (events are dropped), or ctx's error. It may be called after
-// Run returned.
+// Flush sends everything added so far and waits until Trakkar acknowledged it,
+// however long that takes. It returns nil when all is acked, an error for
+// which IsGone(err) is true when the run is gone (events are dropped), one for
+// which IsRefused(err) is true when Trakkar refuses them for good, or ctx's
+// error. It may be called after Run returned.
 func (s *Shipper) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	target := s.next - 1
@@ -610,7 +626,8 @@ func (s *Shipper) Flush(ctx context.Context) error {
 			failures = 0
 			continue
 		}
-		if errors.Is(err, errShipperClosed) {
+		if errors.Is(err, errShipperClosed) || IsRefused(err) {
+			// Waiting cannot help: the same request would get the same answer.
 			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), err)
 		}
 		if ctx.Err() != nil {

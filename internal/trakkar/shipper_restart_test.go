@@ -18,6 +18,9 @@ type seqServer struct {
 	bySeq     map[int64]Event
 	failEmpty int // answer 503 to this many empty batches
 	failAll   int // answer 503 to this many requests of any kind
+	// refuseEmpty answers 400 to empty batches, as a Trakkar older than the
+	// contract's empty-batch read would.
+	refuseEmpty bool
 	probes    int // empty batches received
 	differs   []int64
 	onPost    func(evs []Event) // called before storing, outside nothing
@@ -43,6 +46,9 @@ func (s *seqServer) PostEvents(_ context.Context, _ string, evs []Event) (int64,
 	}
 	if len(evs) == 0 {
 		s.probes++
+		if s.refuseEmpty {
+			return 0, &APIError{Status: 400, Code: "bad_request", Message: "no events"}
+		}
 		if s.failEmpty > 0 {
 			s.failEmpty--
 			return 0, &APIError{Status: 500, Code: "internal", Message: "cannot read"}
@@ -95,6 +101,7 @@ func TestShipperRestartNeverReusesASeq(t *testing.T) {
 		unknown    bool    // the read failed
 		sent       int64   // the earlier process's durable record
 		failEmpty  int
+		refuse     bool
 		wantFilled []int64 // seqs that get a notice
 		wantFirst  int64   // seq of the first new event
 	}{
@@ -106,11 +113,15 @@ func TestShipperRestartNeverReusesASeq(t *testing.T) {
 		{name: "read ok, record ahead", held: seqs(1, 7), start: 7, sent: 10, wantFilled: []int64{8, 9, 10}, wantFirst: 11},
 		{name: "read failed, no record", unknown: true, wantFirst: 1},
 		{name: "read keeps failing for a while", held: seqs(1, 10), unknown: true, sent: 10, failEmpty: 3, wantFirst: 11},
+		// Without the read, the record is the best knowledge there is.
+		{name: "read refused for good", held: seqs(1, 10), unknown: true, sent: 10, refuse: true, wantFirst: 11},
+		{name: "read refused, tail lost", held: seqs(1, 7), unknown: true, sent: 10, refuse: true,
+			wantFilled: []int64{8, 9, 10}, wantFirst: 11},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newSeqServer(tt.held...)
-			srv.failEmpty = tt.failEmpty
+			srv.failEmpty, srv.refuseEmpty = tt.failEmpty, tt.refuse
 			s := NewShipper(srv, runID, ShipperOptions{
 				Interval: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 				StartSeq: tt.start, AckUnknown: tt.unknown, SentSeq: tt.sent,
@@ -265,5 +276,48 @@ func TestShipperFlushOutlastsAnOutage(t *testing.T) {
 	defer cancel()
 	if err := s.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Flush = %v, want the context's error", err)
+	}
+}
+
+// refusingPoster answers every batch with one API error.
+type refusingPoster struct{ err error }
+
+func (p refusingPoster) PostEvents(context.Context, string, []Event) (int64, error) { return 0, p.err }
+
+// Waiting has no limit for an outage, but a refusal that no resend can change
+// (400, 401, 403, 404, 422…) ends Flush at once with that error; an outage
+// or a lease question keeps it waiting.
+func TestShipperFlushStopsOnARefusal(t *testing.T) {
+	tests := []struct {
+		status  int
+		code    string
+		refused bool
+	}{
+		{400, "bad_request", true},
+		{401, "invalid_token", true},
+		{403, "forbidden", true},
+		{404, "not_found", true},
+		{422, "unprocessable", true},
+		{409, "lease_lost", false},
+		{408, "timeout", false},
+		{429, "slow_down", false},
+		{500, "internal", false},
+		{503, "unavailable", false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			s := NewShipper(refusingPoster{&APIError{Status: tt.status, Code: tt.code, Message: "no"}}, runID,
+				ShipperOptions{Interval: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+			s.Add(Event{Type: EventLog, Text: "x"})
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			err := s.Flush(ctx)
+			if got := IsRefused(err); got != tt.refused {
+				t.Fatalf("Flush = %v; IsRefused %v, want %v", err, got, tt.refused)
+			}
+			if !tt.refused && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Flush = %v, want the context's error", err)
+			}
+		})
 	}
 }

@@ -21,9 +21,9 @@ type seqServer struct {
 	// refuseEmpty answers 400 to empty batches, as a Trakkar older than the
 	// contract's empty-batch read would.
 	refuseEmpty bool
-	probes    int // empty batches received
-	differs   []int64
-	onPost    func(evs []Event) // called before storing, outside nothing
+	probes      int // empty batches received
+	differs     []int64
+	onPost      func(evs []Event) // called before storing, outside nothing
 }
 
 func newSeqServer(held ...int64) *seqServer {

@@ -68,6 +68,10 @@ type Config struct {
 	PinModelKey bool
 	ModelAPIURL string // default https://api.anthropic.com
 
+	// EventRetryMax caps the wait between retries of event delivery while
+	// Trakkar is unreachable (0 → 30s). Delivery itself has no time limit.
+	EventRetryMax time.Duration
+
 	// VerifyRetries is how many times a failed verify command sends the agent
 	// back to fix it (the CLI's default is 2; 0 means no fix rounds).
 	VerifyRetries int
@@ -132,7 +136,8 @@ func (c *Config) validate() error {
 	if c.PinModelKey && c.Network != NetworkAllowlist {
 		errs = append(errs, errors.New("pinning the model key needs the allowlist network policy"))
 	}
-	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 || c.VerifyRetries < 0 || c.MaxWorkspaceMB < 0 {
+	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 || c.VerifyRetries < 0 ||
+		c.MaxWorkspaceMB < 0 || c.EventRetryMax < 0 {
 		errs = append(errs, errors.New("negative durations or counts are not allowed"))
 	}
 	return errors.Join(errs...)

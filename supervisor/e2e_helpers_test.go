@@ -65,6 +65,9 @@ type envOpts struct {
 	// now, when set, is the stand-in's clock, so a test can make leases lapse.
 	now   func() time.Time
 	agent trakkar.Agent // the agent settings the stand-in serves (verify command…)
+	// clientBackoff and clientMaxElapsed, when set, tune the Trakkar client's
+	// retries, so outage tests recover in a second and not in 30.
+	clientBackoff, clientMaxElapsed time.Duration
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -90,7 +93,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 	t.Cleanup(e.stand.Close) // runs first: releases open long polls
 	e.url = srv.URL
 	var err error
-	e.api, err = trakkar.NewClient(trakkar.Options{BaseURL: srv.URL, Token: agentToken, Version: "test", Logger: e.log.Named("client")})
+	e.api, err = trakkar.NewClient(trakkar.Options{BaseURL: srv.URL, Token: agentToken, Version: "test", Logger: e.log.Named("client"),
+		MaxBackoff: o.clientBackoff, MaxElapsed: o.clientMaxElapsed})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,10 @@ type runRecord struct {
 	Worktree    hostgit.Worktree    `json:"worktree"`
 	Base        string              `json:"base,omitempty"`
 	Completion  *trakkar.Completion `json:"completion,omitempty"`
-	UpdatedAt   time.Time           `json:"updated_at"`
+	// VerifyRounds are the verify rounds run so far; a restart continues
+	// counting from them, so the fix-round budget is not granted afresh.
+	VerifyRounds []verifyRound `json:"verify_rounds,omitempty"`
+	UpdatedAt    time.Time     `json:"updated_at"`
 }
 
 const recordFile = "run.json"
@@ -103,8 +106,28 @@ type seqMap struct {
 	f    *os.File
 }
 
-func (s *Supervisor) seqMapPath(r *run) string {
-	return filepath.Join(s.stateDirFor(r.claim.Task), "events-"+hostgit.Slug(r.claim.Run.ID, 60)+".pos")
+func (s *Supervisor) seqMapPath(r *run) string { return s.seqMapPathFor(r.claim) }
+
+func (s *Supervisor) seqMapPathFor(c trakkar.Claim) string {
+	return filepath.Join(s.stateDirFor(c.Task), "events-"+hostgit.Slug(c.Run.ID, 60)+".pos")
+}
+
+// maxSeqIn is the highest seq in a position map; 0 when there is none.
+func maxSeqIn(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var most int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		a, _, _ := strings.Cut(sc.Text(), " ")
+		if seq, err := strconv.ParseInt(a, 10, 64); err == nil {
+			most = max(most, seq)
+		}
+	}
+	return most
 }
 
 func openSeqMap(path string) *seqMap {

@@ -103,18 +103,20 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 		s.markDone(rec)
 		return
 	}
-	acked, err := s.api.PostEvents(ctx, rec.Claim.Run.ID, nil)
+	start, err := s.eventStart(ctx, log, claim)
 	if err != nil {
-		log.Warn("read acknowledged events", zap.Error(err))
-		if trakkar.IsGone(err) || trakkar.IsLeaseLost(err) {
-			s.markDone(rec)
-			return
+		log.Warn("run no longer ours; leaving its workspace", zap.Error(err))
+		if c != nil {
+			s.discardContainer(ctx, c.ID)
 		}
+		s.markDone(rec)
+		return
 	}
-	r := s.newRun(claim, acked)
+	r := s.newRun(claim, start)
 	r.rec = rec
 	r.rec.Claim = claim
-	log.Info("recovering run", zap.Int64("acked_seq", acked), zap.Bool("container", c != nil))
+	log.Info("recovering run", zap.Int64("acked_seq", start.acked), zap.Int64("sent_seq", start.sent),
+		zap.Bool("acked_known", !start.unknown), zap.Bool("container", c != nil))
 	s.drive(ctx, r, func() *trakkar.Completion {
 		ws := s.workspaceFor(r)
 		switch rec.Phase {
@@ -142,6 +144,35 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 		}
 		return nil
 	})
+}
+
+// eventStart finds where a recovered run's events continue. Trakkar's
+// acked_seq is read with an empty batch; the runner's durable record of the
+// highest seq it sent keeps numbering past anything Trakkar may hold, also
+// when the read fails, and the shipper then reads acked_seq with its first
+// request. An error means the run is no longer ours.
+func (s *Supervisor) eventStart(ctx context.Context, log *zap.Logger, claim trakkar.Claim) (seqStart, error) {
+	dir := s.stateDirFor(claim.Task)
+	var st seqStart
+	sent, err := trakkar.ReadSentSeq(dir, claim.Run.ID, max(claim.Run.Attempt, 1))
+	if err != nil {
+		// The log position map names every seq given to the agent's output.
+		sent = maxSeqIn(s.seqMapPathFor(claim))
+		log.Warn("unreadable sent record; using the event position map", zap.Error(err), zap.Int64("sent_seq", sent))
+	}
+	st.sent = sent
+	acked, err := s.api.PostEvents(ctx, claim.Run.ID, nil)
+	switch {
+	case err == nil:
+		st.acked = acked
+	case trakkar.IsGone(err) || trakkar.IsLeaseLost(err):
+		return st, err
+	default:
+		log.Warn("cannot read acknowledged events; continuing after the recorded seq and reading it again with the first send",
+			zap.Error(err), zap.Int64("sent_seq", sent))
+		st.unknown = true
+	}
+	return st, nil
 }
 
 // reattach follows a container started by a previous process from where

@@ -89,7 +89,15 @@ func (s *Supervisor) status(r *run, format string, args ...any) {
 	s.emit(r, trakkar.EventStatus, text, nil)
 }
 
-func (s *Supervisor) newRun(c trakkar.Claim, ackedSeq int64) *run {
+// seqStart is where a run's events continue: acked is Trakkar's acked_seq
+// (assumed when unknown), sent the highest seq an earlier process recorded as
+// sent.
+type seqStart struct {
+	acked, sent int64
+	unknown     bool
+}
+
+func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	r := &run{
 		claim:   c,
 		stopReq: make(chan struct{}),
@@ -99,9 +107,15 @@ func (s *Supervisor) newRun(c trakkar.Claim, ackedSeq int64) *run {
 	}
 	r.rec = runRecord{Claim: c, Phase: phasePreparing}
 	r.setState(trakkar.StatePreparing)
+	// The spool and the sent record live in the state folder, which a dry
+	// run leaves untouched.
+	stateDir := s.stateDirFor(c.Task)
+	if s.cfg.DryRun {
+		stateDir = ""
+	}
 	r.ship = trakkar.NewShipper(s.api, c.Run.ID, trakkar.ShipperOptions{
-		Logger: r.log.Named("events"), StartSeq: ackedSeq,
-		SpoolDir: s.stateDirFor(c.Task),
+		Logger: r.log.Named("events"), StartSeq: start.acked, SentSeq: start.sent, AckUnknown: start.unknown,
+		SpoolDir: stateDir, Attempt: max(c.Run.Attempt, 1), MaxBackoff: s.cfg.EventRetryMax,
 	})
 	if !s.cfg.DryRun {
 		r.pos = openSeqMap(s.seqMapPath(r))
@@ -111,7 +125,7 @@ func (s *Supervisor) newRun(c trakkar.Claim, ackedSeq int64) *run {
 
 // work drives one claimed run from claim to completion.
 func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
-	r := s.newRun(c, 0)
+	r := s.newRun(c, seqStart{})
 	s.drive(ctx, r, func() *trakkar.Completion {
 		s.status(r, "Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
 		if s.cfg.DryRun {
@@ -140,21 +154,26 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 		s.setPhase(r, phaseCompleting)
 	}
 
-	// Events first: after completion Trakkar refuses further events.
-	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	if ctx.Err() != nil {
-		// Aborting: give the buffer a short chance, then leave.
-		flushCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	// Events first: after completion Trakkar refuses further events, so the
+	// completion waits for every one of them to be acknowledged, however long
+	// Trakkar is away. Heartbeats go on meanwhile.
+	if n := r.ship.Pending(); n > 0 && comp != nil && ctx.Err() == nil {
+		r.log.Info("waiting for trakkar to acknowledge the run's events before completing", zap.Int("pending", n))
 	}
-	if err := r.ship.Flush(flushCtx); err != nil && !r.isLost() {
-		r.log.Warn("events not fully delivered", zap.Error(err))
+	flushCtx, cancel := deliveryContext(ctx, r)
+	ferr := r.ship.Flush(flushCtx)
+	if ferr != nil && !r.isLost() {
+		r.log.Warn("events not fully delivered", zap.Error(ferr))
 	}
 	cancel()
 	stopShip()
 	<-shipDone
 	r.pos.close()
 
-	if comp != nil && !r.isLost() && ctx.Err() == nil {
+	// Only a lost lease or an abort ends the wait early, and then nothing is
+	// completed; a gone run needs no completion either. Events Trakkar
+	// refuses for good (a 4xx) do not hold the outcome back.
+	if comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil {
 		s.complete(ctx, r, *comp)
 	}
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {
@@ -164,6 +183,24 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	}
 	stopHB()
 	<-hbDone
+}
+
+// deliveryContext bounds the wait for the run's events: it ends when the lease
+// is lost or the supervisor aborts, never on a timer. When already aborting,
+// the buffer gets a short chance; a restarted runner delivers the rest.
+func deliveryContext(ctx context.Context, r *run) (context.Context, context.CancelFunc) {
+	if ctx.Err() != nil {
+		return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-r.lost:
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
+	return dctx, cancel
 }
 
 // dryRun shows what would happen and leaves the run unfinished: without

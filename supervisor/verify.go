@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,8 +81,12 @@ func (s *Supervisor) verifyCommand() string {
 // and a completion when the run ends here (stopped, or the fixing agent
 // failed). A returned run that ended endLost or endAborted reports nothing.
 func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar *agentRun) (*agentRun, *verifyReport, *trakkar.Completion) {
-	rep := &verifyReport{Command: s.verifyCommand(), Retries: s.cfg.VerifyRetries}
-	for round := 1; ; round++ {
+	rep := &verifyReport{Command: s.verifyCommand(), Retries: s.cfg.VerifyRetries, Rounds: slices.Clone(r.rec.VerifyRounds)}
+	if len(rep.Rounds) > 0 && rep.last().Passed {
+		// Passed before a restart; nothing has touched the worktree since.
+		return ar, rep, nil
+	}
+	for round := len(rep.Rounds) + 1; ; round++ {
 		if r.isLost() {
 			return &agentRun{end: endLost, result: ar.result}, rep, nil
 		}
@@ -103,6 +108,8 @@ func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar
 			return &agentRun{end: v.end, result: ar.result}, rep, nil
 		}
 		rep.Rounds = append(rep.Rounds, v)
+		r.rec.VerifyRounds = rep.Rounds
+		s.save(r)
 		if v.Passed {
 			s.emit(r, trakkar.EventStatus, fmt.Sprintf("Verify passed in %s: %s", roundDuration(v.Duration), rep.Command),
 				map[string]any{"command": rep.Command, "round": round, "duration_ms": v.Duration.Milliseconds()})

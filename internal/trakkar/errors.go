@@ -58,6 +58,21 @@ func IsAlreadyClaimed(err error) bool {
 	return ok && ae.Status == http.StatusConflict && ae.Code == "already_claimed"
 }
 
+// IsRefused reports a 4xx answer that no resend of the same request can
+// change: not 408 (timeout), 409 (lease or claim outcomes), 410 (gone) or 429
+// (slow down).
+func IsRefused(err error) bool {
+	ae, ok := asAPIError(err)
+	if !ok || ae.Status < 400 || ae.Status > 499 {
+		return false
+	}
+	switch ae.Status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusGone, http.StatusTooManyRequests:
+		return false
+	}
+	return true
+}
+
 // IsNotFound reports a 404.
 func IsNotFound(err error) bool {
 	ae, ok := asAPIError(err)

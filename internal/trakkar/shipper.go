@@ -37,12 +37,29 @@ type ShipperOptions struct {
 	MaxMemory     int
 	SpoolDir      string
 	MaxSpoolBytes int64
+
+	// MaxBackoff caps the wait between retries after failures (default 30s,
+	// and at most 30 Intervals).
+	MaxBackoff time.Duration
+
+	// After a restart: SentSeq is the highest seq an earlier process recorded
+	// as sent (ReadSentSeq), and AckUnknown says StartSeq could not be read
+	// from Trakkar. Numbering continues after max(StartSeq, SentSeq), so a seq
+	// Trakkar may hold is never given to other content. With AckUnknown the
+	// first request reads acked_seq (retried like any send); seqs up to
+	// SentSeq that Trakkar lacks are filled one at a time with a notice, since
+	// Trakkar acks nothing past a hole.
+	SentSeq    int64
+	AckUnknown bool
+	// Attempt is written into the sent record (with SpoolDir), so a record of
+	// an earlier attempt of the run is not taken for this one's.
+	Attempt int
 }
 
 const (
 	defaultShipInterval  = time.Second
 	defaultShipMaxBuffer = 10000
-	maxShipBackoff       = 30 * time.Second
+	defaultShipBackoff   = 30 * time.Second
 	// batchOverhead is len(`{"events":[]}`).
 	batchOverhead = 13
 	// maxEventBytes leaves room for the envelope so one event always fits a request.
@@ -63,6 +80,9 @@ type Shipper struct {
 	now      func() time.Time
 	interval time.Duration
 	memCap   int
+	maxWait  time.Duration // backoff cap
+	attempt  int
+	sentDir  string // where the sent record lives; "" → none
 
 	sem chan struct{} // held while a request is in flight; its holder alone reads the spool and removes acked events
 
@@ -80,6 +100,14 @@ type Shipper struct {
 	goneErr    error
 	failures   int
 	retryAt    time.Time
+
+	// Restart bookkeeping (see ShipperOptions.SentSeq).
+	confirmed bool      // acked was read from Trakkar, not assumed
+	earlier   int64     // seqs up to this may have been sent by an earlier process
+	gapAt     time.Time // stamp of the notices that fill seqs lost in a restart
+	// sentRecorded is the seq in the sent record; only the sem holder uses it.
+	sentRecorded int64
+	sentWarned   bool
 }
 
 type queued struct {
@@ -97,9 +125,19 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 		now:      opts.Now,
 		interval: opts.Interval,
 		memCap:   opts.MaxBuffer,
+		maxWait:  opts.MaxBackoff,
+		attempt:  opts.Attempt,
+		sentDir:  opts.SpoolDir,
 		sem:      make(chan struct{}, 1),
-		next:     max(opts.StartSeq, 0) + 1,
-		acked:    max(opts.StartSeq, 0),
+	}
+	start, sent := max(opts.StartSeq, 0), max(opts.SentSeq, 0)
+	s.next = max(start, sent) + 1
+	s.acked = start
+	s.earlier = sent
+	s.sentRecorded = sent
+	s.confirmed = !opts.AckUnknown
+	if !s.confirmed {
+		s.acked = max(start, sent) // assumed until the first answer
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -113,6 +151,9 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 	}
 	if s.memCap <= 0 {
 		s.memCap = defaultShipMaxBuffer
+	}
+	if s.maxWait <= 0 {
+		s.maxWait = defaultShipBackoff
 	}
 	if opts.SpoolDir != "" {
 		s.memCap = opts.MaxMemory
@@ -288,7 +329,7 @@ func (s *Shipper) Run(ctx context.Context) {
 
 func (s *Shipper) tick(ctx context.Context) {
 	s.mu.Lock()
-	skip := s.gone || s.pendingLocked() == 0 || time.Now().Before(s.retryAt)
+	skip := s.gone || (s.confirmed && s.pendingLocked() == 0) || time.Now().Before(s.retryAt)
 	s.mu.Unlock()
 	if skip {
 		return
@@ -331,10 +372,10 @@ func (s *Shipper) noteFailure(err error) {
 		zap.Error(err), zap.Int("failures", n), zap.Duration("retry_in", d), zap.Int("buffered", s.pending()))
 }
 
-// backoff starts at Interval and doubles up to 30×Interval, at most 30s, with
-// jitter in its upper half.
+// backoff starts at Interval and doubles up to 30×Interval, at most
+// MaxBackoff, with jitter in its upper half.
 func (s *Shipper) backoff(failures int) time.Duration {
-	d := expBackoff(s.interval, max(min(30*s.interval, maxShipBackoff), s.interval), failures)
+	d := expBackoff(s.interval, max(min(30*s.interval, s.maxWait), min(s.interval, s.maxWait)), failures)
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
@@ -350,20 +391,34 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 		s.mu.Unlock()
 		return false, s.goneErr
 	}
-	batch := s.batchLocked()
+	probe := !s.confirmed // an empty batch only reads acked_seq
+	var batch []Event
+	if !probe {
+		batch = s.batchLocked()
+	}
 	stuck := len(batch) == 0 && s.sp.count > 0 && s.sp.closed
 	s.mu.Unlock()
-	if stuck {
+	if stuck && !probe {
 		return false, errShipperClosed
 	}
-	if len(batch) == 0 {
+	if len(batch) == 0 && !probe {
 		return false, nil
+	}
+	if len(batch) > 0 {
+		s.recordSent(batch[len(batch)-1].Seq)
 	}
 
 	acked, err := s.p.PostEvents(ctx, s.runID, batch)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if probe && IsRefused(err) {
+		// A Trakkar that does not take the empty read: the sent record is
+		// the best knowledge there is.
+		s.log.Warn("trakkar refuses the acked_seq read; continuing after the recorded seq", zap.Error(err))
+		s.confirmed = true
+		return true, nil
+	}
 	if err != nil {
 		if IsGone(err) {
 			s.log.Info("run is gone; dropping its events", zap.Int("buffered", s.pendingLocked()))
@@ -372,14 +427,31 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 			if err := s.sp.resetLocked(); err != nil {
 				s.log.Warn("removing the event spool failed", zap.Error(err))
 			}
+			s.removeSentLocked()
 		}
 		return false, err
 	}
-	last := batch[len(batch)-1].Seq
+	// Seqs up to earlier may be held from an earlier process: an ack of them
+	// is believable though this process did not send them.
+	last := s.earlier
+	if len(batch) > 0 {
+		last = max(last, batch[len(batch)-1].Seq)
+	}
+	if probe {
+		return s.confirmLocked(min(acked, last), acked), nil
+	}
 	if acked > last {
 		// Never trust an ack for events not sent: that would lose them.
 		s.log.Warn("trakkar acknowledged events that were not sent", zap.Int64("acked_seq", acked), zap.Int64("last_sent", last))
 		acked = last
+	}
+	if acked < s.acked && acked < s.earlier {
+		// Seqs an earlier process sent are missing though assumed stored:
+		// fill them (batchLocked); the events after them stay buffered.
+		s.log.Warn("events sent before the restart are missing at trakkar; filling the gap with notices",
+			zap.Int64("acked_seq", acked), zap.Int64("sent_before", s.earlier))
+		s.acked = acked
+		return true, nil
 	}
 	if acked < s.acked {
 		s.log.Warn("trakkar acknowledged fewer events than before", zap.Int64("acked_seq", acked), zap.Int64("previous", s.acked))
@@ -404,6 +476,59 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 		s.appendNoticeLocked()
 	}
 	return progress, nil
+}
+
+// confirmLocked takes the acked_seq read after a restart as the truth. A
+// lower one than assumed leaves seqs up to earlier to fill.
+func (s *Shipper) confirmLocked(acked, told int64) bool {
+	if told > acked {
+		s.log.Warn("trakkar holds events past this runner's record; new events up to its acked_seq will be dropped as duplicates",
+			zap.Int64("acked_seq", told), zap.Int64("recorded", s.earlier))
+	}
+	s.confirmed = true
+	if acked < s.earlier {
+		s.log.Warn("events sent before the restart are missing at trakkar; filling the gap with notices",
+			zap.Int64("acked_seq", acked), zap.Int64("sent_before", s.earlier))
+	}
+	s.log.Info("read acknowledged events", zap.Int64("acked_seq", acked))
+	s.acked = acked
+	return true
+}
+
+// fillerLocked is the notice sent in place of seq, lost with an earlier
+// process's memory. It is the same on every resend.
+func (s *Shipper) fillerLocked(seq int64) Event {
+	if s.gapAt.IsZero() {
+		s.gapAt = s.now()
+	}
+	return Event{Seq: seq, At: s.gapAt, Type: EventError,
+		Text: fmt.Sprintf("Event %d was lost when the runner restarted", seq)}
+}
+
+// recordSent makes the sent record cover seq before it goes out. Failing to
+// write it is logged once and does not hold events back: a restart that can
+// read acked_seq does not need it. The caller holds sem.
+func (s *Shipper) recordSent(seq int64) {
+	if s.sentDir == "" || seq <= s.sentRecorded {
+		return
+	}
+	if err := writeSentSeq(s.sentDir, s.runID, s.attempt, seq); err != nil {
+		if !s.sentWarned {
+			s.sentWarned = true
+			s.log.Warn("recording the sent seq failed; a restart that cannot read acked_seq may reuse seqs", zap.Error(err))
+		}
+		return
+	}
+	s.sentRecorded = seq
+}
+
+func (s *Shipper) removeSentLocked() {
+	if s.sentDir == "" {
+		return
+	}
+	if err := removeSentSeq(s.sentDir, s.runID); err != nil {
+		s.log.Warn("removing the sent record failed", zap.Error(err))
+	}
 }
 
 // refill moves the oldest spooled events into memory, as many as fit. The
@@ -440,8 +565,14 @@ func (s *Shipper) refill() {
 	}
 }
 
-// batchLocked copies the oldest events that fit one request.
+// batchLocked copies the oldest events that fit one request. While seqs an
+// earlier process sent are missing at Trakkar, it is the notice for the first
+// of them alone: Trakkar's answer then skips those it holds, so none of them
+// is sent again with other content.
 func (s *Shipper) batchLocked() []Event {
+	if s.acked < s.earlier {
+		return []Event{s.fillerLocked(s.acked + 1)}
+	}
 	total := batchOverhead
 	var out []Event
 	for i, q := range s.buf {
@@ -461,10 +592,11 @@ func (s *Shipper) batchLocked() []Event {
 	return out
 }
 
-// Flush sends everything added so far and waits until Trakkar acknowledged it.
-// It returns nil when all is acked, an error for which IsGone(err) is true when
-// the run is gone (events are dropped), or ctx's error. It may be called after
-// Run returned.
+// Flush sends everything added so far and waits until Trakkar acknowledged it,
+// however long that takes. It returns nil when all is acked, an error for
+// which IsGone(err) is true when the run is gone (events are dropped), one for
+// which IsRefused(err) is true when Trakkar refuses them for good, or ctx's
+// error. It may be called after Run returned.
 func (s *Shipper) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	target := s.next - 1
@@ -480,7 +612,7 @@ func (s *Shipper) Flush(ctx context.Context) error {
 		if gone {
 			return fmt.Errorf("flush events: %w", goneErr)
 		}
-		if acked >= target {
+		if s.Confirmed() && acked >= target {
 			return nil
 		}
 		select {
@@ -494,7 +626,8 @@ func (s *Shipper) Flush(ctx context.Context) error {
 			failures = 0
 			continue
 		}
-		if errors.Is(err, errShipperClosed) {
+		if errors.Is(err, errShipperClosed) || IsRefused(err) {
+			// Waiting cannot help: the same request would get the same answer.
 			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), err)
 		}
 		if ctx.Err() != nil {
@@ -547,7 +680,19 @@ func (s *Shipper) pending() int {
 }
 
 func (s *Shipper) pendingLocked() int {
-	return len(s.buf) + s.sp.count
+	n := len(s.buf) + s.sp.count
+	if s.confirmed && s.acked < s.earlier {
+		n += int(s.earlier - s.acked)
+	}
+	return n
+}
+
+// Confirmed reports that Acked was read from Trakkar (always, unless
+// AckUnknown was set and no answer came yet).
+func (s *Shipper) Confirmed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.confirmed
 }
 
 // Close ends spooling: it removes the spool file when everything was acked
@@ -561,6 +706,9 @@ func (s *Shipper) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.confirmed && s.pendingLocked() == 0 {
+		s.removeSentLocked()
+	}
 	lost, err := s.sp.closeLocked(s.pendingLocked() == 0)
 	s.unnumberLocked(lost)
 	if err != nil {

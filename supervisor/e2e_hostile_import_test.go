@@ -64,11 +64,16 @@ func refusedWithoutPR(t *testing.T, e *env, rv standin.RunView, branchGlob strin
 // The import and disk attacks of issue 9 (items 4 and 8), with the runner's
 // default protected paths, a small file cap and a small workspace cap.
 func TestHostileImportAndDisk(t *testing.T) {
+	forEachRuntime(t, hostileImportAndDisk)
+}
+
+func hostileImportAndDisk(t *testing.T, rt hostileRuntime) {
 	e := newEnv(t, envOpts{lease: 5})
 	cfg := e.config(func(c *supervisor.Config) {
 		c.MaxConcurrency = 4
 		c.Policy = importpolicy.Options{MaxFileBytes: importMaxBytes}
 		c.MaxWorkspaceMB = importWorkspaceMB
+		rt.apply(c)
 	})
 	hostileTask(t, e, "HIM-1", "Symlinked .github", "fake:attack=symlink-parent")
 	hostileTask(t, e, "HIM-2", "A file over the cap", fmt.Sprintf("fake:attack=big-file kb=%d", 8*importMaxBytes>>10))

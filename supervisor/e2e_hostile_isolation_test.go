@@ -23,10 +23,14 @@ const cacheTools = 7
 // task's agent or verify may see it; the task's own follow-up still does.
 // Protection: cache volumes are per task, and verify has its own set.
 func TestHostileCachesArePrivatePerTask(t *testing.T) {
+	forEachRuntime(t, hostileCachesArePrivatePerTask)
+}
+
+func hostileCachesArePrivatePerTask(t *testing.T, rt hostileRuntime) {
 	marker := "trakkar-cache-marker-" + testimage.RunID()
 	verify := `for d in /trakkar/cache/*; do if [ -e "$d/` + marker + `" ]; then echo "VERIFY SAW $d"; else echo "verify clean $d"; fi; done`
 	e := newVerifyEnv(t, verify)
-	e.start(e.verifyConfig(nil))
+	e.start(e.verifyConfig(rt.apply))
 
 	hostileTask(t, e, "ISO-1", "Poison the caches", "fake:attack=cache-plant marker="+marker, "fake:write=iso-1.txt=one")
 	planter := e.waitCompleted("ISO-1", 120*time.Second)
@@ -77,6 +81,10 @@ func TestHostileCachesArePrivatePerTask(t *testing.T) {
 // those bits without following links, and resets the out folder before each
 // container, so the follow-up runs normally.
 func TestHostileSetuidFilesAreCleared(t *testing.T) {
+	forEachRuntime(t, hostileSetuidFilesAreCleared)
+}
+
+func hostileSetuidFilesAreCleared(t *testing.T, rt hostileRuntime) {
 	e := newEnv(t, envOpts{})
 	canary := filepath.Join(t.TempDir(), "setuid-canary")
 	if err := os.WriteFile(canary, []byte("#!/bin/sh\n"), 0o755); err != nil {
@@ -88,7 +96,7 @@ func TestHostileSetuidFilesAreCleared(t *testing.T) {
 	if modeBits(t, canary)&0o4000 == 0 {
 		t.Fatalf("this file system does not keep setuid bits: %o", modeBits(t, canary))
 	}
-	e.start(e.config(nil))
+	e.start(e.config(rt.apply))
 	hostileTask(t, e, "MOD-1", "Leave setuid files", "fake:attack=setuid target="+canary)
 	first := e.waitCompleted("MOD-1", 120*time.Second)
 	key := hostgit.Slug("MOD-1", 60)

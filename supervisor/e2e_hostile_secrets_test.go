@@ -114,11 +114,15 @@ func leakTask(t *testing.T, e *env, key, scenario string) {
 }
 
 func TestHostileAgentCannotPublishTheModelKey(t *testing.T) {
+	forEachRuntime(t, hostileAgentCannotPublishTheModelKey)
+}
+
+func hostileAgentCannotPublishTheModelKey(t *testing.T, rt hostileRuntime) {
 	e := newEnv(t, envOpts{})
 	leakTask(t, e, "LEAK-1", "leak-text")
 	leakTask(t, e, "LEAK-2", "leak-files")
 	leakTask(t, e, "LEAK-3", "leak-result")
-	e.start(e.config(nil))
+	e.start(e.config(rt.apply))
 	runs := map[string]standin.RunView{}
 	for _, k := range []string{"LEAK-1", "LEAK-2", "LEAK-3"} {
 		runs[k] = e.waitCompleted(k, 150*time.Second)

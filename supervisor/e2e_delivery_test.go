@@ -56,7 +56,8 @@ func (e *env) observe(before func(r *http.Request, body []byte) (status int, ref
 // arrives exactly once and in order, and the completion goes out only after
 // the last of them is acknowledged (the stand-in refuses events after it).
 func TestOutageOverTheAgentsEndDelaysTheCompletion(t *testing.T) {
-	e := newEnv(t, envOpts{lease: 120, clientBackoff: 300 * time.Millisecond})
+	// Heartbeats every lease/3 = 20 s: at least one falls in the 33 s wait.
+	e := newEnv(t, envOpts{lease: 60, clientBackoff: 300 * time.Millisecond})
 	const notes = 20
 	createTask(t, e, "DEL-1", "Talk, then finish during an outage\nfake:scenario=chatty\nfake:count="+strconv.Itoa(notes)+"\nfake:delay=200ms\n")
 

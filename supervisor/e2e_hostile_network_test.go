@@ -195,7 +195,7 @@ func TestPinnedModelKeyOnlyForTheTask(t *testing.T) {
 	texts := eventTexts(rv.Events)
 	t.Logf("events:\n%s", texts)
 	for _, want := range []string{
-		"key=sk-ant-api03-trakkar-pinned-",
+		"key=[REDACTED] base=http://127.0.0.1:3129", // the per-task secret is masked too
 		"base=http://127.0.0.1:3129",
 		`/proc/self/environ:0\n/proc/1/environ:0`,
 		`PROBE model:/index.html status 200 body "ok-from-target"`,

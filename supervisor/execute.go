@@ -305,6 +305,9 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		}
 	}
 	if ar.end != endLost {
+		if !s.outputAcked(ctx, r) {
+			return &agentRun{end: endAborted}, nil
+		}
 		s.setPhase(r, phaseFinishing)
 	}
 	s.removeContainer(ctx, r, id)

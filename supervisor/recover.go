@@ -223,3 +223,17 @@ func (s *Supervisor) startCreated(ctx context.Context, r *run, ws *workspace, id
 	}
 	return s.finish(ctx, r, ws, ar)
 }
+
+// outputAcked waits until Trakkar has acknowledged every event of the run so
+// far. Until then the container's log is the only copy of the agent's output,
+// so the record must still say running and the container must stay: a runner
+// killed meanwhile replays the unacknowledged lines from it on restart. It
+// returns false when the supervisor is aborting; a lost lease returns true, as
+// nothing more is reported then anyway.
+func (s *Supervisor) outputAcked(ctx context.Context, r *run) bool {
+	if err := r.ship.Flush(ctx); err != nil && ctx.Err() == nil && !r.isLost() {
+		r.log.Warn("agent output not acknowledged; finishing anyway", zap.Error(err))
+	}
+	return ctx.Err() == nil
+}
+

@@ -119,10 +119,9 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 		ws := s.workspaceFor(r)
 		switch rec.Phase {
 		case phasePreparing:
-			if c != nil {
-				// Created just before the crash, before the record named it.
-				s.discardContainer(ctx, c.ID)
-			}
+			// A container created just before the crash, before the record
+			// named it, would clash with the new one's name.
+			s.discardRunContainers(ctx, r)
 			s.status(r, "Runner restarted; preparing the run again")
 			return s.execute(ctx, r)
 		case phaseRunning:
@@ -199,7 +198,9 @@ func (s *Supervisor) discardContainer(ctx context.Context, id string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopGrace+30*time.Second)
 	defer cancel()
 	_ = s.rt.Stop(cctx, id, s.cfg.StopGrace)
-	_ = s.rt.Remove(cctx, id)
+	if err := s.rt.Remove(cctx, id); err != nil {
+		s.log.Warn("remove container of a recovered run", zap.String("container_id", shortID(id)), zap.Error(err))
+	}
 }
 
 func (s *Supervisor) markDone(rec runRecord) {
@@ -237,3 +238,29 @@ func (s *Supervisor) outputAcked(ctx context.Context, r *run) bool {
 	return ctx.Err() == nil
 }
 
+// discardRunContainers removes every container of the run and waits until
+// the engine no longer lists them: a create cut short by the crash is still
+// being cleaned up by the engine, whose remove then answers "already in
+// progress" while the name stays taken.
+func (s *Supervisor) discardRunContainers(ctx context.Context, r *run) {
+	labels := map[string]string{LabelRunID: r.claim.Run.ID, LabelRunner: s.cfg.Runner.ID}
+	deadline := time.Now().Add(s.cfg.StopGrace + 30*time.Second)
+	for {
+		cs, err := s.rt.List(ctx, labels)
+		if err != nil {
+			r.log.Warn("list the run's old containers", zap.Error(err))
+			return
+		}
+		if len(cs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			r.log.Warn("old containers of the run are still there", zap.Int("containers", len(cs)))
+			return
+		}
+		for _, c := range cs {
+			s.discardContainer(ctx, c.ID)
+		}
+		s.sleep(ctx, 200*time.Millisecond)
+	}
+}

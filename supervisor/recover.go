@@ -26,23 +26,33 @@ func (s *Supervisor) recoverRuns(ctx context.Context) {
 		return
 	}
 	byRun := map[string]docker.Container{}
-	var proxies []docker.Container
+	var proxies, verifies []docker.Container
 	for _, c := range containers {
 		switch c.Labels[LabelRole] {
 		case RoleEgress:
 			proxies = append(proxies, c)
 			continue
 		case RoleVerify:
-			// A verify round cut short is simply run again.
-			byRun["orphan-verify-"+c.ID] = c
+			verifies = append(verifies, c)
 			continue
 		}
 		byRun[c.Labels[LabelRunID]] = c
 	}
 	recs := s.loadRecords()
 	owned := map[string]bool{}
+	verifying := map[string]bool{}
 	for _, rec := range recs {
 		owned[rec.Claim.Run.ID] = true
+		verifying[rec.Claim.Run.ID] = rec.Phase == phaseFinishing
+	}
+	// A verify round cut short is simply run again. A run that verifies again
+	// removes its old verify containers itself before it makes the new one;
+	// removing them here as well would race with it, and the engine then
+	// keeps the name taken while the new container is created.
+	for _, c := range verifies {
+		if !verifying[c.Labels[LabelRunID]] {
+			byRun["orphan-verify-"+c.ID] = c
+		}
 	}
 	// Proxies and networks of runs nobody will continue go with them.
 	for _, c := range proxies {

@@ -324,6 +324,9 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		}
 	}
 	if ar.end != endLost {
+		if !s.outputAcked(ctx, r) {
+			return &agentRun{end: endAborted}, nil
+		}
 		s.setPhase(r, phaseFinishing)
 	}
 	err := s.containerGone(ctx, r, ws, id)

@@ -245,7 +245,8 @@ func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace, mod
 	if _, err := s.rt.Start(ctx, id); err != nil {
 		return nil, fmt.Errorf("start egress proxy: %w", err)
 	}
-	go s.followEgress(ctx, r, id)
+	// Ends when stopEgress removes the proxy (or ctx ends); drive joins it.
+	r.bg.Go(func() { s.followEgress(ctx, r, id) })
 	if err := waitSockets(ctx, dir, sockets); err != nil {
 		return nil, err
 	}

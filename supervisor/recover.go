@@ -26,23 +26,33 @@ func (s *Supervisor) recoverRuns(ctx context.Context) {
 		return
 	}
 	byRun := map[string]docker.Container{}
-	var proxies []docker.Container
+	var proxies, verifies []docker.Container
 	for _, c := range containers {
 		switch c.Labels[LabelRole] {
 		case RoleEgress:
 			proxies = append(proxies, c)
 			continue
 		case RoleVerify:
-			// A verify round cut short is simply run again.
-			byRun["orphan-verify-"+c.ID] = c
+			verifies = append(verifies, c)
 			continue
 		}
 		byRun[c.Labels[LabelRunID]] = c
 	}
 	recs := s.loadRecords()
 	owned := map[string]bool{}
+	verifying := map[string]bool{}
 	for _, rec := range recs {
 		owned[rec.Claim.Run.ID] = true
+		verifying[rec.Claim.Run.ID] = rec.Phase == phaseFinishing
+	}
+	// A verify round cut short is simply run again. A run that verifies again
+	// removes its old verify containers itself before it makes the new one;
+	// removing them here as well would race with it, and the engine then
+	// keeps the name taken while the new container is created.
+	for _, c := range verifies {
+		if !verifying[c.Labels[LabelRunID]] {
+			byRun["orphan-verify-"+c.ID] = c
+		}
 	}
 	// Proxies and networks of runs nobody will continue go with them.
 	for _, c := range proxies {
@@ -121,10 +131,9 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 		ws := s.workspaceFor(r)
 		switch rec.Phase {
 		case phasePreparing:
-			if c != nil {
-				// Created just before the crash, before the record named it.
-				s.discardContainer(ctx, c.ID)
-			}
+			// A container created just before the crash, before the record
+			// named it, would clash with the new one's name.
+			s.discardRunContainers(ctx, r)
 			s.status(r, "Runner restarted; preparing the run again")
 			return s.execute(ctx, r)
 		case phaseRunning:
@@ -230,7 +239,9 @@ func (s *Supervisor) discardContainer(ctx context.Context, id string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopGrace+30*time.Second)
 	defer cancel()
 	_ = s.rt.Stop(cctx, id, s.cfg.StopGrace)
-	_ = s.rt.Remove(cctx, id)
+	if err := s.rt.Remove(cctx, id); err != nil {
+		s.log.Warn("remove container of a recovered run", zap.String("container_id", shortID(id)), zap.Error(err))
+	}
 }
 
 func (s *Supervisor) markDone(rec runRecord) {
@@ -253,4 +264,44 @@ func (s *Supervisor) startCreated(ctx context.Context, r *run, ws *workspace, id
 		return failed(err.Error())
 	}
 	return s.finish(ctx, r, ws, ar)
+}
+
+// outputAcked waits until Trakkar has acknowledged every event of the run so
+// far. Until then the container's log is the only copy of the agent's output,
+// so the record must still say running and the container must stay: a runner
+// killed meanwhile replays the unacknowledged lines from it on restart. It
+// returns false when the supervisor is aborting; a lost lease returns true, as
+// nothing more is reported then anyway.
+func (s *Supervisor) outputAcked(ctx context.Context, r *run) bool {
+	if err := r.ship.Flush(ctx); err != nil && ctx.Err() == nil && !r.isLost() {
+		r.log.Warn("agent output not acknowledged; finishing anyway", zap.Error(err))
+	}
+	return ctx.Err() == nil
+}
+
+// discardRunContainers removes every container of the run and waits until
+// the engine no longer lists them: a create cut short by the crash is still
+// being cleaned up by the engine, whose remove then answers "already in
+// progress" while the name stays taken.
+func (s *Supervisor) discardRunContainers(ctx context.Context, r *run) {
+	labels := map[string]string{LabelRunID: r.claim.Run.ID, LabelRunner: s.cfg.Runner.ID}
+	deadline := time.Now().Add(s.cfg.StopGrace + 30*time.Second)
+	for {
+		cs, err := s.rt.List(ctx, labels)
+		if err != nil {
+			r.log.Warn("list the run's old containers", zap.Error(err))
+			return
+		}
+		if len(cs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			r.log.Warn("old containers of the run are still there", zap.Int("containers", len(cs)))
+			return
+		}
+		for _, c := range cs {
+			s.discardContainer(ctx, c.ID)
+		}
+		s.sleep(ctx, 200*time.Millisecond)
+	}
 }

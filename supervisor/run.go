@@ -28,6 +28,9 @@ type run struct {
 	lost     chan struct{} // the lease is gone: report nothing more
 	rec      runRecord     // persisted so a restarted supervisor can continue
 	pos      *seqMap       // log position of each shipped worker event
+	// bg holds the goroutines the run's steps start beside the pipeline (the
+	// egress proxy's follower): drive joins them before the last events go.
+	bg sync.WaitGroup
 }
 
 func (r *run) requestStop() { r.stopOnce.Do(func() { close(r.stopReq) }) }
@@ -149,6 +152,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	go func() { defer close(hbDone); s.heartbeat(hbCtx, r) }()
 
 	comp := body()
+	r.bg.Wait() // nothing may add events once the flush below starts
 	if comp != nil && !r.isLost() && ctx.Err() == nil {
 		r.rec.Completion = comp
 		s.setPhase(r, phaseCompleting)

@@ -3,6 +3,7 @@ package fakeagent
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -403,5 +404,38 @@ func TestEnvFileDump(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if got := strings.Fields(string(b)); strings.Join(got, " ") != strings.Join(f.env.Environ, " ") {
 		t.Errorf("env file = %q, want %q", got, f.env.Environ)
+	}
+}
+
+// chatty numbers its notes and, when asked, also leaves files behind.
+func TestChattyWrites(t *testing.T) {
+	cases := []struct {
+		name, prompt string
+		notes        int
+		file         string // "" when no file is expected
+	}{
+		{"notes only", "fake:scenario=chatty\nfake:count=3", 3, ""},
+		{"notes and a file", "fake:scenario=chatty\nfake:count=2\nfake:write=out.txt=done", 2, "done"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFake(t, args("--session-id", testSID)...)
+			f.env.Stdin = strings.NewReader(c.prompt)
+			if code := f.run(); code != 0 {
+				t.Fatalf("exit %d: %s", code, f.stderr.String())
+			}
+			for i := 1; i <= c.notes; i++ {
+				if n := strings.Count(f.stdout.String(), fmt.Sprintf("Progress note %d of %d.", i, c.notes)); n != 1 {
+					t.Errorf("note %d appears %d times", i, n)
+				}
+			}
+			b, err := os.ReadFile(filepath.Join(f.env.Dir, "out.txt"))
+			switch {
+			case c.file == "" && err == nil:
+				t.Errorf("out.txt written: %q", b)
+			case c.file != "" && string(b) != c.file:
+				t.Errorf("out.txt = %q, %v; want %q", b, err, c.file)
+			}
+		})
 	}
 }

@@ -158,6 +158,13 @@ func (r *run) chatty() (map[string]any, int, error) {
 			return nil, 0, err
 		}
 	}
+	// Files asked for with fake:write are written after the notes, so a chatty
+	// run can also leave a change to publish.
+	for _, w := range r.d.writes {
+		if _, err := r.writeFile(w); err != nil {
+			return nil, 0, err
+		}
+	}
 	text := fmt.Sprintf("Finished after %d notes.", r.d.count)
 	return r.result(false, "success", map[string]any{"result": text}), 0, nil
 }

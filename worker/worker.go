@@ -74,7 +74,8 @@ func Run(ctx context.Context, cfg Config) int {
 
 type run struct {
 	cfg Config
-	mu  sync.Mutex // serializes stdout writes
+	mu  sync.Mutex // serializes stdout writes and numbering
+	n   int64      // number of the last line written
 	job event.Job
 }
 
@@ -84,6 +85,8 @@ func (w *run) emit(l event.Line) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.n++
+	l.N = w.n
 	_, _ = w.cfg.Stdout.Write(l.Encode()) // nowhere to report a broken stdout
 }
 
@@ -119,7 +122,7 @@ func (w *run) execute(ctx context.Context) int {
 		Dir:       w.cfg.Workspace,
 		Env:       p.Env(w.cfg.Env),
 		Stdin:     p.Stdin(job),
-		Stderr:    w.cfg.Stderr,
+		Stderr:    newStderrLimit(w.cfg.Stderr, stderrRate, stderrBurst, time.Now),
 		KillAfter: w.cfg.killAfter,
 	}
 	exit, stopped, err := runCLI(ctx, spec,

@@ -186,6 +186,9 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 		return nil, fmt.Errorf("set up the task's network: %w", err)
 	}
 	spec := s.containerSpec(r, ws)
+	// The worker is the container's init, so no process the agent can reach
+	// holds the container's stdout (see cmd/trakkar-worker).
+	spec.OwnInit = true
 	spec.Network, spec.DNS = tn.network, tn.dns
 	spec.Env = append(withoutEnv(spec.Env, tn.drop), tn.env...)
 	id, err := s.rt.Create(ctx, spec)
@@ -205,7 +208,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	} else {
 		s.status(r, "Container started (%s)", s.cfg.Image)
 	}
-	return s.supervise(ctx, r, ws, id, waitCh, time.Time{})
+	return s.supervise(ctx, r, ws, id, waitCh, logPos{})
 }
 
 func (s *Supervisor) removeContainer(ctx context.Context, r *run, id string) {
@@ -216,15 +219,16 @@ func (s *Supervisor) removeContainer(ctx context.Context, r *run, id string) {
 	}
 }
 
-// supervise follows a started container's output from since, stops it on Stop,
-// drain or lease loss, and returns how it ended. It removes the container once
-// its output and result are safe, unless the supervisor is aborting.
+// supervise follows a started container's output from since (its line number:
+// the last one delivered before, 0 when unknown), stops it on Stop, drain or
+// lease loss, and returns how it ended. It removes the container once its
+// output and result are safe, unless the supervisor is aborting.
 func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id string,
-	waitCh <-chan docker.WaitResult, since time.Time) (*agentRun, error) {
+	waitCh <-chan docker.WaitResult, since logPos) (*agentRun, error) {
 	log := r.log.With(zap.String("container_id", shortID(id)))
 	r.setState(trakkar.StateRunning)
 
-	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, pos time.Time) {
+	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, pos logPos) {
 		if !r.isLost() {
 			r.pos.record(r.ship.Add(ev), pos)
 		}
@@ -232,21 +236,34 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	coCtx, stopCo := context.WithCancel(ctx)
 	defer stopCo()
 	go co.run(coCtx)
+	nums := lineNumbers{last: since.N, known: since.N > 0 || since.At.IsZero()}
 	stdout := newLineWriter(func(line []byte) {
-		pos, text := splitStamp(line)
+		at, text := splitStamp(line)
 		l := event.Parse(text, time.Now().UTC())
+		lost, repeat := nums.check(l.N)
+		if repeat {
+			log.Warn("dropped a repeated worker line", zap.Int64("line", l.N))
+			return
+		}
+		pos := logPos{At: at, N: l.N}
+		if lost > 0 {
+			log.Warn("worker lines lost", zap.Int64("lost", lost), zap.Int64("line", l.N))
+			co.add(s.event(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost}), pos)
+		}
 		co.add(s.event(l.Type, l.Text, l.Data), pos)
 	})
+	// The container's stderr is the CLI's, forwarded: never an event of the
+	// worker's, whatever it looks like.
 	stderr := newLineWriter(func(line []byte) {
-		pos, text := splitStamp(line)
-		co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), pos)
+		at, text := splitStamp(line)
+		co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), logPos{At: at})
 	})
 	logsDone := make(chan struct{})
 	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLogs()
 	go func() {
 		defer close(logsDone)
-		if err := s.rt.LogsSince(logCtx, id, since, true, stdout, stderr); err != nil && logCtx.Err() == nil {
+		if err := s.rt.LogsSince(logCtx, id, since.At, true, stdout, stderr); err != nil && logCtx.Err() == nil {
 			log.Warn("follow container logs", zap.Error(err))
 		}
 		stdout.Close()
@@ -312,6 +329,35 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	return ar, nil
 }
 
+// lineNumbers follows the worker's line numbers: a gap is lines the
+// container's log lost (rotated away before they were read), a number not above
+// the last is a line delivered twice.
+type lineNumbers struct {
+	last  int64
+	known bool // false after a restart whose record had no number: take the next as is
+}
+
+func (l *lineNumbers) check(n int64) (lost int64, repeat bool) {
+	if n <= 0 {
+		return 0, false // not a numbered worker line
+	}
+	if l.known && n <= l.last {
+		return 0, true
+	}
+	if l.known && n > l.last+1 {
+		lost = n - l.last - 1
+	}
+	l.last, l.known = n, true
+	return lost, false
+}
+
+func lostText(n int64) string {
+	if n == 1 {
+		return "1 line of the agent's output was lost (container log rotation)"
+	}
+	return fmt.Sprintf("%d lines of the agent's output were lost (container log rotation)", n)
+}
+
 // splitStamp separates the engine's timestamp from a log line.
 func splitStamp(line []byte) (time.Time, []byte) {
 	i := bytes.IndexByte(line, ' ')
@@ -353,7 +399,8 @@ func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 			"/tmp":        "rw,exec,nosuid,nodev,size=1g,mode=1777",
 			"/home/agent": "rw,nosuid,nodev,size=256m,mode=1777",
 		},
-		Resources: s.cfg.Resources,
+		Resources:  s.cfg.Resources,
+		LogMaxSize: s.cfg.LogMaxSize,
 	}
 	spec.Mounts = append(spec.Mounts, scratch...)
 	return spec

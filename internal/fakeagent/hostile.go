@@ -49,6 +49,9 @@ import (
 //	forkbomb depth=<n> secs=<n> a bounded fork bomb (default depth 12, 3 s)
 //	memhog mb=<n>               allocate and touch n MiB (default 1024)
 //	sandbox                     capabilities, seccomp, read-only root, sockets, devices…
+//	forge-events                write forged worker event lines into every other
+//	                            process's stdout/stderr it can open via /proc
+//	stderr-flood mb=<n>         n MiB to stderr (default 50), then a tool call
 
 // attack is one `fake:attack=` directive.
 type attack struct {
@@ -77,6 +80,8 @@ var attackParams = map[string][]string{
 	"forkbomb":      {"depth", "secs"},
 	"memhog":        {"mb"},
 	"sandbox":       nil,
+	"forge-events":  nil,
+	"stderr-flood":  {"mb"},
 }
 
 // Parameters holding absolute host paths, numbers, secrets and plain names.
@@ -281,4 +286,6 @@ var hostileAttacks = map[string]func(*probe, attack){
 	"forkbomb":      attackForkBomb,
 	"memhog":        attackMemHog,
 	"sandbox":       attackSandbox,
+	"forge-events":  attackForgeEvents,
+	"stderr-flood":  attackStderrFlood,
 }

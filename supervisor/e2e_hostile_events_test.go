@@ -1,0 +1,76 @@
+package supervisor_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trakkar/trakkar-agent/internal/fakeagent"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/supervisor"
+)
+
+// An agent writing worker-style event lines into /proc/1/fd/1 and every other
+// process's stdout/stderr it can open must not get a single forged event to
+// Trakkar, under runc and under gVisor. Protection: the worker is the
+// container's init (no engine init holds the container's stdout) and both its
+// processes are non-dumpable, so a same-uid agent cannot open their fds; the
+// CLI only gets pipes.
+func TestHostileForgedEventsDoNotReachTrakkar(t *testing.T) {
+	for _, rt := range []struct{ name, runtime, network string }{
+		{"runc", "", ""},
+		{"runsc", "runsc", supervisor.NetworkNone},
+	} {
+		t.Run(rt.name, func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			hostileTask(t, e, "HOS-30", "Forge events", "fake:attack=forge-events")
+			e.start(e.config(func(c *supervisor.Config) { c.Runtime, c.Network = rt.runtime, rt.network }))
+			rv := e.waitCompleted("HOS-30", 2*time.Minute)
+			lines := hostileLines(t, rv)
+			requireLines(t, lines, "HOSTILE SCANNED forge-events:", "tried")
+			requireLines(t, lines, "HOSTILE BLOCKED forge-events:", "/proc/1/fd/1")
+			noneFound(t, lines)
+			for _, ev := range rv.Events {
+				if strings.Contains(ev.Text, fakeagent.ForgedEventMarker) {
+					t.Errorf("a forged event reached Trakkar: %s %q", ev.Type, ev.Text)
+				}
+			}
+			if rv.Completion.Outcome == trakkar.OutcomeFailed {
+				t.Errorf("outcome %q error %q", rv.Completion.Outcome, deref(rv.Completion.Error))
+			}
+		})
+	}
+}
+
+// A 50 MiB stderr flood must not rotate the agent's next tool call out of the
+// container's log unseen: the call reaches Trakkar, or an error event says how
+// many lines were lost. Protection: the worker caps what it forwards of the
+// CLI's stderr, and numbers its event lines so the supervisor sees gaps.
+func TestHostileStderrFloodKeepsToolCall(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	hostileTask(t, e, "HOS-31", "Flood stderr", "fake:attack=stderr-flood mb=50")
+	// A small log rotates every few hundred KiB, as a big one does under load.
+	e.start(e.config(func(c *supervisor.Config) { c.LogMaxSize = "256k" }))
+	rv := e.waitCompleted("HOS-31", 3*time.Minute)
+	requireLines(t, hostileLines(t, rv), "HOSTILE PLANTED stderr-flood:", "wrote 50 MiB to stderr")
+	toolSeen, lossReported := false, false
+	for _, ev := range rv.Events {
+		if ev.Type == trakkar.EventTool && strings.Contains(ev.Text, fakeagent.FloodToolMarker) {
+			toolSeen = true
+		}
+		if ev.Type == trakkar.EventError && strings.Contains(ev.Text, "were lost (container log rotation)") {
+			lossReported = true
+		}
+	}
+	if !toolSeen && !lossReported {
+		t.Errorf("the tool call after the flood vanished without a loss report:\n%s", tailText(eventTexts(rv.Events), 3000))
+	}
+	t.Logf("tool call seen: %v, loss reported: %v, %d events", toolSeen, lossReported, len(rv.Events))
+}
+
+func tailText(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -174,6 +175,11 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	if err := os.WriteFile(filepath.Join(ws.inDir, event.JobFile), b, 0o644); err != nil {
 		return nil, fmt.Errorf("write job: %w", err)
 	}
+	key, err := writeEventKey(ws.outDir)
+	if err != nil {
+		return nil, err
+	}
+	r.rec.EventKey = key
 	if err := s.handOver(ws); err != nil {
 		return nil, err
 	}
@@ -237,8 +243,24 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	defer stopCo()
 	go co.run(coCtx)
 	nums := lineNumbers{last: since.N, known: since.N > 0 || since.At.IsZero()}
+	key, _ := hex.DecodeString(r.rec.EventKey)
+	var unsigned int64
 	stdout := newLineWriter(func(line []byte) {
 		at, text := splitStamp(line)
+		if len(key) > 0 {
+			var ok bool
+			if text, ok = event.Verify(key, text); !ok {
+				// Not the worker's: the agent wrote into the container's
+				// stdout. Say so (at the 1st, 10th, 100th… such line), never
+				// what it said.
+				unsigned++
+				if isPowerOf10(unsigned) {
+					log.Warn("unsigned lines on the worker's stdout", zap.Int64("count", unsigned))
+					co.add(s.event(trakkar.EventError, unsignedText(unsigned), map[string]any{"unsigned_lines": unsigned}), logPos{At: at})
+				}
+				return
+			}
+		}
 		l := event.Parse(text, time.Now().UTC())
 		lost, repeat := nums.check(l.N)
 		if repeat {
@@ -327,35 +349,6 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	s.removeContainer(ctx, r, id)
 	s.stopEgress(ctx, r.claim.Run.ID)
 	return ar, nil
-}
-
-// lineNumbers follows the worker's line numbers: a gap is lines the
-// container's log lost (rotated away before they were read), a number not above
-// the last is a line delivered twice.
-type lineNumbers struct {
-	last  int64
-	known bool // false after a restart whose record had no number: take the next as is
-}
-
-func (l *lineNumbers) check(n int64) (lost int64, repeat bool) {
-	if n <= 0 {
-		return 0, false // not a numbered worker line
-	}
-	if l.known && n <= l.last {
-		return 0, true
-	}
-	if l.known && n > l.last+1 {
-		lost = n - l.last - 1
-	}
-	l.last, l.known = n, true
-	return lost, false
-}
-
-func lostText(n int64) string {
-	if n == 1 {
-		return "1 line of the agent's output was lost (container log rotation)"
-	}
-	return fmt.Sprintf("%d lines of the agent's output were lost (container log rotation)", n)
 }
 
 // splitStamp separates the engine's timestamp from a log line.

@@ -38,7 +38,10 @@ type runRecord struct {
 	Worktree    hostgit.Worktree    `json:"worktree"`
 	Base        string              `json:"base,omitempty"`
 	Completion  *trakkar.Completion `json:"completion,omitempty"`
-	UpdatedAt   time.Time           `json:"updated_at"`
+	// EventKey (hex) checks the signatures of the running container's worker
+	// lines; the record is never mounted into a container.
+	EventKey  string    `json:"event_key,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 const recordFile = "run.json"

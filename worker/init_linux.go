@@ -35,6 +35,7 @@ func Init(args []string) int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCHLD)
+	defer signal.Stop(sigs)
 	child, err := os.StartProcess(exe, args, &os.ProcAttr{
 		Env:   os.Environ(),
 		Files: []*os.File{nil, os.Stdout, os.Stderr}, // the worker reads no stdin

@@ -1,11 +1,14 @@
 package supervisor_test
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/fakeagent"
+	"github.com/trakkar/trakkar-agent/internal/standin"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
@@ -92,4 +95,61 @@ func tailText(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// A flood of numbered agent messages through a log that rotates every 64 KiB,
+// with the supervisor aborted in the middle and a new one following the same
+// container: every note arrives at most once and in order, and the notes that
+// rotation took are counted in loss events rather than silently missing.
+func TestRotationFloodAcrossRestartExactlyOnce(t *testing.T) {
+	const notes = 20000
+	e := newEnv(t, envOpts{lease: 10})
+	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "ROT-1", Title: "Flood",
+		Description: fmt.Sprintf("fake:scenario=chatty\nfake:count=%d\n", notes)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(func(c *supervisor.Config) { c.LogMaxSize = "64k" })
+	first := e.start(cfg)
+	waitFor(t, 60*time.Second, "the flood streaming", func() bool {
+		rv, ok := e.lastRun("ROT-1")
+		return ok && strings.Contains(eventTexts(rv.Events), "Progress note")
+	})
+	first.stop() // abort: the container keeps running for the next supervisor
+	if err := first.wait(t, 30*time.Second); err != nil {
+		t.Logf("first supervisor: %v", err)
+	}
+	e.start(cfg)
+	rv := e.waitCompleted("ROT-1", 3*time.Minute)
+	assertSeqContiguous(t, rv.Events)
+
+	seen := map[int]int64{}
+	last, lost := 0, 0
+	for _, ev := range rv.Events {
+		if ev.Type == trakkar.EventError && strings.Contains(ev.Text, "of the agent's output w") {
+			n, _ := strconv.Atoi(strings.Fields(ev.Text)[0])
+			lost += n
+		}
+		for _, line := range strings.Split(ev.Text, "\n") {
+			var i, of int
+			if _, err := fmt.Sscanf(strings.TrimSpace(line), "Progress note %d of %d.", &i, &of); err != nil {
+				continue
+			}
+			if prev, dup := seen[i]; dup {
+				t.Fatalf("note %d delivered twice (seq %d and %d)", i, prev, ev.Seq)
+			}
+			if i < last {
+				t.Errorf("note %d arrived after note %d (seq %d after seq %d)", i, last, ev.Seq, seen[last])
+			}
+			seen[i], last = ev.Seq, i
+		}
+	}
+	missing := notes - len(seen)
+	t.Logf("%d of %d notes delivered, %d missing, %d lines reported lost, outcome %s",
+		len(seen), notes, missing, lost, rv.Completion.Outcome)
+	if missing > lost {
+		t.Errorf("%d notes missing but only %d lines reported lost", missing, lost)
+	}
+	if !strings.Contains(eventTexts(rv.Events), "Runner restarted") {
+		t.Error("the second supervisor did not follow the container")
+	}
 }

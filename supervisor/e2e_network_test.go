@@ -141,7 +141,8 @@ func TestPinnedModelKey(t *testing.T) {
 	texts := eventTexts(rv.Events)
 	for _, want := range []string{
 		"key=sk-ant-api03-trakkar-pinned-by-egress-proxy base=http://egress:3129",
-		`/proc/self/environ:0\n/proc/1/environ:0`,
+		// pid 1 is the non-dumpable worker: its environment is closed to the agent.
+		`/proc/self/environ:0\ngrep: /proc/1/environ: Permission denied`,
 		`PROBE url:http://egress:3129/index.html status 200 body "ok-from-target"`,
 		"Model key pinned in the egress proxy",
 	} {

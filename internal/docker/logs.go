@@ -21,22 +21,24 @@ import (
 // Continuation parts of a long line are passed on without their timestamp, so
 // the caller sees the line whole.
 type onceWriter struct {
-	w        io.Writer
-	last     time.Time // timestamp of the last delivered message
-	lastSum  uint64    // hash of the first part of the last delivered message
-	partial  bool      // the last delivered message did not end its line
-	parts    int       // parts of the line in progress delivered so far
-	skip     int       // parts of that line a re-read must skip (see reread)
-	dropping bool      // the line in progress is a repeat; drop its parts too
+	w       io.Writer
+	last    time.Time // timestamp of the last delivered line
+	lastSum uint64    // hash of that line's first part
+	open    bool      // that line has parts still to come
+	parts   int       // parts of that line delivered so far
+	skip    int       // parts of that line coming again, to drop (see reread)
+	dropTS  time.Time // timestamp of a repeated line being dropped
+	dropOpn bool      // that repeated line has parts still to come
 }
 
 // reread prepares for a second read that starts at the last delivered
 // timestamp: the parts of an unfinished line that were delivered come again.
 func (o *onceWriter) reread() {
 	o.skip = 0
-	if o.partial {
+	if o.open {
 		o.skip = o.parts
 	}
+	o.dropOpn = false
 }
 
 func (o *onceWriter) Write(p []byte) (int, error) {
@@ -51,38 +53,56 @@ func (o *onceWriter) Write(p []byte) (int, error) {
 	}
 	content := p[sp+1:]
 	ends := bytes.HasSuffix(content, []byte{'\n'})
-	if o.skip > 0 && ts.Equal(o.last) {
+	switch {
+	case o.skip > 0 && ts.Equal(o.last):
+		// A part of the unfinished line that was delivered already.
 		o.skip--
 		return len(p), nil
-	}
-	o.skip = 0
-	if o.partial && ts.Equal(o.last) {
+	case o.dropOpn && ts.Equal(o.dropTS):
+		// The next part of a repeated line.
+		o.dropOpn = !ends
+		return len(p), nil
+	case o.open && ts.Equal(o.last) && o.skip == 0 && !o.firstPart(content):
 		// The next part of the long line in progress.
-		o.partial = !ends
-		if o.dropping {
-			return len(p), nil
-		}
+		o.open = !ends
 		o.parts++
 		return len(p), o.pass(content)
 	}
-	sum := fnv.New64a()
-	_, _ = sum.Write(content)
-	repeat := ts.Before(o.last) || (ts.Equal(o.last) && sum.Sum64() == o.lastSum)
-	if o.partial && !o.dropping && !repeat {
+	o.skip = 0
+	sum := hash(content)
+	if ts.Before(o.last) {
+		o.dropTS, o.dropOpn = ts, !ends
+		return len(p), nil
+	}
+	if ts.Equal(o.last) && sum == o.lastSum {
+		// The line in progress (or the last one) from its start again: drop
+		// the parts that were delivered, keep what follows.
+		if o.open {
+			o.skip = o.parts - 1
+		} else {
+			o.dropTS, o.dropOpn = ts, !ends
+		}
+		return len(p), nil
+	}
+	if o.open {
 		// A line the engine never finished (its writer died mid-line): end it
 		// so the next message does not run into it.
-		if _, err := o.w.Write([]byte{'\n'}); err != nil {
+		if err := o.pass([]byte{'\n'}); err != nil {
 			return 0, err
 		}
 	}
-	o.partial = !ends
-	if repeat {
-		o.dropping = true
-		return len(p), nil
-	}
-	o.dropping = false
-	o.last, o.lastSum, o.parts = ts, sum.Sum64(), 1
+	o.last, o.lastSum, o.parts, o.open, o.dropOpn = ts, sum, 1, !ends, false
 	return len(p), o.pass(p)
+}
+
+// firstPart reports whether content is the first part of the line in progress
+// coming again (a repeat), rather than its next part.
+func (o *onceWriter) firstPart(content []byte) bool { return hash(content) == o.lastSum }
+
+func hash(b []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return h.Sum64()
 }
 
 // pass writes p on; stdcopy takes any error as the end of the stream.

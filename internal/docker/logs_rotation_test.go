@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +60,7 @@ func (s *stampedLines) line(l string) {
 	case n%5000 == 0 && len(rest) < 40<<10 && onlyX(rest):
 		s.lostParts++ // the rotation removed its later parts
 	case n%5000 == 0 && rest != strings.Repeat("x", 40<<10):
-		s.bad = append(s.bad, "long line "+num+" arrived mangled: "+short(rest))
+		s.bad = append(s.bad, fmt.Sprintf("long line %s arrived mangled (%d bytes, only x: %v): %s", num, len(rest), onlyX(rest), short(strings.TrimLeft(rest, "x"))))
 	}
 	s.nums = append(s.nums, n)
 	s.stamps = append(s.stamps, ts)

@@ -28,6 +28,12 @@ func TestOnceWriter(t *testing.T) {
 		{"unfinished line ended", []string{t1 + "aa", t2 + "d\n"}, 0, t1 + "aa\n" + t2 + "d\n"},
 		{"re-read skips delivered parts", []string{t1 + "aa", t1 + "aa", t1 + "bb\n", t2 + "d\n"}, 2, t1 + "aabb\n" + t2 + "d\n"},
 		{"re-read after a whole line", []string{t1 + "a\n", t1 + "a\n", t2 + "b\n"}, 2, t1 + "a\n" + t2 + "b\n"},
+		{"re-read passes older lines before the unfinished one", []string{t1 + "a\n", t2 + "bb", t1 + "a\n", t2 + "bb", t2 + "cc\n"}, 3,
+			t1 + "a\n" + t2 + "bbcc\n"},
+		{"line in progress repeated from its start", []string{t2 + "bb", t2 + "cc", t2 + "bb", t2 + "cc", t2 + "dd\n", t3 + "e\n"}, 0,
+			t2 + "bbccdd\n" + t3 + "e\n"},
+		{"repeated older long line between parts", []string{t2 + "bb", t1 + "aa", t1 + "aa\n", t2 + "cc\n"}, 0,
+			t2 + "bbcc\n"},
 		{"no timestamp passes", []string{"plain\n", "plain\n"}, 0, "plain\nplain\n"},
 	}
 	for _, tt := range tests {

@@ -105,7 +105,7 @@ func TestRotationFloodAcrossRestartExactlyOnce(t *testing.T) {
 	const notes = 20000
 	e := newEnv(t, envOpts{lease: 10})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "ROT-1", Title: "Flood",
-		Description: fmt.Sprintf("fake:scenario=chatty\nfake:count=%d\n", notes)}); err != nil {
+		Description: fmt.Sprintf("fake:scenario=chatty\nfake:count=%d\nfake:delay=300us\n", notes)}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := e.config(func(c *supervisor.Config) { c.LogMaxSize = "64k" })

@@ -19,19 +19,19 @@ type coalescer struct {
 	tokens  float64
 	last    time.Time
 	rate    float64
-	out     func(trakkar.Event, time.Time)
+	out     func(trakkar.Event, logPos)
 	now     func() time.Time
 }
 
 // item is an event with the log position of the last line it carries.
 type item struct {
 	ev  trakkar.Event
-	pos time.Time
+	pos logPos
 }
 
 const defaultEventRate = 4
 
-func newCoalescer(rate int, out func(trakkar.Event, time.Time)) *coalescer {
+func newCoalescer(rate int, out func(trakkar.Event, logPos)) *coalescer {
 	if rate <= 0 {
 		rate = defaultEventRate
 	}
@@ -40,7 +40,7 @@ func newCoalescer(rate int, out func(trakkar.Event, time.Time)) *coalescer {
 	return c
 }
 
-func (c *coalescer) add(ev trakkar.Event, pos time.Time) {
+func (c *coalescer) add(ev trakkar.Event, pos logPos) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pending = append(c.pending, item{ev, pos})
@@ -122,11 +122,7 @@ func mergeItems(a, b item) (item, bool) {
 	if !ok {
 		return a, false
 	}
-	pos := a.pos
-	if b.pos.After(pos) {
-		pos = b.pos
-	}
-	return item{ev, pos}, true
+	return item{ev, a.pos.join(b.pos)}, true
 }
 
 // foldByType merges every pending prose, tool and log event into the first of

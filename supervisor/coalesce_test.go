@@ -26,12 +26,12 @@ func TestCoalescerRateAndNothingLost(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			clk := &fakeClock{t: time.Unix(0, 0)}
 			var got []trakkar.Event
-			co := newCoalescer(4, func(ev trakkar.Event, _ time.Time) { got = append(got, ev) })
+			co := newCoalescer(4, func(ev trakkar.Event, _ logPos) { got = append(got, ev) })
 			co.now = clk.now
 			co.last = clk.t
 			// All events arrive within one second.
 			for i, k := range c.kinds {
-				co.add(trakkar.Event{Type: k, Text: fmt.Sprintf("%s-%d", k, i)}, time.Time{})
+				co.add(trakkar.Event{Type: k, Text: fmt.Sprintf("%s-%d", k, i)}, logPos{})
 			}
 			if len(got) > 4 {
 				t.Fatalf("%d events passed within the first second, budget is 4", len(got))
@@ -59,11 +59,11 @@ func TestCoalescerRateAndNothingLost(t *testing.T) {
 func TestCoalescerPassesQuietStreamsThrough(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(0, 0)}
 	var got []trakkar.Event
-	co := newCoalescer(4, func(ev trakkar.Event, _ time.Time) { got = append(got, ev) })
+	co := newCoalescer(4, func(ev trakkar.Event, _ logPos) { got = append(got, ev) })
 	co.now = clk.now
 	co.last = clk.t
 	for i := 0; i < 10; i++ {
-		co.add(trakkar.Event{Type: trakkar.EventTool, Text: fmt.Sprintf("Read f%d.go", i), Data: map[string]any{"name": "Read"}}, time.Time{})
+		co.add(trakkar.Event{Type: trakkar.EventTool, Text: fmt.Sprintf("Read f%d.go", i), Data: map[string]any{"name": "Read"}}, logPos{})
 		clk.t = clk.t.Add(time.Second)
 	}
 	if len(got) != 10 {
@@ -76,10 +76,10 @@ func TestCoalescerPassesQuietStreamsThrough(t *testing.T) {
 
 func TestCoalescerMergesToolsIntoAList(t *testing.T) {
 	var got []trakkar.Event
-	co := newCoalescer(1, func(ev trakkar.Event, _ time.Time) { got = append(got, ev) })
+	co := newCoalescer(1, func(ev trakkar.Event, _ logPos) { got = append(got, ev) })
 	co.tokens = 0
-	co.add(trakkar.Event{Type: trakkar.EventTool, Text: "Read a.go", Data: map[string]any{"name": "Read"}}, time.Unix(1, 0))
-	co.add(trakkar.Event{Type: trakkar.EventTool, Text: "Edit b.go", Data: map[string]any{"name": "Edit"}}, time.Unix(2, 0))
+	co.add(trakkar.Event{Type: trakkar.EventTool, Text: "Read a.go", Data: map[string]any{"name": "Read"}}, logPos{At: time.Unix(1, 0)})
+	co.add(trakkar.Event{Type: trakkar.EventTool, Text: "Edit b.go", Data: map[string]any{"name": "Edit"}}, logPos{At: time.Unix(2, 0)})
 	co.close()
 	if len(got) != 1 || got[0].Text != "Read a.go\nEdit b.go" {
 		t.Fatalf("got %+v", got)

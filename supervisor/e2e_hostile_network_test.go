@@ -197,7 +197,8 @@ func TestPinnedModelKeyOnlyForTheTask(t *testing.T) {
 	for _, want := range []string{
 		"key=[REDACTED] base=http://127.0.0.1:3129", // the per-task secret is masked too
 		"base=http://127.0.0.1:3129",
-		`/proc/self/environ:0\n/proc/1/environ:0`,
+		// pid 1 is the non-dumpable worker init: its environment is closed to the agent.
+		`/proc/self/environ:0\ngrep: /proc/1/environ: Permission denied`,
 		`PROBE model:/index.html status 200 body "ok-from-target"`,
 		"PROBE model-as:sk-ant-api03-attackerOwnKey /index.html status 401",
 		"PROBE connect:model.test:8080 status 403",

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -186,6 +187,11 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	if err := resetDir(ws.outDir); err != nil {
 		return nil, fmt.Errorf("prepare the out folder: %w", err)
 	}
+	key, err := writeEventKey(ws.outDir)
+	if err != nil {
+		return nil, err
+	}
+	r.rec.EventKey = key
 	if err := s.handOver(ws); err != nil {
 		return nil, err
 	}
@@ -198,6 +204,9 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 		return nil, fmt.Errorf("set up the task's network: %w", err)
 	}
 	spec := s.containerSpec(r, ws)
+	// The worker is the container's init, so no process the agent can reach
+	// holds the container's stdout (see cmd/trakkar-worker).
+	spec.OwnInit = true
 	tn.apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
@@ -216,7 +225,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	} else {
 		s.status(r, "Container started (%s)", s.cfg.Image)
 	}
-	return s.supervise(ctx, r, ws, id, waitCh, time.Time{})
+	return s.supervise(ctx, r, ws, id, waitCh, logPos{})
 }
 
 func (s *Supervisor) removeContainer(ctx context.Context, r *run, id string) {
@@ -227,15 +236,16 @@ func (s *Supervisor) removeContainer(ctx context.Context, r *run, id string) {
 	}
 }
 
-// supervise follows a started container's output from since, stops it on Stop,
-// drain or lease loss, and returns how it ended. It removes the container once
-// its output and result are safe, unless the supervisor is aborting.
+// supervise follows a started container's output from since (its line number:
+// the last one delivered before, 0 when unknown), stops it on Stop, drain or
+// lease loss, and returns how it ended. It removes the container once its
+// output and result are safe, unless the supervisor is aborting.
 func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id string,
-	waitCh <-chan docker.WaitResult, since time.Time) (*agentRun, error) {
+	waitCh <-chan docker.WaitResult, since logPos) (*agentRun, error) {
 	log := r.log.With(zap.String("container_id", shortID(id)))
 	r.setState(trakkar.StateRunning)
 
-	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, pos time.Time) {
+	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, pos logPos) {
 		if !r.isLost() {
 			r.pos.record(r.ship.Add(ev), pos)
 		}
@@ -243,21 +253,50 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	coCtx, stopCo := context.WithCancel(ctx)
 	defer stopCo()
 	go co.run(coCtx)
+	nums := lineNumbers{last: since.N, known: since.N > 0 || since.At.IsZero()}
+	key, _ := hex.DecodeString(r.rec.EventKey)
+	var unsigned int64
 	stdout := newLineWriter(func(line []byte) {
-		pos, text := splitStamp(line)
+		at, text := splitStamp(line)
+		if len(key) > 0 {
+			var ok bool
+			if text, ok = event.Verify(key, text); !ok {
+				// Not the worker's: the agent wrote into the container's
+				// stdout. Say so (at the 1st, 10th, 100th… such line), never
+				// what it said.
+				unsigned++
+				if isPowerOf10(unsigned) {
+					log.Warn("unsigned lines on the worker's stdout", zap.Int64("count", unsigned))
+					co.add(s.event(trakkar.EventError, unsignedText(unsigned), map[string]any{"unsigned_lines": unsigned}), logPos{At: at})
+				}
+				return
+			}
+		}
 		l := event.Parse(text, time.Now().UTC())
+		lost, repeat := nums.check(l.N)
+		if repeat {
+			log.Warn("dropped a repeated worker line", zap.Int64("line", l.N))
+			return
+		}
+		pos := logPos{At: at, N: l.N}
+		if lost > 0 {
+			log.Warn("worker lines lost", zap.Int64("lost", lost), zap.Int64("line", l.N))
+			co.add(s.event(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost}), pos)
+		}
 		co.add(s.event(l.Type, l.Text, l.Data), pos)
 	})
+	// The container's stderr is the CLI's, forwarded: never an event of the
+	// worker's, whatever it looks like.
 	stderr := newLineWriter(func(line []byte) {
-		pos, text := splitStamp(line)
-		co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), pos)
+		at, text := splitStamp(line)
+		co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), logPos{At: at})
 	})
 	logsDone := make(chan struct{})
 	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLogs()
 	go func() {
 		defer close(logsDone)
-		if err := s.rt.LogsSince(logCtx, id, since, true, stdout, stderr); err != nil && logCtx.Err() == nil {
+		if err := s.rt.LogsSince(logCtx, id, since.At, true, stdout, stderr); err != nil && logCtx.Err() == nil {
 			log.Warn("follow container logs", zap.Error(err))
 		}
 		stdout.Close()
@@ -389,7 +428,8 @@ func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 			"/tmp":        "rw,exec,nosuid,nodev,size=1g,mode=1777",
 			"/home/agent": "rw,nosuid,nodev,size=256m,mode=1777",
 		},
-		Resources: s.cfg.Resources,
+		Resources:  s.cfg.Resources,
+		LogMaxSize: s.cfg.LogMaxSize,
 	}
 	spec.Mounts = append(spec.Mounts, scratch...)
 	return spec

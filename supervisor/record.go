@@ -41,7 +41,10 @@ type runRecord struct {
 	// VerifyRounds are the verify rounds run so far; a restart continues
 	// counting from them, so the fix-round budget is not granted afresh.
 	VerifyRounds []verifyRound `json:"verify_rounds,omitempty"`
-	UpdatedAt    time.Time     `json:"updated_at"`
+	// EventKey (hex) checks the signatures of the running container's worker
+	// lines; the record is never mounted into a container.
+	EventKey  string    `json:"event_key,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 const recordFile = "run.json"
@@ -97,6 +100,22 @@ func (s *Supervisor) loadRecords() []runRecord {
 	return out
 }
 
+// logPos is where in the container's log an event ends: the engine's
+// timestamp of its last line and the worker's number of that line (0: none).
+type logPos struct {
+	At time.Time
+	N  int64
+}
+
+// join is the position of an event made of the lines of p and q.
+func (p logPos) join(q logPos) logPos {
+	if q.At.After(p.At) {
+		p.At = q.At
+	}
+	p.N = max(p.N, q.N)
+	return p
+}
+
 // seqMap remembers, per shipped event, where in the container's log it ended,
 // so a restarted supervisor can replay exactly the lines Trakkar has not
 // acknowledged.
@@ -134,8 +153,8 @@ func openSeqMap(path string) *seqMap {
 	return &seqMap{path: path}
 }
 
-func (m *seqMap) record(seq int64, pos time.Time) {
-	if m == nil || seq <= 0 || pos.IsZero() {
+func (m *seqMap) record(seq int64, pos logPos) {
+	if m == nil || seq <= 0 || pos.At.IsZero() {
 		return
 	}
 	m.mu.Lock()
@@ -147,7 +166,7 @@ func (m *seqMap) record(seq int64, pos time.Time) {
 		}
 		m.f = f
 	}
-	fmt.Fprintf(m.f, "%d %d\n", seq, pos.UnixNano())
+	fmt.Fprintf(m.f, "%d %d %d\n", seq, pos.At.UnixNano(), pos.N)
 }
 
 func (m *seqMap) close() {
@@ -163,26 +182,35 @@ func (m *seqMap) close() {
 }
 
 // positionFor returns the log position reached by the events up to acked: the
-// latest end among them. Zero means "from the start".
-func positionFor(path string, acked int64) time.Time {
+// latest end among them, and the highest worker line number (0 when the
+// record predates numbering). Zero means "from the start".
+func positionFor(path string, acked int64) logPos {
 	f, err := os.Open(path)
 	if err != nil {
-		return time.Time{}
+		return logPos{}
 	}
 	defer f.Close()
-	var best int64
+	var best, n int64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		a, b, ok := strings.Cut(sc.Text(), " ")
-		seq, err1 := strconv.ParseInt(a, 10, 64)
-		ns, err2 := strconv.ParseInt(b, 10, 64)
-		if !ok || err1 != nil || err2 != nil || seq > acked {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		seq, err1 := strconv.ParseInt(fields[0], 10, 64)
+		ns, err2 := strconv.ParseInt(fields[1], 10, 64)
+		if err1 != nil || err2 != nil || seq > acked {
 			continue
 		}
 		best = max(best, ns)
+		if len(fields) > 2 {
+			if v, err := strconv.ParseInt(fields[2], 10, 64); err == nil {
+				n = max(n, v)
+			}
+		}
 	}
 	if best == 0 {
-		return time.Time{}
+		return logPos{}
 	}
-	return time.Unix(0, best)
+	return logPos{At: time.Unix(0, best), N: n}
 }

@@ -188,8 +188,8 @@ func (s *Supervisor) eventStart(ctx context.Context, log *zap.Logger, claim trak
 // Trakkar's acknowledged events end.
 func (s *Supervisor) reattach(ctx context.Context, r *run, ws *workspace, id string) *trakkar.Completion {
 	since := positionFor(s.seqMapPath(r), r.ship.Acked())
-	if !since.IsZero() {
-		since = since.Add(time.Nanosecond)
+	if !since.At.IsZero() {
+		since.At = since.At.Add(time.Nanosecond)
 	}
 	waitCh := make(chan docker.WaitResult, 1)
 	go func() {
@@ -258,7 +258,7 @@ func (s *Supervisor) startCreated(ctx context.Context, r *run, ws *workspace, id
 		s.emit(r, trakkar.EventError, "start container: "+err.Error(), nil)
 		return failed("start container: " + err.Error())
 	}
-	ar, err := s.supervise(ctx, r, ws, id, waitCh, time.Time{})
+	ar, err := s.supervise(ctx, r, ws, id, waitCh, logPos{})
 	if err != nil {
 		s.emit(r, trakkar.EventError, err.Error(), nil)
 		return failed(err.Error())

@@ -268,7 +268,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 
 	// The tail goes into the PR body and the fix prompt: no terminal sequences.
 	tail := &tailBuffer{mask: s.verifyLine}
-	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, _ time.Time) {
+	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, _ logPos) {
 		if !r.isLost() {
 			r.ship.Add(ev)
 		}
@@ -280,7 +280,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 		return newLineWriter(func(line []byte) {
 			_, text := splitStamp(line)
 			tail.add(string(text))
-			co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), time.Time{})
+			co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
 		})
 	}
 	stdout, stderr := lineTo("stdout"), lineTo("stderr")

@@ -78,6 +78,9 @@ func runCLI(ctx context.Context, spec cliSpec, onLine func([]byte), onTooLong fu
 	go func() {
 		defer close(errDone)
 		_, _ = io.Copy(tail, errR)
+		if f, ok := spec.Stderr.(interface{ Flush() }); ok {
+			f.Flush() // say what a limit dropped at the end
+		}
 	}()
 	waitDone := make(chan struct{})
 	go func() {

@@ -5,13 +5,17 @@ package worker
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/event"
@@ -74,7 +78,9 @@ func Run(ctx context.Context, cfg Config) int {
 
 type run struct {
 	cfg Config
-	mu  sync.Mutex // serializes stdout writes
+	mu  sync.Mutex // serializes stdout writes and numbering
+	n   int64      // number of the last line written
+	key []byte     // signs every line (see event.Sign); nil: lines go unsigned
 	job event.Job
 }
 
@@ -84,10 +90,21 @@ func (w *run) emit(l event.Line) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, _ = w.cfg.Stdout.Write(l.Encode()) // nowhere to report a broken stdout
+	w.n++
+	l.N = w.n
+	b := l.Encode()
+	if w.key != nil {
+		b = event.Sign(w.key, b)
+	}
+	_, _ = w.cfg.Stdout.Write(b) // nowhere to report a broken stdout
 }
 
 func (w *run) execute(ctx context.Context) int {
+	key, err := takeKey(filepath.Join(w.cfg.OutDir, event.KeyFile))
+	if err != nil {
+		return w.fail(event.ExitUsage, ClassBadJob, err.Error())
+	}
+	w.key = key
 	job, err := readJob(filepath.Join(w.cfg.InDir, event.JobFile))
 	if err != nil {
 		return w.fail(event.ExitUsage, ClassBadJob, err.Error())
@@ -119,7 +136,7 @@ func (w *run) execute(ctx context.Context) int {
 		Dir:       w.cfg.Workspace,
 		Env:       p.Env(w.cfg.Env),
 		Stdin:     p.Stdin(job),
-		Stderr:    w.cfg.Stderr,
+		Stderr:    newStderrLimit(w.cfg.Stderr, stderrRate, stderrBurst, time.Now),
 		KillAfter: w.cfg.killAfter,
 	}
 	exit, stopped, err := runCLI(ctx, spec,
@@ -161,6 +178,32 @@ func (w *run) finish(res event.Result, code int) int {
 		fmt.Fprintln(w.cfg.Stderr, "trakkar-worker: "+err.Error())
 	}
 	return code
+}
+
+// takeKey reads the line-signing key and removes its file, before the agent
+// exists, so that only this process's memory holds it. No file: no key.
+func takeKey(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the event key: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read the event key: %w", err)
+	}
+	// Refuse to run rather than leave the key where the agent can read it.
+	if err := os.Remove(path); err != nil {
+		return nil, fmt.Errorf("remove the event key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) < 16 {
+		return nil, errors.New("bad event key file")
+	}
+	return key, nil
 }
 
 func readJob(path string) (event.Job, error) {

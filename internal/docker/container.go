@@ -136,13 +136,68 @@ func (c *Client) Logs(ctx context.Context, id string, follow bool, stdout, stder
 
 // LogsSince is Logs from a point in time (zero: from the start), with every line
 // prefixed by the engine's RFC 3339 timestamp and a space. A restarted
-// supervisor uses the timestamps to continue exactly where it stopped.
+// supervisor uses the timestamps to continue exactly where it stopped. Each
+// line is delivered once and whole: repeats the engine makes when the log
+// rotates are dropped, and a long line the engine split is joined again (see
+// onceWriter). Lines the rotation removed before they were read are missing.
 func (c *Client) LogsSince(ctx context.Context, id string, since time.Time, follow bool, stdout, stderr io.Writer) error {
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Timestamps: true}
-	if !since.IsZero() {
-		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	opts.Since = sinceArg(since)
+	if stdout == nil {
+		stdout = io.Discard
 	}
-	return c.copyLogs(ctx, id, opts, stdout, stderr)
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	out, errw := &onceWriter{w: stdout}, &onceWriter{w: stderr}
+	for broken := 0; ; broken++ {
+		err := c.copyLogs(ctx, id, opts, out, errw)
+		if err == nil || !follow || ctx.Err() != nil {
+			if err != nil || !follow {
+				return err
+			}
+			break
+		}
+		// The engine's follower breaks when a rotated file is gone before it
+		// was read ("Error grabbing logs: no such file or directory"). Follow
+		// again from the last delivered line rather than go deaf.
+		if broken >= maxFollowRestarts {
+			return err
+		}
+		c.log.Warn("following container logs broke; following again", zap.String("container_id", id), zap.Error(err))
+		if from := catchUpFrom(out.last, errw.last); !from.IsZero() {
+			opts.Since = sinceArg(from)
+		}
+		out.reread()
+		errw.reread()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("logs of container %s: %w", id, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// The follow ended with the container's output, but a follower can fall
+	// behind a rotation and miss lines, the last ones included. Read once more
+	// what is still on disk after the last delivered line; the writers drop
+	// what was delivered already.
+	opts.Follow = false
+	if from := catchUpFrom(out.last, errw.last); !from.IsZero() {
+		opts.Since = sinceArg(from)
+	}
+	out.reread()
+	errw.reread()
+	return c.copyLogs(ctx, id, opts, out, errw)
+}
+
+// maxFollowRestarts bounds how often one LogsSince follows again after the
+// engine broke the stream.
+const maxFollowRestarts = 20
+
+func sinceArg(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
 func (c *Client) copyLogs(ctx context.Context, id string, opts container.LogsOptions, stdout, stderr io.Writer) error {

@@ -74,6 +74,13 @@ type Spec struct {
 	Runtime string
 	// Aliases are extra names of the container on Network.
 	Aliases []string
+	// OwnInit says the entrypoint is its own init (it reaps orphans and forwards
+	// signals), so the engine adds none: the engine's init would hold the
+	// container's stdout where the container's other processes can open it.
+	OwnInit bool
+	// LogMaxSize overrides LogMaxSize (a json-file size such as "512k"); tests
+	// make it small so the log rotates in seconds.
+	LogMaxSize string
 }
 
 // socketPaths are the well-known places of the engine's API socket. Mounting one
@@ -144,11 +151,15 @@ func (s Spec) build(extraSockets []string) (*container.Config, *container.HostCo
 		WorkingDir: s.WorkingDir,
 		Labels:     labels,
 	}
-	useInit := true
+	useInit := !s.OwnInit
+	logMax := LogMaxSize
+	if s.LogMaxSize != "" {
+		logMax = s.LogMaxSize
+	}
 	hc := &container.HostConfig{
 		LogConfig: container.LogConfig{
 			Type:   "json-file",
-			Config: map[string]string{"max-size": LogMaxSize, "max-file": LogMaxFile},
+			Config: map[string]string{"max-size": logMax, "max-file": LogMaxFile},
 		},
 		NetworkMode:    container.NetworkMode(netMode),
 		CapDrop:        []string{"ALL"},

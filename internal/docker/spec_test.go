@@ -179,3 +179,38 @@ func TestSpecBuildCopiesCallerData(t *testing.T) {
 		t.Fatalf("config shares caller data: labels=%v cmd=%v", cfg.Labels, cfg.Cmd)
 	}
 }
+
+// OwnInit drops the engine's init (the worker reaps instead) and LogMaxSize
+// shrinks the log; the rest of the hardening stays.
+func TestSpecOwnInitAndLogSize(t *testing.T) {
+	tests := []struct {
+		name     string
+		own      bool
+		size     string
+		wantInit bool
+		wantSize string
+	}{
+		{"defaults", false, "", true, LogMaxSize},
+		{"own init", true, "", false, LogMaxSize},
+		{"small log", false, "64k", true, "64k"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validSpec()
+			s.OwnInit, s.LogMaxSize = tt.own, tt.size
+			_, hc, err := s.build(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hc.Init == nil || *hc.Init != tt.wantInit {
+				t.Errorf("init %v, want %v", hc.Init, tt.wantInit)
+			}
+			if hc.LogConfig.Config["max-size"] != tt.wantSize || hc.LogConfig.Config["max-file"] != LogMaxFile {
+				t.Errorf("log config %v", hc.LogConfig.Config)
+			}
+			if !hc.ReadonlyRootfs || len(hc.CapDrop) != 1 {
+				t.Errorf("hardening lost: readonly=%v capdrop=%v", hc.ReadonlyRootfs, hc.CapDrop)
+			}
+		})
+	}
+}

@@ -25,6 +25,9 @@ type Line struct {
 	Text string         `json:"text"`
 	Data map[string]any `json:"data,omitempty"`
 	At   time.Time      `json:"at"`
+	// N numbers the worker's lines from 1 without gaps, so the supervisor can
+	// tell lines lost to log rotation (a gap) and repeated ones (not newer).
+	N int64 `json:"n,omitempty"`
 }
 
 // Encode returns the line as JSON followed by a newline.

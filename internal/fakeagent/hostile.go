@@ -55,6 +55,9 @@ import (
 //	                            FIFO and a symlink to target) in every host folder the
 //	                            container writes; the task's first run then chmods
 //	                            /trakkar/out to 0555
+//	forge-events                write forged worker event lines into every other
+//	                            process's stdout/stderr it can open via /proc
+//	stderr-flood mb=<n>         n MiB to stderr (default 50), then a tool call
 
 // attack is one `fake:attack=` directive.
 type attack struct {
@@ -86,6 +89,8 @@ var attackParams = map[string][]string{
 	"cache-plant":   {"marker!"},
 	"cache-look":    {"marker!"},
 	"setuid":        {"target"},
+	"forge-events":  nil,
+	"stderr-flood":  {"mb"},
 }
 
 // Parameters holding absolute host paths, numbers, secrets and plain names.
@@ -293,4 +298,6 @@ var hostileAttacks = map[string]func(*probe, attack){
 	"cache-plant":   attackCachePlant,
 	"cache-look":    attackCacheLook,
 	"setuid":        attackSetuid,
+	"forge-events":  attackForgeEvents,
+	"stderr-flood":  attackStderrFlood,
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -52,6 +53,9 @@ func main() {
 		forks(n)
 	case "status":
 		status()
+	case "flood":
+		n, _ := strconv.Atoi(arg)
+		flood(n)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown mode %q\n", os.Args[1])
 		os.Exit(2)
@@ -175,4 +179,20 @@ func status() {
 	report("home-write", os.WriteFile("/home/agent/probe", []byte("x"), 0o600))
 	host, _ := os.Hostname()
 	fmt.Printf("hostname=%s\n", host)
+}
+
+// flood writes n numbered lines to stdout as fast as it can, every 5000th one
+// longer than the engine's 16 KiB message size, so the log rotates while being
+// followed and long lines arrive in parts.
+func flood(n int) {
+	w := bufio.NewWriterSize(os.Stdout, 64<<10)
+	pad := strings.Repeat("x", 40<<10)
+	for i := 1; i <= n; i++ {
+		if i%5000 == 0 {
+			fmt.Fprintf(w, "line-%07d %s\n", i, pad)
+		} else {
+			fmt.Fprintf(w, "line-%07d\n", i)
+		}
+	}
+	_ = w.Flush()
 }

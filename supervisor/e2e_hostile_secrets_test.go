@@ -152,8 +152,16 @@ func hostileAgentCannotPublishTheModelKey(t *testing.T, rt hostileRuntime) {
 		// The forged worker events arrive while the agent can write to the
 		// worker's stdout (issue 9 item 7); when they do, their data keys and a
 		// data value across the engine's 16 KiB split must arrive masked.
-		var forgedKeys, forgedLong bool
+		var forgedKeys, forgedLong, forgedIgnored, forgedArrived bool
 		for _, ev := range rv.Events {
+			// Under gVisor the agent can still write into the worker's output,
+			// but its unsigned lines are dropped and reported (item 7).
+			if ev.Type == trakkar.EventError && strings.Contains(ev.Text, "the worker did not write") {
+				forgedIgnored = true
+			}
+			if ev.Text == "forged tool event" || ev.Text == "forged long data" {
+				forgedArrived = true
+			}
 			if strings.Contains(ev.Text, "LEAK INFO cannot forge") {
 				t.Logf("the agent could not forge worker events: %s", ev.Text)
 				forgedKeys, forgedLong = true, true
@@ -166,6 +174,10 @@ func hostileAgentCannotPublishTheModelKey(t *testing.T, rt hostileRuntime) {
 			if blob, ok := ev.Data["blob"].(string); ok && ev.Text == "forged long data" {
 				forgedLong = strings.HasSuffix(blob, "[REDACTED]")
 			}
+		}
+		if forgedIgnored && !forgedArrived {
+			t.Logf("the agent's forged worker events were ignored as unsigned")
+			forgedKeys, forgedLong = true, true
 		}
 		if !forgedKeys || !forgedLong {
 			t.Errorf("the forged events did not arrive masked (data keys %v, long value %v)", forgedKeys, forgedLong)

@@ -22,45 +22,42 @@ import (
 // worker also signs every line with a key only its memory holds (gVisor does
 // guard /proc/<pid>/mem), and the supervisor ignores unsigned lines, saying so.
 func TestHostileForgedEventsDoNotReachTrakkar(t *testing.T) {
-	for _, rt := range []struct{ name, runtime, network string }{
-		{"runc", "", ""},
-		{"runsc", "runsc", supervisor.NetworkNone},
-	} {
-		t.Run(rt.name, func(t *testing.T) {
-			e := newEnv(t, envOpts{})
-			hostileTask(t, e, "HOS-30", "Forge events", "fake:attack=forge-events")
-			e.start(e.config(func(c *supervisor.Config) { c.Runtime, c.Network = rt.runtime, rt.network }))
-			rv := e.waitCompleted("HOS-30", 2*time.Minute)
-			lines := hostileLines(t, rv)
-			requireLines(t, lines, "HOSTILE SCANNED forge-events:", "tried")
-			requireLines(t, lines, "HOSTILE BLOCKED forge-events:", "/proc/1/mem")
-			if rt.runtime == "" {
-				requireLines(t, lines, "HOSTILE BLOCKED forge-events:", "/proc/1/fd/1", "/proc/1/environ")
-				noneFound(t, lines)
-			}
-			wroteStdout := false
-			for _, l := range lines {
-				wroteStdout = wroteStdout || (strings.HasPrefix(l, "HOSTILE FOUND") && strings.Contains(l, "/fd/1"))
-			}
-			ignored := false
-			for _, ev := range rv.Events {
-				ignored = ignored || (ev.Type == trakkar.EventError && strings.Contains(ev.Text, "that the worker did not write"))
-				if !strings.Contains(ev.Text, fakeagent.ForgedEventMarker) {
-					continue
-				}
-				if ev.Type == trakkar.EventLog && ev.Data["stream"] == "stderr" {
-					continue // the CLI's stderr is forwarded as such: the agent's own channel
-				}
-				t.Errorf("a forged event reached Trakkar: %s %q", ev.Type, ev.Text)
-			}
-			if wroteStdout && !ignored {
-				t.Errorf("forged lines reached the worker's stdout, but no event says they were ignored")
-			}
-			t.Logf("%s: forged lines reached the container's stdout: %v; reported as ignored: %v", rt.name, wroteStdout, ignored)
-			if rv.Completion.Outcome == trakkar.OutcomeFailed {
-				t.Errorf("outcome %q error %q", rv.Completion.Outcome, deref(rv.Completion.Error))
-			}
-		})
+	forEachRuntime(t, hostileForgedEvents)
+}
+
+func hostileForgedEvents(t *testing.T, rt hostileRuntime) {
+	e := newEnv(t, envOpts{})
+	hostileTask(t, e, "HOS-30", "Forge events", "fake:attack=forge-events")
+	e.start(e.config(rt.apply))
+	rv := e.waitCompleted("HOS-30", 2*time.Minute)
+	lines := hostileLines(t, rv)
+	requireLines(t, lines, "HOSTILE SCANNED forge-events:", "tried")
+	requireLines(t, lines, "HOSTILE BLOCKED forge-events:", "/proc/1/mem")
+	if rt.runtime == "" {
+		requireLines(t, lines, "HOSTILE BLOCKED forge-events:", "/proc/1/fd/1", "/proc/1/environ")
+		noneFound(t, lines)
+	}
+	wroteStdout := false
+	for _, l := range lines {
+		wroteStdout = wroteStdout || (strings.HasPrefix(l, "HOSTILE FOUND") && strings.Contains(l, "/fd/1"))
+	}
+	ignored := false
+	for _, ev := range rv.Events {
+		ignored = ignored || (ev.Type == trakkar.EventError && strings.Contains(ev.Text, "that the worker did not write"))
+		if !strings.Contains(ev.Text, fakeagent.ForgedEventMarker) {
+			continue
+		}
+		if ev.Type == trakkar.EventLog && ev.Data["stream"] == "stderr" {
+			continue // the CLI's stderr is forwarded as such: the agent's own channel
+		}
+		t.Errorf("a forged event reached Trakkar: %s %q", ev.Type, ev.Text)
+	}
+	if wroteStdout && !ignored {
+		t.Errorf("forged lines reached the worker's stdout, but no event says they were ignored")
+	}
+	t.Logf("%s: forged lines reached the container's stdout: %v; reported as ignored: %v", rt.name, wroteStdout, ignored)
+	if rv.Completion.Outcome == trakkar.OutcomeFailed {
+		t.Errorf("outcome %q error %q", rv.Completion.Outcome, deref(rv.Completion.Error))
 	}
 }
 
@@ -69,10 +66,17 @@ func TestHostileForgedEventsDoNotReachTrakkar(t *testing.T) {
 // many lines were lost. Protection: the worker caps what it forwards of the
 // CLI's stderr, and numbers its event lines so the supervisor sees gaps.
 func TestHostileStderrFloodKeepsToolCall(t *testing.T) {
+	forEachRuntime(t, hostileStderrFlood)
+}
+
+func hostileStderrFlood(t *testing.T, rt hostileRuntime) {
 	e := newEnv(t, envOpts{})
 	hostileTask(t, e, "HOS-31", "Flood stderr", "fake:attack=stderr-flood mb=50")
 	// A small log rotates every few hundred KiB, as a big one does under load.
-	e.start(e.config(func(c *supervisor.Config) { c.LogMaxSize = "256k" }))
+	e.start(e.config(func(c *supervisor.Config) {
+		c.LogMaxSize = "256k"
+		rt.apply(c)
+	}))
 	rv := e.waitCompleted("HOS-31", 3*time.Minute)
 	requireLines(t, hostileLines(t, rv), "HOSTILE PLANTED stderr-flood:", "wrote 50 MiB to stderr")
 	toolSeen, lossReported := false, false

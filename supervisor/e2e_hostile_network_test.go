@@ -134,6 +134,10 @@ func allowlistReachesOnlyTheProxy(t *testing.T, rt hostileRuntime) {
 // path and only with the task's own secret: a CONNECT to the model host is
 // refused, a wrong key is refused, and no other container reaches the injector.
 func TestPinnedModelKeyOnlyForTheTask(t *testing.T) {
+	forEachRuntime(t, pinnedModelKeyOnlyForTheTask)
+}
+
+func pinnedModelKeyOnlyForTheTask(t *testing.T, rt hostileRuntime) {
 	e := newEnv(t, envOpts{})
 	netName, _ := outside(t, e)
 	desc := strings.Join([]string{
@@ -152,6 +156,7 @@ func TestPinnedModelKeyOnlyForTheTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.start(e.config(func(c *supervisor.Config) {
+		c.Runtime = rt.runtime
 		c.Network = supervisor.NetworkAllowlist
 		c.AllowDomains = []string{"allowed.test", "model.test", "api.anthropic.com"}
 		c.EgressNetwork = netName
@@ -191,14 +196,19 @@ func TestPinnedModelKeyOnlyForTheTask(t *testing.T) {
 		}
 	}
 
+	// pid 1 is the non-dumpable worker init: under runc its environment is
+	// closed to the agent; gVisor lets it be read, and it holds no real key.
+	environ := `/proc/self/environ:0\ngrep: /proc/1/environ: Permission denied`
+	if rt.runtime == "runsc" {
+		environ = `/proc/self/environ:0\n/proc/1/environ:0`
+	}
 	rv := e.waitCompleted("NET-3", 120*time.Second)
 	texts := eventTexts(rv.Events)
 	t.Logf("events:\n%s", texts)
 	for _, want := range []string{
 		"key=[REDACTED] base=http://127.0.0.1:3129", // the per-task secret is masked too
 		"base=http://127.0.0.1:3129",
-		// pid 1 is the non-dumpable worker init: its environment is closed to the agent.
-		`/proc/self/environ:0\ngrep: /proc/1/environ: Permission denied`,
+		environ,
 		`PROBE model:/index.html status 200 body "ok-from-target"`,
 		"PROBE model-as:sk-ant-api03-attackerOwnKey /index.html status 401",
 		"PROBE connect:model.test:8080 status 403",

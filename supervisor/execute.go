@@ -357,6 +357,9 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	co.close()
 	log.Info("container exited", zap.Int("exit_code", ar.exit.Code), zap.Bool("oom_killed", ar.exit.OOMKilled))
 	ar.result = s.resultOf(r, ws)
+	if nums.known {
+		s.reportTailLoss(r, ar.result, key, nums.last)
+	}
 	if ar.result != nil && ar.result.SessionID != "" {
 		if err := saveSession(ws, session{Provider: s.cfg.Provider, ID: ar.result.SessionID}); err != nil {
 			log.Warn("keep agent session", zap.Error(err))

@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"go.uber.org/zap"
+
 	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
 // What the supervisor checks of the worker's stdout lines: their signature
@@ -86,4 +89,16 @@ func lostText(n int64) string {
 		return "1 line of the agent's output was lost (container log rotation)"
 	}
 	return fmt.Sprintf("%d lines of the agent's output were lost (container log rotation)", n)
+}
+
+// reportTailLoss compares the number of lines the worker says it wrote (in its
+// signed result) with the last one read: lines rotated away at the very end
+// leave no later line to show the gap.
+func (s *Supervisor) reportTailLoss(r *run, res *event.Result, key []byte, last int64) {
+	if res == nil || res.Lines <= last || len(key) == 0 || !event.VerifyCount(key, res.Lines, res.LinesSig) {
+		return
+	}
+	lost := res.Lines - last
+	r.log.Warn("worker lines lost at the end", zap.Int64("lost", lost), zap.Int64("lines", res.Lines))
+	s.emit(r, trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost})
 }

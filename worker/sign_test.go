@@ -66,6 +66,17 @@ func TestRunSignsAndNumbersLines(t *testing.T) {
 					t.Errorf("line %d numbered %d", i+1, l.N)
 				}
 			}
+			if tt.code != event.ExitOK {
+				return
+			}
+			// The result says how many lines were written, signed when lines are.
+			res := h.result()
+			if res.Lines != int64(len(raws)) {
+				t.Errorf("result counts %d lines, %d were written", res.Lines, len(raws))
+			}
+			if got := event.VerifyCount(key, res.Lines, res.LinesSig); got != tt.signed {
+				t.Errorf("line count signature valid: %v, want %v", got, tt.signed)
+			}
 		})
 	}
 }

@@ -174,6 +174,12 @@ func (w *run) fail(code int, class, msg string) int {
 // finish writes the result and returns code; a result that cannot be written
 // leaves the supervisor with the exit code alone.
 func (w *run) finish(res event.Result, code int) int {
+	w.mu.Lock()
+	res.Lines = w.n
+	if w.key != nil {
+		res.LinesSig = event.SignCount(w.key, w.n)
+	}
+	w.mu.Unlock()
 	if err := writeResult(w.cfg.OutDir, res); err != nil {
 		fmt.Fprintln(w.cfg.Stderr, "trakkar-worker: "+err.Error())
 	}

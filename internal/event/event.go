@@ -86,6 +86,10 @@ type Result struct {
 	Error     string `json:"error,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	Usage     Usage  `json:"usage"`
+	// Lines is how many event lines the worker wrote to stdout, signed in
+	// LinesSig (see SignCount).
+	Lines    int64  `json:"lines,omitempty"`
+	LinesSig string `json:"lines_sig,omitempty"`
 }
 
 // ResultFile is the name of the result inside the output directory.

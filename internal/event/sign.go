@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 )
 
 // KeyFile, in the output directory, holds the per-container key of the line
@@ -46,4 +47,25 @@ func Verify(key, raw []byte) (line []byte, ok bool) {
 		return nil, false
 	}
 	return line, true
+}
+
+// SignCount signs the number of lines a worker wrote, for its result file: the
+// supervisor learns how many lines to expect, so losing the last ones to log
+// rotation is seen too. The agent can rewrite the result file, not the
+// signature.
+func SignCount(key []byte, n int64) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("lines:" + strconv.FormatInt(n, 10)))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifyCount checks a signature made by SignCount.
+func VerifyCount(key []byte, n int64, sig string) bool {
+	got, err := hex.DecodeString(sig)
+	if err != nil || len(key) == 0 {
+		return false
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("lines:" + strconv.FormatInt(n, 10)))
+	return hmac.Equal(got, m.Sum(nil))
 }

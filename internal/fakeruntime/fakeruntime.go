@@ -365,7 +365,7 @@ func (r *Runtime) logs(ctx context.Context, op, id string, since time.Time, stam
 		r.mu.Lock()
 		lines := c.logs[next:]
 		next = len(c.logs)
-		ended := c.state == "exited"
+		ended := c.state != "running" // a created container has no output to wait for
 		changed := c.changed
 		r.mu.Unlock()
 		for _, l := range lines {
@@ -396,14 +396,19 @@ func (r *Runtime) logs(ctx context.Context, op, id string, since time.Time, stam
 	}
 }
 
-// Wait blocks until the container is not running.
+// Wait blocks until the container is not running; a created one is not.
 func (r *Runtime) Wait(ctx context.Context, id string) (docker.ExitStatus, error) {
 	r.mu.Lock()
 	r.record("Wait", id)
 	c, err := r.get(id)
+	created := err == nil && c.state == "created"
 	r.mu.Unlock()
 	if err != nil {
 		return docker.ExitStatus{}, err
+	}
+	if created {
+		// Not running: the engine answers at once, as for an exited one.
+		return docker.ExitStatus{}, nil
 	}
 	select {
 	case <-c.done:

@@ -20,6 +20,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/fakeruntime"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/standin"
+	"github.com/trakkar/trakkar-agent/internal/testimage"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
@@ -87,7 +88,7 @@ func (e *fakeEnv) config(mod func(*supervisor.Config)) supervisor.Config {
 	cfg := supervisor.Config{
 		Repo: e.repo, Remote: "origin", Provider: supervisor.ProviderClaude,
 		Interval: 20 * time.Millisecond, Image: "fake-image", Publish: supervisor.PublishBranch,
-		Runner:        supervisor.RunnerInfo{ID: "rnr_fake_" + strings.ReplaceAll(e.t.Name(), "/", "_"), Hostname: "fake-host", Version: "test"},
+		Runner:        supervisor.RunnerInfo{ID: "rnr_fake_" + testimage.RunID() + "_" + strings.ReplaceAll(e.t.Name(), "/", "_"), Hostname: "fake-host", Version: "test"},
 		ContainerUser: strings.TrimSpace(mustOut(e.t, "id", "-u")) + ":" + strings.TrimSpace(mustOut(e.t, "id", "-g")),
 		StopGrace:     100 * time.Millisecond, NoAgentGit: true, Once: true, EventRetryMax: 50 * time.Millisecond,
 	}
@@ -421,7 +422,7 @@ func TestPhasesRecovery(t *testing.T) {
 				release := e.crashRunning()
 				// The container ends while the second process follows it.
 				go func() {
-					for e.rt.Count("Wait") == 0 {
+					for end := time.Now().Add(5 * time.Second); e.rt.Count("Wait") == 0 && time.Now().Before(end); {
 						time.Sleep(5 * time.Millisecond)
 					}
 					close(release)

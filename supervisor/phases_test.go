@@ -474,6 +474,17 @@ func TestPhasesRecovery(t *testing.T) {
 			},
 		},
 		{
+			// Killed after the agent's exit, before the change was published.
+			name: "finishing, before publishing", phase: "finishing", outcome: trakkar.OutcomeSucceeded, creates: 1,
+			crash: func(e *fakeEnv) func(docker.Spec) fakeruntime.Script {
+				close(e.crashRunning())
+				waitFor(e.t, 3*time.Second, "the agent's exit", func() bool { return len(e.rt.Running(nil)) == 0 })
+				_ = e.rt.Remove(context.Background(), e.agentID)
+				e.editRecord("WEB-1", func(m map[string]any) { m["phase"] = "finishing" })
+				return agentSucceeds
+			},
+		},
+		{
 			name: "completing", phase: "completing", outcome: trakkar.OutcomeSucceeded, creates: 1,
 			crash: func(e *fakeEnv) func(docker.Spec) fakeruntime.Script {
 				e.stand.SetFault(func(r *http.Request) (int, bool) {

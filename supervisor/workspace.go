@@ -105,7 +105,7 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 
 	s.repoMu.Lock()
 	defer s.repoMu.Unlock()
-	if err := s.git.Exclude(s.cfg.Repo, "/.trakkar-worktrees/"); err != nil {
+	if err := s.git.Exclude(ctx, s.cfg.Repo, "/.trakkar-worktrees/"); err != nil {
 		return nil, fmt.Errorf("exclude worktree folder: %w", err)
 	}
 	if err := s.git.Fetch(ctx, s.cfg.Repo, s.cfg.Remote, s.auth()); err != nil {

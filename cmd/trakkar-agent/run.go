@@ -277,7 +277,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	// Before anything recovers or reconciles runs: one process per runner id.
 	host, _ := os.Hostname()
 	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
-	if err := g.Exclude(cfg.Repo, "/"+supervisor.WorktreeFolder+"/"); err != nil {
+	if err := g.Exclude(ctx, cfg.Repo, "/"+supervisor.WorktreeFolder+"/"); err != nil {
 		return fmt.Errorf("exclude worktree folder: %w", err)
 	}
 	lock, err := lockRunner(cfg.WorktreeRoot, gitStateDir(), cfg.Runner.ID, os.Getenv("TRAKKAR_RUNNER_ID") != "")

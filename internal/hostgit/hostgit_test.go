@@ -284,11 +284,11 @@ func TestExcludeIdempotent(t *testing.T) {
 	exclude := filepath.Join(f.clone, ".git", "info", "exclude")
 	writeFile(t, exclude, "# user line without newline")
 	for i := 0; i < 3; i++ {
-		if err := g.Exclude(f.clone, "/.trakkar-worktrees/"); err != nil {
+		if err := g.Exclude(context.Background(), f.clone, "/.trakkar-worktrees/"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := g.Exclude(f.clone, "*.log"); err != nil {
+	if err := g.Exclude(context.Background(), f.clone, "*.log"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(exclude)
@@ -305,9 +305,26 @@ func TestExcludeIdempotent(t *testing.T) {
 		t.Fatalf("status not clean: %q", st)
 	}
 	for _, bad := range []string{"", "a\nb", "a\rb"} {
-		if err := g.Exclude(f.clone, bad); err == nil {
+		if err := g.Exclude(context.Background(), f.clone, bad); err == nil {
 			t.Errorf("Exclude(%q) succeeded", bad)
 		}
+	}
+}
+
+// A cancelled context stops Exclude before it touches the exclude file.
+func TestExcludeHonoursContext(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	g := newGit(t)
+	exclude := filepath.Join(f.clone, ".git", "info", "exclude")
+	writeFile(t, exclude, "keep\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Exclude(ctx, f.clone, "/.trakkar-worktrees/"); err == nil {
+		t.Fatal("Exclude with a cancelled context succeeded")
+	}
+	if b, err := os.ReadFile(exclude); err != nil || string(b) != "keep\n" {
+		t.Fatalf("exclude = %q, %v; want it untouched", b, err)
 	}
 }
 

@@ -54,7 +54,7 @@ type Config struct {
 	Secrets        []string // every secret known to the supervisor, for redaction
 	StopGrace      time.Duration
 	Resources      docker.Resources
-	WorktreeRoot   string // <repo>/.trakkar-worktrees
+	WorktreeRoot   string // WorktreeRoot(Repo)
 	Policy         importpolicy.Options
 	MinFreeBytes   uint64   // refuse to create a workspace with less free disk than this
 	Network        string   // open (default), none or allowlist
@@ -167,6 +167,13 @@ func (c *Config) withDefaults() {
 
 // WorktreeFolder is the folder in a repository that holds task worktrees and state.
 const WorktreeFolder = ".trakkar-worktrees"
+
+// WorktreeExclude is the info/exclude line that keeps WorktreeFolder out of
+// the repository's status.
+const WorktreeExclude = "/" + WorktreeFolder + "/"
+
+// WorktreeRoot is the folder of repo that holds its task worktrees and state.
+func WorktreeRoot(repo string) string { return filepath.Join(repo, WorktreeFolder) }
 
 // InsideWorktrees reports whether path lies in a task worktree folder. Such a
 // tree is agent-written: the runner never discovers a repository there.

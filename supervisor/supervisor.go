@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -62,7 +61,7 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 		return nil, errors.New("publishing pull requests needs a forge client")
 	}
 	if cfg.WorktreeRoot == "" {
-		cfg.WorktreeRoot = filepath.Join(cfg.Repo, ".trakkar-worktrees")
+		cfg.WorktreeRoot = WorktreeRoot(cfg.Repo)
 	}
 	log := d.Logger
 	if log == nil {

@@ -272,12 +272,12 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	if cfg.Repo, err = g.RepoRoot(ctx, absDir); err != nil {
 		return badInput("%s is not inside a git repository: run trakkar-agent in the repository the agent should work on, or pass --repo", absDir)
 	}
-	cfg.WorktreeRoot = filepath.Join(cfg.Repo, supervisor.WorktreeFolder)
+	cfg.WorktreeRoot = supervisor.WorktreeRoot(cfg.Repo)
 
 	// Before anything recovers or reconciles runs: one process per runner id.
 	host, _ := os.Hostname()
 	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
-	if err := g.Exclude(ctx, cfg.Repo, "/"+supervisor.WorktreeFolder+"/"); err != nil {
+	if err := g.Exclude(ctx, cfg.Repo, supervisor.WorktreeExclude); err != nil {
 		return fmt.Errorf("exclude worktree folder: %w", err)
 	}
 	lock, err := lockRunner(cfg.WorktreeRoot, gitStateDir(), cfg.Runner.ID, os.Getenv("TRAKKAR_RUNNER_ID") != "")

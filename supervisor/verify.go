@@ -22,9 +22,6 @@ import (
 // RoleVerify marks a task's verify containers (LabelRole).
 const RoleVerify = "verify"
 
-// DefaultVerifyTimeout bounds the verify command when Config.VerifyTimeout is 0.
-const DefaultVerifyTimeout = 30 * time.Minute
-
 // How much of the verify output is kept for the PR body and the fix prompt.
 const (
 	tailLines = 60

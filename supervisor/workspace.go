@@ -103,7 +103,7 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		if err != nil {
 			return nil, err
 		}
-		if free < s.cfg.MinFreeBytes {
+		if free < uint64(s.cfg.MinFreeBytes) {
 			return nil, fmt.Errorf("not enough disk space for a workspace: %d MiB free under %s, need %d MiB (run trakkar-agent prune, or lower --min-free-mb)",
 				free>>20, s.cfg.WorktreeRoot, s.cfg.MinFreeBytes>>20)
 		}

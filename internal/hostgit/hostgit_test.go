@@ -277,12 +277,18 @@ func TestAddWorktreeRejectsBadInput(t *testing.T) {
 	}
 }
 
+// excludeFixture is a clone whose info/exclude holds content.
+func excludeFixture(t *testing.T, content string) (f fixture, g *hostgit.Git, exclude string) {
+	t.Helper()
+	f, g = newFixture(t), newGit(t)
+	exclude = filepath.Join(f.clone, ".git", "info", "exclude")
+	writeFile(t, exclude, content)
+	return f, g, exclude
+}
+
 func TestExcludeIdempotent(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	exclude := filepath.Join(f.clone, ".git", "info", "exclude")
-	writeFile(t, exclude, "# user line without newline")
+	f, g, exclude := excludeFixture(t, "# user line without newline")
 	for i := 0; i < 3; i++ {
 		if err := g.Exclude(context.Background(), f.clone, "/.trakkar-worktrees/"); err != nil {
 			t.Fatal(err)
@@ -314,10 +320,7 @@ func TestExcludeIdempotent(t *testing.T) {
 // A cancelled context stops Exclude before it touches the exclude file.
 func TestExcludeHonoursContext(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	exclude := filepath.Join(f.clone, ".git", "info", "exclude")
-	writeFile(t, exclude, "keep\n")
+	f, g, exclude := excludeFixture(t, "keep\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := g.Exclude(ctx, f.clone, "/.trakkar-worktrees/"); err == nil {

@@ -5,13 +5,16 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/egress"
 	"github.com/trakkar/trakkar-agent/internal/forge"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
 // Publish modes.
@@ -33,6 +36,44 @@ const DefaultMaxWorkspaceMB = 10240
 // DefaultConcurrency applies when neither the flag nor the agent sets one.
 const DefaultConcurrency = 6
 
+// DefaultVerifyTimeout bounds the verify command when Config.VerifyTimeout is 0.
+const DefaultVerifyTimeout = 30 * time.Minute
+
+// Defaults is the configuration when no option says otherwise: the CLI's flags
+// show these values, and New fills the fields whose zero value means "default"
+// from them. Provider, Image and MaxConcurrency are settled by Resolve.
+func Defaults() Config {
+	return Config{
+		Remote:        "origin",
+		Interval:      15 * time.Second,
+		PollWait:      25 * time.Second,
+		VerifyTimeout: DefaultVerifyTimeout,
+		VerifyRetries: 2,
+		Publish:       PublishPR,
+		ContainerUser: defaultContainerUser(),
+		StopGrace:     10 * time.Second,
+		Resources:     docker.Resources{MemoryBytes: 4096 << 20, NanoCPUs: 2e9, PidsLimit: 1024},
+		Policy: importpolicy.Options{
+			MaxFileBytes: importpolicy.DefaultMaxFileBytes,
+			MaxFiles:     importpolicy.DefaultMaxFiles,
+		},
+		MinFreeBytes:     1024 << 20,
+		MaxWorkspaceMB:   DefaultMaxWorkspaceMB,
+		Network:          NetworkOpen,
+		ModelAPIURL:      "https://" + defaultModelHost,
+		DependencyCaches: true,
+	}
+}
+
+// defaultContainerUser is the caller's uid:gid, or 1000:1000 for root: the
+// agent never runs as root.
+func defaultContainerUser() string {
+	if os.Geteuid() == 0 {
+		return "1000:1000"
+	}
+	return fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
+}
+
 // Config is the supervisor's typed configuration, built by the CLI.
 type Config struct {
 	Repo           string        // top level of the user's checkout
@@ -40,8 +81,8 @@ type Config struct {
 	Provider       string        // "" → the agent's setting → claude_code
 	Interval       time.Duration // pause between polls when the server answers at once
 	PollWait       time.Duration // long-poll wait per request (0..30s)
-	VerifyTimeout  time.Duration
-	MaxConcurrency int // 0 → the agent's setting → DefaultConcurrency
+	VerifyTimeout  time.Duration // --timeout: bounds the verify command only; the agent has no timer
+	MaxConcurrency int           // 0 → the agent's setting → DefaultConcurrency
 	Once           bool
 	DryRun         bool
 	Image          string // worker image; "" → default for the provider
@@ -54,9 +95,9 @@ type Config struct {
 	Secrets        []string // every secret known to the supervisor, for redaction
 	StopGrace      time.Duration
 	Resources      docker.Resources
-	WorktreeRoot   string // <repo>/.trakkar-worktrees
+	WorktreeRoot   string // WorktreeRoot(Repo)
 	Policy         importpolicy.Options
-	MinFreeBytes   uint64   // refuse to create a workspace with less free disk than this
+	MinFreeBytes   int64    // refuse to create a workspace with less free disk than this
 	Network        string   // open (default), none or allowlist
 	AllowDomains   []string // allowlist; empty → DefaultAllowDomains(provider)
 	EgressNetwork  string   // where the egress proxy reaches out from; "" → the default bridge
@@ -108,65 +149,135 @@ func DefaultImage(provider string) string {
 // ValidProvider reports whether p names a supported agent provider.
 func ValidProvider(p string) bool { return p == ProviderClaude || p == ProviderCursor }
 
-func (c *Config) validate() error {
+// Validate checks every value a user can set and returns one error per bad
+// value (joined; one per line), each naming the CLI option that sets it.
+func (c *Config) Validate() error {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Repo == "" {
-		errs = append(errs, errors.New("repository path is empty"))
+		bad("repository path is empty")
 	}
 	if c.Provider != "" && !ValidProvider(c.Provider) {
-		errs = append(errs, fmt.Errorf("unknown provider %q", c.Provider))
+		bad("unknown provider %q: use claude_code or cursor", c.Provider)
 	}
 	switch c.Publish {
 	case PublishPR, PublishBranch, PublishLocal:
 	default:
-		errs = append(errs, fmt.Errorf("unknown publish mode %q", c.Publish))
+		bad("unknown --publish %q: use pr, branch or local", c.Publish)
 	}
-	if c.ContainerUser == "" {
-		errs = append(errs, errors.New("container user is empty"))
+	if u, g, ok := strings.Cut(c.ContainerUser, ":"); !ok || u == "0" || g == "0" || !numeric(u) || !numeric(g) {
+		bad("--container-user must be a numeric non-root uid:gid (got %q)", c.ContainerUser)
+	}
+	for _, n := range []struct {
+		option string
+		value  float64 // in the option's unit
+	}{
+		{"--interval", c.Interval.Seconds()},
+		{"--timeout", c.VerifyTimeout.Seconds()},
+		{"--verify-retries", float64(c.VerifyRetries)},
+		{"--max-concurrency", float64(c.MaxConcurrency)},
+		{"--stop-grace", c.StopGrace.Seconds()},
+		{"--poll-wait", c.PollWait.Seconds()},
+		{"--memory-mb", float64(c.Resources.MemoryBytes >> 20)},
+		{"--cpus", float64(c.Resources.NanoCPUs) / 1e9},
+		{"--pids-limit", float64(c.Resources.PidsLimit)},
+		{"--max-file-mb", float64(c.Policy.MaxFileBytes >> 20)},
+		{"--max-files", float64(c.Policy.MaxFiles)},
+		{"--min-free-mb", float64(c.MinFreeBytes >> 20)},
+		{"--max-workspace-mb", float64(c.MaxWorkspaceMB)},
+		{"the event retry cap", c.EventRetryMax.Seconds()},
+	} {
+		if n.value < 0 {
+			bad("%s must not be negative (got %g)", n.option, n.value)
+		}
+	}
+	if c.PollWait > trakkar.MaxPollWait {
+		bad("--poll-wait must be between 0 and %g seconds (got %g)", trakkar.MaxPollWait.Seconds(), c.PollWait.Seconds())
 	}
 	switch c.Network {
 	case "", NetworkOpen, NetworkNone, NetworkAllowlist:
 	default:
-		errs = append(errs, fmt.Errorf("unknown network policy %q", c.Network))
+		bad("unknown --network %q: use open, none or allowlist", c.Network)
+	}
+	if _, err := egress.NewAllowlist(c.AllowDomains); err != nil {
+		bad("--allow-domain: %w", err)
+	}
+	if c.PinModelKey && c.Network != NetworkAllowlist {
+		bad("--pin-model-key needs --network allowlist")
 	}
 	for _, p := range c.Share {
 		if err := checkSharePath(p); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if c.PinModelKey && c.Network != NetworkAllowlist {
-		errs = append(errs, errors.New("pinning the model key needs the allowlist network policy"))
-	}
-	if c.Interval < 0 || c.MaxConcurrency < 0 || c.VerifyTimeout < 0 || c.PollWait < 0 || c.VerifyRetries < 0 ||
-		c.MaxWorkspaceMB < 0 || c.EventRetryMax < 0 {
-		errs = append(errs, errors.New("negative durations or counts are not allowed"))
-	}
 	return errors.Join(errs...)
 }
 
+func numeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve settles what the agent's settings decide: the provider (the
+// configured one, else the agent's, else claude_code) and the worker image for
+// it. It changes nothing in a configuration already resolved.
+func (c *Config) Resolve(agent trakkar.Agent) error {
+	if c.Provider == "" {
+		c.Provider = agent.Provider
+		if c.Provider == "" {
+			c.Provider = ProviderClaude
+		}
+		if !ValidProvider(c.Provider) {
+			return fmt.Errorf("the agent's provider %q is not supported: pass --provider claude_code or cursor", c.Provider)
+		}
+	}
+	if c.Image == "" {
+		c.Image = DefaultImage(c.Provider)
+	}
+	return nil
+}
+
+// withDefaults fills, from Defaults, the fields whose zero value means "the
+// default". For the others zero means none (VerifyRetries, PollWait,
+// MaxWorkspaceMB, MinFreeBytes…) and is kept.
 func (c *Config) withDefaults() {
+	d := Defaults()
 	if c.Remote == "" {
-		c.Remote = "origin"
+		c.Remote = d.Remote
 	}
 	if c.Interval == 0 {
-		c.Interval = 15 * time.Second
-	}
-	if c.PollWait > 30*time.Second {
-		c.PollWait = 30 * time.Second
+		c.Interval = d.Interval
 	}
 	if c.VerifyTimeout == 0 {
-		c.VerifyTimeout = DefaultVerifyTimeout
+		c.VerifyTimeout = d.VerifyTimeout
 	}
 	if c.StopGrace == 0 {
-		c.StopGrace = 10 * time.Second
+		c.StopGrace = d.StopGrace
 	}
 	if c.Publish == "" {
-		c.Publish = PublishPR
+		c.Publish = d.Publish
+	}
+	if c.WorktreeRoot == "" {
+		c.WorktreeRoot = WorktreeRoot(c.Repo)
 	}
 }
 
 // WorktreeFolder is the folder in a repository that holds task worktrees and state.
 const WorktreeFolder = ".trakkar-worktrees"
+
+// WorktreeExclude is the info/exclude line that keeps WorktreeFolder out of
+// the repository's status.
+const WorktreeExclude = "/" + WorktreeFolder + "/"
+
+// WorktreeRoot is the folder of repo that holds its task worktrees and state.
+func WorktreeRoot(repo string) string { return filepath.Join(repo, WorktreeFolder) }
 
 // InsideWorktrees reports whether path lies in a task worktree folder. Such a
 // tree is agent-written: the runner never discovers a repository there.

@@ -19,7 +19,6 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/event"
-	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -412,7 +411,7 @@ func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 		scratch = []docker.Mount{{Source: ws.gitDir, Target: agentGitDir}}
 	}
 	spec := docker.Spec{
-		Name:       "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40),
+		Name:       containerName(ws, r),
 		Image:      s.cfg.Image,
 		Env:        env,
 		User:       s.cfg.ContainerUser,

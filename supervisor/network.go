@@ -16,7 +16,6 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/egress"
-	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -173,7 +172,7 @@ func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace, mod
 	case NetworkNone:
 		return &taskNetwork{network: "none"}, nil
 	}
-	name := "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40)
+	name := containerName(ws, r)
 	// A proxy left by an earlier container of this run (a crash, a fix round)
 	// would make the names below collide.
 	s.stopEgress(ctx, r.claim.Run.ID)

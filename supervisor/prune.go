@@ -41,7 +41,7 @@ type PruneReport struct {
 // restarted supervisor will pick up) are kept.
 func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (PruneReport, error) {
 	var rep PruneReport
-	root := filepath.Join(repo, ".trakkar-worktrees")
+	root := WorktreeRoot(repo)
 	running := map[string]bool{} // task keys with a live container
 	if rt != nil {
 		cs, err := rt.List(ctx, map[string]string{LabelManaged: "true"})

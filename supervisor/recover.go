@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -226,12 +225,8 @@ func (s *Supervisor) finishExited(ctx context.Context, r *run, ws *workspace, mi
 
 // workspaceFor rebuilds the paths of a recorded run's workspace.
 func (s *Supervisor) workspaceFor(r *run) *workspace {
-	ws := &workspace{key: s.taskFolder(r.claim.Task), wt: r.rec.Worktree, base: r.rec.Base}
-	ws.stateDir = s.stateDirFor(r.claim.Task)
-	ws.inDir = filepath.Join(ws.stateDir, "in")
-	ws.outDir = filepath.Join(ws.stateDir, "out")
-	ws.agentDir = filepath.Join(ws.stateDir, "agent")
-	ws.gitDir = filepath.Join(ws.stateDir, "agent-git")
+	ws := s.workspacePaths(r.claim.Task)
+	ws.wt, ws.base = r.rec.Worktree, r.rec.Base
 	return ws
 }
 

@@ -67,7 +67,7 @@ func checkSharePath(p string) error {
 		return fmt.Errorf("share path %q contains ',', ':' or '\\', which overlay mounts cannot express", p)
 	}
 	for _, part := range strings.Split(filepath.ToSlash(clean), "/") {
-		if strings.EqualFold(part, ".git") || part == ".trakkar-worktrees" {
+		if strings.EqualFold(part, ".git") || part == WorktreeFolder {
 			return fmt.Errorf("share path %q may not name %s", p, part)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -52,7 +51,7 @@ type Deps struct {
 // New validates the configuration and returns a supervisor.
 func New(cfg Config, d Deps) (*Supervisor, error) {
 	cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	if d.API == nil || d.Git == nil || (d.Runtime == nil && !cfg.DryRun) {
@@ -60,9 +59,6 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 	}
 	if cfg.Publish == PublishPR && d.Forge == nil && !cfg.DryRun {
 		return nil, errors.New("publishing pull requests needs a forge client")
-	}
-	if cfg.WorktreeRoot == "" {
-		cfg.WorktreeRoot = filepath.Join(cfg.Repo, ".trakkar-worktrees")
 	}
 	log := d.Logger
 	if log == nil {
@@ -105,14 +101,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	s.agent = agent
-	if s.cfg.Provider == "" {
-		s.cfg.Provider = agent.Provider
-	}
-	if !ValidProvider(s.cfg.Provider) {
-		return fmt.Errorf("agent %q uses unknown provider %q", agent.Name, agent.Provider)
-	}
-	if s.cfg.Image == "" {
-		s.cfg.Image = DefaultImage(s.cfg.Provider)
+	// A no-op for the CLI, which resolved the configuration at startup.
+	if err := s.cfg.Resolve(agent); err != nil {
+		return err
 	}
 	slots := s.concurrency()
 	s.log.Info("started",

@@ -133,8 +133,8 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		cfg := base
 		c.mod(&cfg)
-		if err := cfg.validate(); (err == nil) != c.ok {
-			t.Errorf("%s: validate() = %v", c.name, err)
+		if err := cfg.Validate(); (err == nil) != c.ok {
+			t.Errorf("%s: Validate() = %v", c.name, err)
 		}
 	}
 }

@@ -15,16 +15,12 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/event"
-	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
 // RoleVerify marks a task's verify containers (LabelRole).
 const RoleVerify = "verify"
-
-// DefaultVerifyTimeout bounds the verify command when Config.VerifyTimeout is 0.
-const DefaultVerifyTimeout = 30 * time.Minute
 
 // How much of the verify output is kept for the PR body and the fix prompt.
 const (
@@ -368,7 +364,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 // agent may have written.
 func (s *Supervisor) verifySpec(r *run, ws *workspace, cmd string, round int, wt docker.VolumeMount) docker.Spec {
 	spec := s.containerSpec(r, ws)
-	spec.Name = "trakkar-" + ws.key + "-" + hostgit.Slug(r.claim.Run.ID, 40) + fmt.Sprintf("-verify-%d", round)
+	spec.Name = containerName(ws, r) + fmt.Sprintf("-verify-%d", round)
 	spec.Entrypoint = []string{"/bin/sh", "-c"}
 	spec.Cmd = []string{cmd}
 	spec.Env = append([]string{"HOME=/home/agent"}, s.cacheEnv()...)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/event"
-	"github.com/trakkar/trakkar-agent/internal/hostgit"
 )
 
 // The verify command sees the worktree through an overlay whose writable
@@ -45,7 +44,7 @@ func (s *Supervisor) verifyVolume(r *run, ws *workspace, round int) (docker.Volu
 		}
 	}
 	return docker.VolumeMount{
-		Name:    fmt.Sprintf("trakkar-verify-%s-%s-%s-%d", repoKey(s.cfg.Repo), ws.key, hostgit.Slug(r.claim.Run.ID, 40), round),
+		Name:    fmt.Sprintf("trakkar-verify-%s-%s-%d", repoKey(s.cfg.Repo), runSlug(ws, r), round),
 		Target:  event.Workspace,
 		Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(s.cfg.Repo), LabelTaskKey: ws.key},
 		Overlay: &docker.Overlay{Lower: ws.wt.Path, Upper: upper, Work: work},

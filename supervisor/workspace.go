@@ -41,6 +41,17 @@ func (ws *workspace) origin() string {
 	return fmt.Sprintf("continuing %d earlier commits", ws.earlier)
 }
 
+// workspacePaths lays out the host folders of a task's workspace; the
+// worktree, base and counts are filled in by whoever prepares or recovers it.
+func (s *Supervisor) workspacePaths(t trakkar.Task) *workspace {
+	ws := &workspace{key: s.taskFolder(t), stateDir: s.stateDirFor(t)}
+	ws.inDir = filepath.Join(ws.stateDir, "in")
+	ws.outDir = filepath.Join(ws.stateDir, "out")
+	ws.agentDir = filepath.Join(ws.stateDir, "agent")
+	ws.gitDir = filepath.Join(ws.stateDir, "agent-git")
+	return ws
+}
+
 func (s *Supervisor) taskFolder(t trakkar.Task) string {
 	key := hostgit.Slug(t.Key, 60)
 	if key == "task" && t.Key == "" {
@@ -81,12 +92,7 @@ func (s *Supervisor) auth() hostgit.Auth { return hostgit.Auth{Token: s.cfg.GitT
 // and state folders.
 func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, error) {
 	t := r.claim.Task
-	ws := &workspace{key: s.taskFolder(t)}
-	ws.stateDir = filepath.Join(s.cfg.WorktreeRoot, ".state", ws.key)
-	ws.inDir = filepath.Join(ws.stateDir, "in")
-	ws.outDir = filepath.Join(ws.stateDir, "out")
-	ws.agentDir = filepath.Join(ws.stateDir, "agent")
-	ws.gitDir = filepath.Join(ws.stateDir, "agent-git")
+	ws := s.workspacePaths(t)
 	branch, err := s.branchFor(t)
 	if err != nil {
 		return nil, err
@@ -97,7 +103,7 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		if err != nil {
 			return nil, err
 		}
-		if free < s.cfg.MinFreeBytes {
+		if free < uint64(s.cfg.MinFreeBytes) {
 			return nil, fmt.Errorf("not enough disk space for a workspace: %d MiB free under %s, need %d MiB (run trakkar-agent prune, or lower --min-free-mb)",
 				free>>20, s.cfg.WorktreeRoot, s.cfg.MinFreeBytes>>20)
 		}
@@ -105,7 +111,7 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 
 	s.repoMu.Lock()
 	defer s.repoMu.Unlock()
-	if err := s.git.Exclude(s.cfg.Repo, "/.trakkar-worktrees/"); err != nil {
+	if err := s.git.Exclude(ctx, s.cfg.Repo, WorktreeExclude); err != nil {
 		return nil, fmt.Errorf("exclude worktree folder: %w", err)
 	}
 	if err := s.git.Fetch(ctx, s.cfg.Repo, s.cfg.Remote, s.auth()); err != nil {

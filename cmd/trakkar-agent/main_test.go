@@ -77,6 +77,13 @@ func TestBadInput(t *testing.T) {
 			[]string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g", "ANTHROPIC_API_KEY=k"}, `runtime "trakkar-no-such-runtime" is not registered`},
 		{"unknown network policy", withOrigin, []string{"--network", "bridge"}, []string{"TRAKKAR_TOKEN=t"}, `unknown --network "bridge"`},
 		{"bad allowlist entry", withOrigin, []string{"--network", "allowlist", "--allow-domain", "http://x.com"}, []string{"TRAKKAR_TOKEN=t"}, "--allow-domain"},
+		// Checked before Trakkar is asked anything: none answers at this address.
+		{"share outside the repository", withOrigin, []string{"--share", "../x", "--once", "--dry-run", "--api-url", "http://127.0.0.1:1"},
+			[]string{"TRAKKAR_TOKEN=t"}, `share path "../x" must be relative`},
+		{"every bad value on one line", withOrigin, []string{"--interval=-1", "--timeout=-5"}, []string{"TRAKKAR_TOKEN=t"},
+			"--interval must not be negative (got -1); --timeout must not be negative (got -5)"},
+		{"long poll too long", withOrigin, []string{"--poll-wait", "31"}, []string{"TRAKKAR_TOKEN=t"}, "--poll-wait must be between 0 and 30 seconds"},
+		{"pinned key off the allowlist", withOrigin, []string{"--pin-model-key"}, []string{"TRAKKAR_TOKEN=t"}, "--pin-model-key needs --network allowlist"},
 		{"docker unreachable", withOrigin, []string{"--provider", "claude_code"},
 			[]string{"TRAKKAR_TOKEN=t", "GH_TOKEN=g", "ANTHROPIC_API_KEY=k", "DOCKER_HOST=unix:///nonexistent/docker.sock"}, "DOCKER_HOST"},
 	}

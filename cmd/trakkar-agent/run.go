@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/egress"
 	"github.com/trakkar/trakkar-agent/internal/forge"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
@@ -24,49 +24,54 @@ import (
 )
 
 func runFlags() []cli.Flag {
+	// The values shown are the supervisor's defaults, written there once.
+	d := supervisor.Defaults()
 	return []cli.Flag{
 		&cli.StringFlag{Name: "token", EnvVars: []string{"TRAKKAR_TOKEN"}, Usage: "Trakkar agent token (trk_agent_…); required"},
 		&cli.StringFlag{Name: "api-url", EnvVars: []string{"TRAKKAR_API_URL"}, Value: "https://api.trakkar.in", Usage: "Trakkar API base URL"},
 		&cli.StringFlag{Name: "provider", EnvVars: []string{"TRAKKAR_PROVIDER"}, Usage: "agent CLI: claude_code or cursor (default: the agent's setting, else claude_code)"},
-		&cli.IntFlag{Name: "interval", Value: 15, Usage: "seconds between polls when Trakkar answers at once"},
-		&cli.IntFlag{Name: "timeout", Value: 1800, Usage: "seconds the verify command may run (the agent itself has no timer)"},
-		&cli.IntFlag{Name: "verify-retries", Value: 2, Usage: "times a failed verify command sends the agent back to fix it"},
+		&cli.IntFlag{Name: "interval", Value: seconds(d.Interval), Usage: "seconds between polls when Trakkar answers at once"},
+		&cli.IntFlag{Name: "timeout", Value: seconds(d.VerifyTimeout), Usage: "seconds the verify command may run; bounds the verify command only (the agent itself has no timer)"},
+		&cli.IntFlag{Name: "verify-retries", Value: d.VerifyRetries, Usage: "times a failed verify command sends the agent back to fix it"},
 		&cli.StringSliceFlag{Name: "share", Usage: "folder of the main checkout (relative) that tasks see read-through with a private writable layer (repeatable; default node_modules when present; none to share nothing)"},
 		&cli.BoolFlag{Name: "no-caches", Usage: "do not mount the per-task package manager cache volumes into task containers"},
-		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once (default: the agent's setting, else 6)"},
+		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once (default: the agent's setting, else " + strconv.Itoa(supervisor.DefaultConcurrency) + ")"},
 		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, exit"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "claim and read tasks only: no container, no push, no PR (the run is re-queued when its lease lapses)"},
 		&cli.StringFlag{Name: "repo", Usage: "the git repository to work on (default: the one containing the working directory)"},
 		&cli.StringFlag{Name: "image", EnvVars: []string{"TRAKKAR_IMAGE"}, Usage: "worker image (default: trakkar-agent/worker-<provider>:latest)"},
-		&cli.StringFlag{Name: "publish", Value: supervisor.PublishPR, Usage: "pr: push and open a pull request; branch: push only; local: commit on a local branch"},
-		&cli.StringFlag{Name: "remote", Value: "origin", Usage: "git remote to fetch from and push to"},
+		&cli.StringFlag{Name: "publish", Value: d.Publish, Usage: "pr: push and open a pull request; branch: push only; local: commit on a local branch"},
+		&cli.StringFlag{Name: "remote", Value: d.Remote, Usage: "git remote to fetch from and push to"},
 		&cli.StringFlag{Name: "github-api-url", EnvVars: []string{"GITHUB_API_URL"}, Usage: "GitHub REST API base (default: derived from the remote; set for GitHub Enterprise)"},
 		&cli.StringFlag{Name: "container-user", Usage: "uid:gid the agent runs as (default: your uid:gid; 1000:1000 when running as root)"},
-		&cli.Int64Flag{Name: "memory-mb", Value: 4096, Usage: "memory limit per task container, MiB (no swap)"},
-		&cli.Float64Flag{Name: "cpus", Value: 2, Usage: "CPU limit per task container"},
-		&cli.Int64Flag{Name: "pids-limit", Value: 1024, Usage: "process limit per task container"},
-		&cli.IntFlag{Name: "stop-grace", Value: 10, Usage: "seconds between SIGTERM and SIGKILL when stopping an agent"},
-		&cli.IntFlag{Name: "poll-wait", Value: 25, Usage: "long-poll wait in seconds (0-30)"},
+		&cli.Int64Flag{Name: "memory-mb", Value: d.Resources.MemoryBytes >> 20, Usage: "memory limit per task container, MiB (no swap)"},
+		&cli.Float64Flag{Name: "cpus", Value: float64(d.Resources.NanoCPUs) / 1e9, Usage: "CPU limit per task container"},
+		&cli.Int64Flag{Name: "pids-limit", Value: d.Resources.PidsLimit, Usage: "process limit per task container"},
+		&cli.IntFlag{Name: "stop-grace", Value: seconds(d.StopGrace), Usage: "seconds between SIGTERM and SIGKILL when stopping an agent"},
+		&cli.IntFlag{Name: "poll-wait", Value: seconds(d.PollWait), Usage: "long-poll wait in seconds (0-30)"},
 		&cli.StringSliceFlag{Name: "protected-path", Usage: "paths the agent may not change, as globs with ** (repeatable; default .github/**, .gitlab-ci.yml, .devcontainer/**, .vscode/tasks.json, .envrc, .husky/**; a symlink at a parent of one is refused too)"},
 		&cli.BoolFlag{Name: "allow-protected", Usage: "let the agent change protected paths"},
-		&cli.IntFlag{Name: "max-file-mb", Value: 20, Usage: "largest file the agent may add, MiB"},
-		&cli.IntFlag{Name: "max-files", Value: 2000, Usage: "most paths one change may touch"},
-		&cli.StringFlag{Name: "network", Value: supervisor.NetworkOpen, Usage: "task network: open, none, or allowlist (only --allow-domain, through an egress proxy)"},
+		&cli.IntFlag{Name: "max-file-mb", Value: int(d.Policy.MaxFileBytes >> 20), Usage: "largest file the agent may add, MiB"},
+		&cli.IntFlag{Name: "max-files", Value: d.Policy.MaxFiles, Usage: "most paths one change may touch"},
+		&cli.StringFlag{Name: "network", Value: d.Network, Usage: "task network: open, none, or allowlist (only --allow-domain, through an egress proxy)"},
 		&cli.StringSliceFlag{Name: "allow-domain", Usage: "domain reachable under --network allowlist (repeatable; .example.com allows subdomains; default: what the provider needs)"},
 		&cli.BoolFlag{Name: "pin-model-key", Usage: "under --network allowlist, keep ANTHROPIC_API_KEY in the egress proxy, which injects it; the agent sees a placeholder"},
-		&cli.StringFlag{Name: "model-api-url", Value: "https://api.anthropic.com", Usage: "model API the pinned key is sent to"},
+		&cli.StringFlag{Name: "model-api-url", Value: d.ModelAPIURL, Usage: "model API the pinned key is sent to"},
 		&cli.StringFlag{Name: "egress-network", Usage: "Docker network the egress proxy reaches out from (default: the engine's bridge)"},
 		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for task containers, e.g. runsc (gVisor); refused if the engine lacks it"},
 		&cli.BoolFlag{Name: "no-agent-git", Usage: "give the agent no disposable git repository (skips hashing the worktree before every run)"},
-		&cli.IntFlag{Name: "min-free-mb", Value: 1024, Usage: "refuse to create a workspace with less free disk, MiB"},
-		&cli.IntFlag{Name: "max-workspace-mb", EnvVars: []string{"TRAKKAR_MAX_WORKSPACE_MB"}, Value: supervisor.DefaultMaxWorkspaceMB,
+		&cli.IntFlag{Name: "min-free-mb", Value: int(d.MinFreeBytes >> 20), Usage: "refuse to create a workspace with less free disk, MiB"},
+		&cli.IntFlag{Name: "max-workspace-mb", EnvVars: []string{"TRAKKAR_MAX_WORKSPACE_MB"}, Value: int(d.MaxWorkspaceMB),
 			Usage: "stop a task's container once what it can write on the host (its worktree and state folders) passes this, and fail the run, MiB; 0 means no cap"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
 
-// config turns flags and environment into a supervisor configuration, rejecting
-// bad input before anything touches the network.
+func seconds(d time.Duration) int { return int(d / time.Second) }
+
+// setup is what the flags and environment say: the supervisor's configuration
+// as far as it is known before the repository and Trakkar are, and what only
+// the CLI needs.
 type setup struct {
 	cfg      supervisor.Config
 	apiURL   string
@@ -74,50 +79,29 @@ type setup struct {
 	ghAPIURL string
 }
 
+// checkFlags reads flags and environment into a configuration. Its values are
+// checked, by the supervisor's one validator, once the repository is known.
 func checkFlags(c *cli.Context) (*setup, error) {
-	st := &setup{token: strings.TrimSpace(c.String("token")), apiURL: c.String("api-url")}
+	st := &setup{token: strings.TrimSpace(c.String("token")), apiURL: c.String("api-url"), ghAPIURL: c.String("github-api-url")}
 	if st.token == "" {
 		return nil, badInput("missing Trakkar token: pass --token or set TRAKKAR_TOKEN (Trakkar → agent settings → runner token)")
 	}
-	if p := c.String("provider"); p != "" && !supervisor.ValidProvider(p) {
-		return nil, badInput("unknown provider %q: use claude_code or cursor", p)
-	}
-	for _, n := range []string{"interval", "timeout", "max-concurrency", "stop-grace", "poll-wait", "max-file-mb", "max-files", "min-free-mb", "max-workspace-mb"} {
-		if c.Int(n) < 0 {
-			return nil, badInput("--%s must not be negative (got %d)", n, c.Int(n))
-		}
-	}
-	if c.Int64("memory-mb") < 0 || c.Float64("cpus") < 0 || c.Int64("pids-limit") < 0 {
-		return nil, badInput("--memory-mb, --cpus and --pids-limit must not be negative")
-	}
-	if c.Int("poll-wait") > 30 {
-		return nil, badInput("--poll-wait must be between 0 and 30 seconds")
-	}
-	pub := c.String("publish")
-	switch pub {
-	case supervisor.PublishPR, supervisor.PublishBranch, supervisor.PublishLocal:
-	default:
-		return nil, badInput("unknown --publish %q: use pr, branch or local", pub)
-	}
 	user := c.String("container-user")
 	if user == "" {
-		user = fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
-		if os.Geteuid() == 0 {
-			user = "1000:1000"
-		}
-	} else if u, g, ok := strings.Cut(user, ":"); !ok || u == "0" || g == "0" || !numeric(u) || !numeric(g) {
-		return nil, badInput("--container-user must be a numeric non-root uid:gid (got %q)", user)
+		user = supervisor.Defaults().ContainerUser
 	}
-	st.cfg = supervisor.Config{
+	// Every field a flag sets; the flags' own defaults are supervisor.Defaults().
+	cfg := supervisor.Config{
 		Provider:       c.String("provider"),
 		Interval:       time.Duration(c.Int("interval")) * time.Second,
 		PollWait:       time.Duration(c.Int("poll-wait")) * time.Second,
 		VerifyTimeout:  time.Duration(c.Int("timeout")) * time.Second,
+		VerifyRetries:  c.Int("verify-retries"),
 		MaxConcurrency: c.Int("max-concurrency"),
 		Once:           c.Bool("once"),
 		DryRun:         c.Bool("dry-run"),
 		Image:          c.String("image"),
-		Publish:        pub,
+		Publish:        c.String("publish"),
 		Remote:         c.String("remote"),
 		ContainerUser:  user,
 		StopGrace:      time.Duration(c.Int("stop-grace")) * time.Second,
@@ -126,60 +110,37 @@ func checkFlags(c *cli.Context) (*setup, error) {
 			NanoCPUs:    int64(c.Float64("cpus") * 1e9),
 			PidsLimit:   c.Int64("pids-limit"),
 		},
-	}
-	st.cfg.Policy = importpolicy.Options{
-		MaxFileBytes:   int64(c.Int("max-file-mb")) << 20,
-		MaxFiles:       c.Int("max-files"),
-		Protected:      c.StringSlice("protected-path"),
-		AllowProtected: c.Bool("allow-protected"),
-	}
-	st.cfg.MinFreeBytes = uint64(c.Int("min-free-mb")) << 20
-	st.cfg.MaxWorkspaceMB = int64(c.Int("max-workspace-mb"))
-	switch n := c.String("network"); n {
-	case supervisor.NetworkOpen, supervisor.NetworkNone, supervisor.NetworkAllowlist:
-		st.cfg.Network = n
-	default:
-		return nil, badInput("unknown --network %q: use open, none or allowlist", n)
-	}
-	st.cfg.AllowDomains = c.StringSlice("allow-domain")
-	if _, err := egress.NewAllowlist(st.cfg.AllowDomains); err != nil {
-		return nil, badInput("--allow-domain: %v", err)
-	}
-	st.cfg.EgressNetwork = c.String("egress-network")
-	st.cfg.PinModelKey = c.Bool("pin-model-key")
-	st.cfg.ModelAPIURL = c.String("model-api-url")
-	if st.cfg.PinModelKey && st.cfg.Network != supervisor.NetworkAllowlist {
-		return nil, badInput("--pin-model-key needs --network allowlist")
-	}
-	st.cfg.Runtime = c.String("runtime")
-	st.cfg.NoAgentGit = c.Bool("no-agent-git")
-	if st.cfg.VerifyRetries = c.Int("verify-retries"); st.cfg.VerifyRetries < 0 {
-		return nil, badInput("--verify-retries must not be negative (got %d)", st.cfg.VerifyRetries)
+		Policy: importpolicy.Options{
+			MaxFileBytes:   int64(c.Int("max-file-mb")) << 20,
+			MaxFiles:       c.Int("max-files"),
+			Protected:      c.StringSlice("protected-path"),
+			AllowProtected: c.Bool("allow-protected"),
+		},
+		MinFreeBytes:     int64(c.Int("min-free-mb")) << 20,
+		MaxWorkspaceMB:   int64(c.Int("max-workspace-mb")),
+		Network:          c.String("network"),
+		AllowDomains:     c.StringSlice("allow-domain"),
+		EgressNetwork:    c.String("egress-network"),
+		PinModelKey:      c.Bool("pin-model-key"),
+		ModelAPIURL:      c.String("model-api-url"),
+		Runtime:          c.String("runtime"),
+		NoAgentGit:       c.Bool("no-agent-git"),
+		DependencyCaches: !c.Bool("no-caches"),
 	}
 	if c.IsSet("share") {
-		st.cfg.Share = []string{} // set but empty or "none": share nothing
+		cfg.Share = []string{} // set but empty or "none": share nothing
 		for _, p := range c.StringSlice("share") {
 			if p != "none" {
-				st.cfg.Share = append(st.cfg.Share, p)
+				cfg.Share = append(cfg.Share, p)
 			}
 		}
 	}
-	st.cfg.DependencyCaches = !c.Bool("no-caches")
-	st.ghAPIURL = c.String("github-api-url")
+	st.cfg = cfg
 	return st, nil
 }
 
-func numeric(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
+// oneLine puts a joined error (one per bad value) on one line for stderr.
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 
 // modelEnv returns the provider's model credential from the environment: the
 // only secret that ever enters a task container.
@@ -272,12 +233,16 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	if cfg.Repo, err = g.RepoRoot(ctx, absDir); err != nil {
 		return badInput("%s is not inside a git repository: run trakkar-agent in the repository the agent should work on, or pass --repo", absDir)
 	}
-	cfg.WorktreeRoot = filepath.Join(cfg.Repo, supervisor.WorktreeFolder)
+	cfg.WorktreeRoot = supervisor.WorktreeRoot(cfg.Repo)
+	// Every value is checked here, before anything touches the network.
+	if err := cfg.Validate(); err != nil {
+		return badInput("%s", oneLine(err))
+	}
 
 	// Before anything recovers or reconciles runs: one process per runner id.
 	host, _ := os.Hostname()
 	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
-	if err := g.Exclude(cfg.Repo, "/"+supervisor.WorktreeFolder+"/"); err != nil {
+	if err := g.Exclude(ctx, cfg.Repo, supervisor.WorktreeExclude); err != nil {
 		return fmt.Errorf("exclude worktree folder: %w", err)
 	}
 	lock, err := lockRunner(cfg.WorktreeRoot, gitStateDir(), cfg.Runner.ID, os.Getenv("TRAKKAR_RUNNER_ID") != "")
@@ -319,8 +284,20 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		}
 		fg = &forge.GitHub{BaseURL: base, Token: cfg.GitToken, Logger: log}
 	}
-	if cfg.Provider != "" && !cfg.DryRun {
-		if cfg.ModelEnv, _, err = modelEnv(cfg.Provider); err != nil {
+	// The model credential is read once the provider is known: here when a
+	// flag names it (so a missing one is said before Docker is asked), else
+	// once the agent's settings are read.
+	var modelSecrets []string
+	credentials := func() error {
+		if cfg.DryRun || cfg.ModelEnv != nil {
+			return nil
+		}
+		var err error
+		cfg.ModelEnv, modelSecrets, err = modelEnv(cfg.Provider)
+		return err
+	}
+	if cfg.Provider != "" {
+		if err := credentials(); err != nil {
 			return err
 		}
 	}
@@ -362,23 +339,14 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	if err != nil {
 		return err
 	}
-	if cfg.Provider == "" {
-		cfg.Provider = agent.Provider
-		if cfg.Provider == "" {
-			cfg.Provider = supervisor.ProviderClaude
-		}
-		if !supervisor.ValidProvider(cfg.Provider) {
-			return badInput("the agent's provider %q is not supported: pass --provider claude_code or cursor", cfg.Provider)
-		}
+	// The configuration is final from here: the supervisor takes it as it is.
+	if err := cfg.Resolve(agent); err != nil {
+		return badInput("%v", err)
 	}
-	var modelSecrets []string
+	if err := credentials(); err != nil {
+		return err
+	}
 	if !cfg.DryRun {
-		if cfg.ModelEnv, modelSecrets, err = modelEnv(cfg.Provider); err != nil {
-			return err
-		}
-		if cfg.Image == "" {
-			cfg.Image = supervisor.DefaultImage(cfg.Provider)
-		}
 		ok, err := rt.ImageExists(ctx, cfg.Image)
 		if err != nil {
 			return fmt.Errorf("look up worker image: %w", err)
@@ -399,7 +367,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	}
 	sup, err := supervisor.New(*cfg, deps)
 	if err != nil {
-		return badInput("%v", err)
+		return badInput("%s", oneLine(err))
 	}
 	sig.running(sup.Drain)
 	if ctx.Err() != nil {

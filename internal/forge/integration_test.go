@@ -59,7 +59,7 @@ func TestPublishThroughHostgitAndForge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Exclude(clone, "/.trakkar-worktrees/"); err != nil {
+	if err := g.Exclude(ctx, clone, "/.trakkar-worktrees/"); err != nil {
 		t.Fatal(err)
 	}
 	wt, err := g.AddWorktree(ctx, clone, filepath.Join(clone, ".trakkar-worktrees", "ENG-7"), branch, "origin/"+base)

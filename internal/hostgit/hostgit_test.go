@@ -277,18 +277,24 @@ func TestAddWorktreeRejectsBadInput(t *testing.T) {
 	}
 }
 
+// excludeFixture is a clone whose info/exclude holds content.
+func excludeFixture(t *testing.T, content string) (f fixture, g *hostgit.Git, exclude string) {
+	t.Helper()
+	f, g = newFixture(t), newGit(t)
+	exclude = filepath.Join(f.clone, ".git", "info", "exclude")
+	writeFile(t, exclude, content)
+	return f, g, exclude
+}
+
 func TestExcludeIdempotent(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	g := newGit(t)
-	exclude := filepath.Join(f.clone, ".git", "info", "exclude")
-	writeFile(t, exclude, "# user line without newline")
+	f, g, exclude := excludeFixture(t, "# user line without newline")
 	for i := 0; i < 3; i++ {
-		if err := g.Exclude(f.clone, "/.trakkar-worktrees/"); err != nil {
+		if err := g.Exclude(context.Background(), f.clone, "/.trakkar-worktrees/"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := g.Exclude(f.clone, "*.log"); err != nil {
+	if err := g.Exclude(context.Background(), f.clone, "*.log"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(exclude)
@@ -305,9 +311,23 @@ func TestExcludeIdempotent(t *testing.T) {
 		t.Fatalf("status not clean: %q", st)
 	}
 	for _, bad := range []string{"", "a\nb", "a\rb"} {
-		if err := g.Exclude(f.clone, bad); err == nil {
+		if err := g.Exclude(context.Background(), f.clone, bad); err == nil {
 			t.Errorf("Exclude(%q) succeeded", bad)
 		}
+	}
+}
+
+// A cancelled context stops Exclude before it touches the exclude file.
+func TestExcludeHonoursContext(t *testing.T) {
+	t.Parallel()
+	f, g, exclude := excludeFixture(t, "keep\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Exclude(ctx, f.clone, "/.trakkar-worktrees/"); err == nil {
+		t.Fatal("Exclude with a cancelled context succeeded")
+	}
+	if b, err := os.ReadFile(exclude); err != nil || string(b) != "keep\n" {
+		t.Fatalf("exclude = %q, %v; want it untouched", b, err)
 	}
 }
 

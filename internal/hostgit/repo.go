@@ -314,11 +314,11 @@ func (g *Git) Push(ctx context.Context, repo, remote, branch string, auth Auth) 
 }
 
 // Exclude makes sure pattern is a line of <common dir>/info/exclude (idempotent).
-func (g *Git) Exclude(repo, pattern string) error {
+func (g *Git) Exclude(ctx context.Context, repo, pattern string) error {
 	if pattern == "" || strings.ContainsAny(pattern, "\n\r\x00") {
 		return fmt.Errorf("exclude: invalid pattern %q", pattern)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	common, err := g.CommonDir(ctx, repo)
 	if err != nil {

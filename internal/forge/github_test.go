@@ -227,22 +227,39 @@ func TestRateLimitWait(t *testing.T) {
 	}
 }
 
+// A long rate limit is reported, not waited for: a primary-limit reset far
+// ahead, or a Retry-After too large for a Duration (wrapped, it would be a
+// negative wait, retried at once).
 func TestLongRateLimitNotWaited(t *testing.T) {
 	t.Parallel()
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		w.Header().Set("X-RateLimit-Remaining", "0")
-		w.Header().Set("X-RateLimit-Reset", "4102444800") // year 2100
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"message":"API rate limit exceeded"}`))
-	}))
-	defer srv.Close()
-	sl := &sleeps{}
-	g := &GitHub{BaseURL: srv.URL, Token: token, sleep: sl.sleep}
-	_, err := g.FindOpenPR(testCtx(t), Repo{Owner: "o", Name: "r"}, "b")
-	if err == nil || !strings.Contains(err.Error(), "rate limit") || calls.Load() != 1 || len(sl.all()) != 0 {
-		t.Fatalf("err = %v, calls = %d, waits = %v; want one call, no wait", err, calls.Load(), sl.all())
+	cases := []struct {
+		name   string
+		status int
+		hdr    map[string]string
+	}{
+		{"primary limit resets in 2100", http.StatusForbidden,
+			map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4102444800"}},
+		{"huge Retry-After", http.StatusTooManyRequests, map[string]string{"Retry-After": "10000000000"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				for k, v := range tc.hdr {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(`{"message":"API rate limit exceeded"}`))
+			}))
+			defer srv.Close()
+			sl := &sleeps{}
+			g := &GitHub{BaseURL: srv.URL, Token: token, sleep: sl.sleep}
+			_, err := g.FindOpenPR(testCtx(t), Repo{Owner: "o", Name: "r"}, "b")
+			if err == nil || !strings.Contains(err.Error(), "rate limited for") || calls.Load() != 1 || len(sl.all()) != 0 {
+				t.Fatalf("err = %v, calls = %d, waits = %v; want one call, no wait", err, calls.Load(), sl.all())
+			}
+		})
 	}
 }
 
@@ -292,24 +309,6 @@ func TestRetryWaits(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// A Retry-After too large for a Duration is a long rate limit: reported, not waited.
-func TestHugeRetryAfterNotWaited(t *testing.T) {
-	t.Parallel()
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		w.Header().Set("Retry-After", "10000000000")
-		w.WriteHeader(http.StatusTooManyRequests)
-	}))
-	defer srv.Close()
-	sl := &sleeps{}
-	g := &GitHub{BaseURL: srv.URL, Token: token, sleep: sl.sleep}
-	_, err := g.FindOpenPR(testCtx(t), Repo{Owner: "o", Name: "r"}, "b")
-	if err == nil || !strings.Contains(err.Error(), "rate limited for") || calls.Load() != 1 || len(sl.all()) != 0 {
-		t.Fatalf("err = %v, calls = %d, waits = %v; want one call, no wait", err, calls.Load(), sl.all())
 	}
 }
 

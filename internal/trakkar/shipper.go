@@ -376,6 +376,7 @@ func (s *Shipper) noteFailure(err error) {
 		zap.Error(err), zap.Int("failures", n), zap.Duration("retry_in", d), zap.Int("buffered", s.pending()))
 }
 
+// backoff is the wait after the given number of failures in a row.
 func (s *Shipper) backoff(failures int) time.Duration {
 	return s.retry.Delay(failures)
 }

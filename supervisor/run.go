@@ -246,7 +246,7 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 			return
 		}
 		r.log.Warn("completion failed; retrying", zap.Error(err), zap.Int("attempt", attempt))
-		s.sleep(ctx, backoff(attempt, 30*time.Second))
+		s.sleep(ctx, retryDelay(attempt, 30*time.Second))
 	}
 }
 

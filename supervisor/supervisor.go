@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
@@ -188,7 +188,7 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 			if s.cfg.Once {
 				return fmt.Errorf("poll queued runs: %w", err)
 			}
-			s.sleep(pollCtx, backoff(failures, s.cfg.Interval))
+			s.sleep(pollCtx, retryDelay(failures, s.cfg.Interval))
 			continue
 		}
 		failures = 0
@@ -208,21 +208,18 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 	}
 }
 
-func backoff(failures int, maxWait time.Duration) time.Duration {
-	d := 500 * time.Millisecond << min(failures, 8)
-	if maxWait > 0 && d > maxWait {
-		d = maxWait
+// retryDelay is the wait after a failed poll or completion: 1s doubling up to
+// maxWait (at most 128s), in the upper half so many runners spread out.
+func retryDelay(failures int, maxWait time.Duration) time.Duration {
+	if maxWait <= 0 || maxWait > 128*time.Second {
+		maxWait = 128 * time.Second
 	}
-	return d/2 + rand.N(d/2+1)
+	return backoff.Policy{Base: time.Second, Max: maxWait, Jitter: backoff.Equal}.Delay(failures)
 }
 
+// sleep waits d or until ctx is done; callers check ctx themselves.
 func (s *Supervisor) sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	_ = backoff.Sleep(ctx, d)
 }
 
 func (s *Supervisor) claimAndStart(ctx context.Context, r trakkar.Run) {

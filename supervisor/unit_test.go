@@ -60,6 +60,36 @@ func TestHeartbeatPeriod(t *testing.T) {
 	}
 }
 
+// Poll and completion retries: 1s doubling, capped by maxWait (and 128s),
+// in the upper half.
+func TestRetryDelay(t *testing.T) {
+	for _, c := range []struct {
+		failures int
+		maxWait  time.Duration
+		lo, hi   time.Duration
+	}{
+		{1, 15 * time.Second, 500 * time.Millisecond, time.Second},
+		{3, 15 * time.Second, 2 * time.Second, 4 * time.Second},
+		{5, 15 * time.Second, 7500 * time.Millisecond, 15 * time.Second},
+		{40, 30 * time.Second, 15 * time.Second, 30 * time.Second},
+		{40, 0, 64 * time.Second, 128 * time.Second},
+		{40, time.Hour, 64 * time.Second, 128 * time.Second},
+		{1, 200 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond},
+	} {
+		var most time.Duration
+		for i := 0; i < 200; i++ {
+			p := retryDelay(c.failures, c.maxWait)
+			if p < c.lo || p > c.hi {
+				t.Fatalf("failures %d, max %s: delay %s outside [%s, %s]", c.failures, c.maxWait, p, c.lo, c.hi)
+			}
+			most = max(most, p)
+		}
+		if most < c.lo+(c.hi-c.lo)/2 {
+			t.Errorf("failures %d, max %s: delays up to %s only, want spread to %s", c.failures, c.maxWait, most, c.hi)
+		}
+	}
+}
+
 func TestParseUser(t *testing.T) {
 	for _, c := range []struct {
 		in       string

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -94,7 +95,8 @@ func (s *signals) close() {
 // still reached, and says so within 2 s when it cannot be.
 var (
 	attemptTimeouts = []time.Duration{1200 * time.Millisecond, 3 * time.Second, 5 * time.Second, 10 * time.Second, 20 * time.Second, 30 * time.Second}
-	retryEvery      = []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second}
+	// A retry comes this long after the previous attempt began: 2, 4, 8, then every 15 s.
+	startupRetry = backoff.Policy{Base: 2 * time.Second, Max: 15 * time.Second}
 )
 
 // startupGiveUp bounds the wait for Trakkar under --once, as before.
@@ -134,17 +136,13 @@ func reachTrakkar(ctx context.Context, probe agentReader, apiURL string, giveUp 
 			return trakkar.Agent{}, fmt.Errorf("trakkar at %s refused the runner: %w", apiURL, ae)
 		}
 		cause := unreachableCause(err, timedOut, timeout)
-		pause := max(retryEvery[min(attempt, len(retryEvery)-1)]-time.Since(began), 0)
+		pause := max(startupRetry.Delay(attempt+1)-time.Since(began), 0)
 		if giveUp > 0 && time.Since(start)+pause > giveUp {
 			return trakkar.Agent{}, fmt.Errorf("cannot reach Trakkar at %s: %s (gave up after %s)", apiURL, cause, time.Since(start).Round(time.Second))
 		}
 		log.Warn(fmt.Sprintf("cannot reach Trakkar at %s: %s; retrying in %s", apiURL, cause, pause.Round(100*time.Millisecond)))
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return trakkar.Agent{}, ctx.Err()
-		case <-t.C:
+		if err := backoff.Sleep(ctx, pause); err != nil {
+			return trakkar.Agent{}, err
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -30,9 +31,9 @@ func (s *scriptedMe) Me(context.Context) (trakkar.Agent, error) {
 }
 
 func TestReachTrakkar(t *testing.T) {
-	oldT, oldR := attemptTimeouts, retryEvery
-	attemptTimeouts, retryEvery = []time.Duration{time.Second}, []time.Duration{10 * time.Millisecond}
-	t.Cleanup(func() { attemptTimeouts, retryEvery = oldT, oldR })
+	oldT, oldR := attemptTimeouts, startupRetry
+	attemptTimeouts, startupRetry = []time.Duration{time.Second}, backoff.Policy{Base: 10 * time.Millisecond, Max: 10 * time.Millisecond}
+	t.Cleanup(func() { attemptTimeouts, startupRetry = oldT, oldR })
 	refused := fmt.Errorf("get agent: %w", errors.New("connect: connection refused"))
 	cases := []struct {
 		name      string
@@ -84,5 +85,15 @@ func TestReachTrakkarStopsOnSignal(t *testing.T) {
 	_, err := reachTrakkar(ctx, probe, "http://trakkar.test", 0, zap.NewNop())
 	if !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
 		t.Fatalf("err %v after %s, want context.Canceled at once", err, time.Since(start))
+	}
+}
+
+// Retries at startup come 2 s, 4 s, 8 s, then every 15 s after an attempt began.
+func TestReachTrakkarSchedule(t *testing.T) {
+	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second}
+	for attempt, w := range want {
+		if got := startupRetry.Delay(attempt + 1); got != w {
+			t.Errorf("pause after attempt %d = %s, want %s", attempt+1, got, w)
+		}
 	}
 }

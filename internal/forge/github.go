@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 )
 
 const (
@@ -36,7 +38,7 @@ type GitHub struct {
 	Logger  *zap.Logger
 
 	backoff time.Duration                              // first retry delay; 0 means 500ms (tests shorten it)
-	sleep   func(context.Context, time.Duration) error // nil means sleepCtx (tests record waits)
+	sleep   func(context.Context, time.Duration) error // nil means backoff.Sleep (tests record waits)
 }
 
 // PR is a pull request as the supervisor needs it.
@@ -186,10 +188,12 @@ func (g *GitHub) do(ctx context.Context, r Repo, method, suffix string, in, out 
 		}
 	}
 	logPath, _, _ := strings.Cut(path, "?")
-	delay := g.backoff
-	if delay <= 0 {
-		delay = 500 * time.Millisecond
+	// Failures wait 500ms doubling to 5s, exactly; rate-limit waits do not count.
+	retry := backoff.Policy{Base: g.backoff, Max: 5 * time.Second}
+	if retry.Base <= 0 {
+		retry.Base = 500 * time.Millisecond
 	}
+	failures := 0
 	var lastErr error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		status, hdr, body, err := g.once(ctx, method, base+path, payload)
@@ -230,10 +234,10 @@ func (g *GitHub) do(ctx context.Context, r Repo, method, suffix string, in, out 
 		}
 		g.logger().Warn("github request failed; retrying", zap.String("path", logPath),
 			zap.Int("attempt", attempt), zap.Error(lastErr))
-		if err := g.wait(ctx, delay); err != nil {
+		failures++
+		if err := g.wait(ctx, retry.Delay(failures)); err != nil {
 			return fmt.Errorf("%w (%w)", lastErr, err)
 		}
-		delay = min(delay*2, 5*time.Second)
 	}
 	return lastErr
 }
@@ -311,13 +315,8 @@ func rateLimitWait(status int, h http.Header, now time.Time) (time.Duration, boo
 	if status != http.StatusTooManyRequests && status != http.StatusForbidden {
 		return 0, false
 	}
-	if ra := h.Get("Retry-After"); ra != "" {
-		if secs, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && secs >= 0 {
-			return time.Duration(secs) * time.Second, true
-		}
-		if t, err := http.ParseTime(ra); err == nil {
-			return max(t.Sub(now), 0), true
-		}
+	if d, ok := backoff.RetryAfter(h, now); ok {
+		return d, true
 	}
 	if h.Get("X-Ratelimit-Remaining") == "0" {
 		if reset, err := strconv.ParseInt(h.Get("X-Ratelimit-Reset"), 10, 64); err == nil {
@@ -335,18 +334,7 @@ func (g *GitHub) wait(ctx context.Context, d time.Duration) error {
 	if g.sleep != nil {
 		return g.sleep(ctx, d)
 	}
-	return sleepCtx(ctx, d)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, d)
 }
 
 func (g *GitHub) logger() *zap.Logger {

@@ -3,6 +3,7 @@ package forge
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -213,6 +214,10 @@ func TestRateLimitWait(t *testing.T) {
 		{"403 permission", 403, h(), 0, false},
 		{"429 bare", 429, h(), time.Minute, true},
 		{"500", 500, h("Retry-After", "1"), 0, false},
+		{"429 retry-after date", 429, h("Retry-After", now.Add(9*time.Second).UTC().Format(http.TimeFormat)), 9 * time.Second, true},
+		{"403 negative retry-after, primary limit", 403, h("Retry-After", "-1", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1700000030"), 31 * time.Second, true},
+		// Beyond what a Duration holds: a wrapped, negative wait would be retried at once.
+		{"429 huge retry-after", 429, h("Retry-After", "10000000000"), time.Duration(math.MaxInt64), true},
 	}
 	for _, tc := range cases {
 		wait, limited := rateLimitWait(tc.status, tc.hdr, now)
@@ -222,22 +227,88 @@ func TestRateLimitWait(t *testing.T) {
 	}
 }
 
+// A long rate limit is reported, not waited for: a primary-limit reset far
+// ahead, or a Retry-After too large for a Duration (wrapped, it would be a
+// negative wait, retried at once).
 func TestLongRateLimitNotWaited(t *testing.T) {
 	t.Parallel()
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		w.Header().Set("X-RateLimit-Remaining", "0")
-		w.Header().Set("X-RateLimit-Reset", "4102444800") // year 2100
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"message":"API rate limit exceeded"}`))
-	}))
-	defer srv.Close()
-	sl := &sleeps{}
-	g := &GitHub{BaseURL: srv.URL, Token: token, sleep: sl.sleep}
-	_, err := g.FindOpenPR(testCtx(t), Repo{Owner: "o", Name: "r"}, "b")
-	if err == nil || !strings.Contains(err.Error(), "rate limit") || calls.Load() != 1 || len(sl.all()) != 0 {
-		t.Fatalf("err = %v, calls = %d, waits = %v; want one call, no wait", err, calls.Load(), sl.all())
+	cases := []struct {
+		name   string
+		status int
+		hdr    map[string]string
+	}{
+		{"primary limit resets in 2100", http.StatusForbidden,
+			map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4102444800"}},
+		{"huge Retry-After", http.StatusTooManyRequests, map[string]string{"Retry-After": "10000000000"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				for k, v := range tc.hdr {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(`{"message":"API rate limit exceeded"}`))
+			}))
+			defer srv.Close()
+			sl := &sleeps{}
+			g := &GitHub{BaseURL: srv.URL, Token: token, sleep: sl.sleep}
+			_, err := g.FindOpenPR(testCtx(t), Repo{Owner: "o", Name: "r"}, "b")
+			if err == nil || !strings.Contains(err.Error(), "rate limited for") || calls.Load() != 1 || len(sl.all()) != 0 {
+				t.Fatalf("err = %v, calls = %d, waits = %v; want one call, no wait", err, calls.Load(), sl.all())
+			}
+		})
+	}
+}
+
+// Failures wait 500ms doubling to 5s; a rate-limit wait neither counts as a
+// failure's wait nor advances the doubling.
+func TestRetryWaits(t *testing.T) {
+	t.Parallel()
+	type answer struct {
+		status     int
+		retryAfter string
+	}
+	cases := []struct {
+		name    string
+		first   time.Duration // GitHub.backoff
+		answers []answer
+		want    []time.Duration
+	}{
+		{"doubling", 0, []answer{{500, ""}, {502, ""}, {503, ""}, {500, ""}},
+			[]time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}},
+		{"rate limit between failures", 0, []answer{{500, ""}, {429, "3"}, {500, ""}, {200, ""}},
+			[]time.Duration{500 * time.Millisecond, 3 * time.Second, time.Second}},
+		{"capped at 5s", 2 * time.Second, []answer{{500, ""}, {500, ""}, {500, ""}, {500, ""}},
+			[]time.Duration{2 * time.Second, 4 * time.Second, 5 * time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				a := tc.answers[min(int(calls.Add(1))-1, len(tc.answers)-1)]
+				if a.retryAfter != "" {
+					w.Header().Set("Retry-After", a.retryAfter)
+				}
+				w.WriteHeader(a.status)
+				_, _ = w.Write([]byte(`[]`))
+			}))
+			defer srv.Close()
+			sl := &sleeps{}
+			g := &GitHub{BaseURL: srv.URL, Token: token, sleep: sl.sleep, backoff: tc.first}
+			_, _ = g.FindOpenPR(testCtx(t), Repo{Owner: "o", Name: "r"}, "b")
+			got := sl.all()
+			if len(got) != len(tc.want) {
+				t.Fatalf("waits = %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("waits = %v, want %v", got, tc.want)
+				}
+			}
+		})
 	}
 }
 

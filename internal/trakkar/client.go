@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 )
 
 const (
@@ -53,8 +55,7 @@ type Client struct {
 	hc         *http.Client
 	pollHC     *http.Client
 	log        *zap.Logger
-	backoff0   time.Duration
-	maxBackoff time.Duration
+	retry      backoff.Policy
 	maxElapsed time.Duration
 }
 
@@ -77,7 +78,6 @@ func NewClient(opts Options) (*Client, error) {
 		userAgent:  "trakkar-agent-go/" + version,
 		hc:         opts.HTTPClient,
 		log:        opts.Logger,
-		maxBackoff: opts.MaxBackoff,
 		maxElapsed: opts.MaxElapsed,
 	}
 	if c.hc == nil {
@@ -95,13 +95,14 @@ func NewClient(opts Options) (*Client, error) {
 		c.log = zap.NewNop()
 	}
 	c.log = c.log.Named("trakkar")
-	if c.maxBackoff <= 0 {
-		c.maxBackoff = defaultMaxBackoff
+	maxBackoff := opts.MaxBackoff
+	if maxBackoff <= 0 {
+		maxBackoff = defaultMaxBackoff
 	}
 	if c.maxElapsed <= 0 {
 		c.maxElapsed = defaultMaxElapsed
 	}
-	c.backoff0 = min(initialBackoff, c.maxBackoff)
+	c.retry = backoff.Policy{Base: min(initialBackoff, maxBackoff), Max: maxBackoff, Jitter: backoff.Full}
 	return c, nil
 }
 
@@ -302,17 +303,17 @@ func (c *Client) call(ctx context.Context, r request) ([]byte, error) {
 			return nil, err
 		case err != nil:
 			err = redactErr(err, c.token)
-			wait = fullJitter(expBackoff(c.backoff0, c.maxBackoff, attempt))
+			wait = c.retry.Delay(attempt)
 		case status == http.StatusTooManyRequests:
 			err = decodeAPIError(status, body, c.token)
-			ra, ok := parseRetryAfter(hdr.Get("Retry-After"), time.Now())
+			ra, ok := retryAfter(hdr, time.Now())
 			if !ok {
-				ra = fullJitter(expBackoff(c.backoff0, c.maxBackoff, attempt))
+				ra = c.retry.Delay(attempt)
 			}
 			wait = ra
 		case status >= 500 || status == http.StatusRequestTimeout:
 			err = decodeAPIError(status, body, c.token)
-			wait = fullJitter(expBackoff(c.backoff0, c.maxBackoff, attempt))
+			wait = c.retry.Delay(attempt)
 		default:
 			return nil, decodeAPIError(status, body, c.token)
 		}
@@ -326,8 +327,8 @@ func (c *Client) call(ctx context.Context, r request) ([]byte, error) {
 			zap.Int("attempt", attempt),
 			zap.Duration("backoff", wait),
 			zap.Error(err))
-		if !sleepCtx(ctx, wait) {
-			return nil, ctx.Err()
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return nil, err
 		}
 	}
 }

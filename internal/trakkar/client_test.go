@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 )
 
 const testToken = "trk_agent_s3cr3tT0ken"
@@ -458,26 +460,31 @@ func TestParseRetryAfter(t *testing.T) {
 		{now.Add(time.Hour).Format(http.TimeFormat), 5 * time.Minute, true},
 	}
 	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.in, now)
+		got, ok := retryAfter(http.Header{"Retry-After": {tt.in}}, now)
 		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)
+			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)
 		}
 	}
 }
 
-func TestExpBackoff(t *testing.T) {
+// The delays themselves are tested in internal/backoff; this is the client's
+// schedule: 500ms doubling to MaxBackoff (default 30s), full jitter.
+func TestClientRetryPolicy(t *testing.T) {
 	tests := []struct {
-		attempt int
-		want    time.Duration
-	}{{1, 500 * time.Millisecond}, {2, time.Second}, {3, 2 * time.Second}, {7, 30 * time.Second}, {1000, 30 * time.Second}}
-	for _, tt := range tests {
-		if got := expBackoff(500*time.Millisecond, 30*time.Second, tt.attempt); got != tt.want {
-			t.Errorf("expBackoff(%d) = %v, want %v", tt.attempt, got, tt.want)
-		}
+		maxBackoff time.Duration
+		want       backoff.Policy
+	}{
+		{0, backoff.Policy{Base: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: backoff.Full}},
+		{5 * time.Second, backoff.Policy{Base: 500 * time.Millisecond, Max: 5 * time.Second, Jitter: backoff.Full}},
+		{100 * time.Millisecond, backoff.Policy{Base: 100 * time.Millisecond, Max: 100 * time.Millisecond, Jitter: backoff.Full}},
 	}
-	for range 100 {
-		if j := fullJitter(time.Second); j < 0 || j > time.Second {
-			t.Fatalf("fullJitter = %v", j)
+	for _, tt := range tests {
+		c, err := NewClient(Options{BaseURL: "http://127.0.0.1:1", Token: testToken, MaxBackoff: tt.maxBackoff})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.retry != tt.want {
+			t.Errorf("MaxBackoff %s: policy %+v, want %+v", tt.maxBackoff, c.retry, tt.want)
 		}
 	}
 }

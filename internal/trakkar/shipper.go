@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 )
 
 // EventPoster sends one batch of events; *Client satisfies it.
@@ -80,7 +81,7 @@ type Shipper struct {
 	now      func() time.Time
 	interval time.Duration
 	memCap   int
-	maxWait  time.Duration // backoff cap
+	retry    backoff.Policy // wait after failures
 	attempt  int
 	sentDir  string // where the sent record lives; "" → none
 
@@ -125,7 +126,6 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 		now:      opts.Now,
 		interval: opts.Interval,
 		memCap:   opts.MaxBuffer,
-		maxWait:  opts.MaxBackoff,
 		attempt:  opts.Attempt,
 		sentDir:  opts.SpoolDir,
 		sem:      make(chan struct{}, 1),
@@ -152,9 +152,13 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 	if s.memCap <= 0 {
 		s.memCap = defaultShipMaxBuffer
 	}
-	if s.maxWait <= 0 {
-		s.maxWait = defaultShipBackoff
+	maxWait := opts.MaxBackoff
+	if maxWait <= 0 {
+		maxWait = defaultShipBackoff
 	}
+	// Interval doubling up to 30 Intervals, never past MaxBackoff (even one
+	// below Interval), in the upper half so a retry is never much earlier.
+	s.retry = backoff.Policy{Base: s.interval, Max: min(30*s.interval, maxWait), Jitter: backoff.Equal}
 	if opts.SpoolDir != "" {
 		s.memCap = opts.MaxMemory
 		if s.memCap <= 0 {
@@ -372,11 +376,9 @@ func (s *Shipper) noteFailure(err error) {
 		zap.Error(err), zap.Int("failures", n), zap.Duration("retry_in", d), zap.Int("buffered", s.pending()))
 }
 
-// backoff starts at Interval and doubles up to 30×Interval, at most
-// MaxBackoff, with jitter in its upper half.
+// backoff is the wait after the given number of failures in a row.
 func (s *Shipper) backoff(failures int) time.Duration {
-	d := expBackoff(s.interval, max(min(30*s.interval, s.maxWait), min(s.interval, s.maxWait)), failures)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return s.retry.Delay(failures)
 }
 
 // errShipperClosed: spooled events cannot be read back after Close.
@@ -640,7 +642,7 @@ func (s *Shipper) Flush(ctx context.Context) error {
 		if err != nil {
 			s.log.Warn("flushing events failed; retrying", zap.Error(err), zap.Int("failures", failures))
 		}
-		if !sleepCtx(ctx, s.backoff(failures)) {
+		if backoff.Sleep(ctx, s.backoff(failures)) != nil {
 			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), ctx.Err())
 		}
 	}

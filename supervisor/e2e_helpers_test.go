@@ -114,11 +114,17 @@ func gitCmd(t testing.TB, dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func (e *env) config(mod func(*supervisor.Config)) supervisor.Config {
-	user := "1000:1000"
-	if os.Geteuid() != 0 {
-		user = strings.TrimSpace(mustOut(e.t, "id", "-u")) + ":" + strings.TrimSpace(mustOut(e.t, "id", "-g"))
+// containerUser is the user task containers run as: the test's own, or 1000
+// when the tests run as root (the agent never runs as root).
+func containerUser(t testing.TB) string {
+	if os.Geteuid() == 0 {
+		return "1000:1000"
 	}
+	return strings.TrimSpace(mustOut(t, "id", "-u")) + ":" + strings.TrimSpace(mustOut(t, "id", "-g"))
+}
+
+func (e *env) config(mod func(*supervisor.Config)) supervisor.Config {
+	user := containerUser(e.t)
 	cfg := supervisor.Config{
 		Repo:          e.repo,
 		Remote:        "origin",

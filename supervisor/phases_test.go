@@ -89,7 +89,7 @@ func (e *fakeEnv) config(mod func(*supervisor.Config)) supervisor.Config {
 		Repo: e.repo, Remote: "origin", Provider: supervisor.ProviderClaude,
 		Interval: 20 * time.Millisecond, Image: "fake-image", Publish: supervisor.PublishBranch,
 		Runner:        supervisor.RunnerInfo{ID: "rnr_fake_" + testimage.RunID() + "_" + strings.ReplaceAll(e.t.Name(), "/", "_"), Hostname: "fake-host", Version: "test"},
-		ContainerUser: strings.TrimSpace(mustOut(e.t, "id", "-u")) + ":" + strings.TrimSpace(mustOut(e.t, "id", "-g")),
+		ContainerUser: containerUser(e.t),
 		StopGrace:     100 * time.Millisecond, NoAgentGit: true, Once: true, EventRetryMax: 50 * time.Millisecond,
 	}
 	if mod != nil {

@@ -268,93 +268,36 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 
 	// The tail goes into the PR body and the fix prompt: no terminal sequences.
 	tail := &tailBuffer{mask: s.verifyLine}
-	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, _ logPos) {
-		if !r.isLost() {
-			r.ship.Add(ev)
-		}
-	})
-	coCtx, stopCo := context.WithCancel(ctx)
-	defer stopCo()
-	go co.run(coCtx)
-	lineTo := func(stream string) *lineWriter {
-		return newLineWriter(func(line []byte) {
+	lineTo := func(stream string) lineSink {
+		return func(line []byte, add func(trakkar.Event, logPos)) {
 			_, text := splitStamp(line)
 			tail.add(string(text))
-			co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
-		})
+			add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
+		}
 	}
-	stdout, stderr := lineTo("stdout"), lineTo("stderr")
-
 	started := time.Now()
 	waitCh, err := s.rt.Start(ctx, id)
 	if err != nil {
 		return v, fmt.Errorf("start verify container: %w", err)
 	}
-	logsDone := make(chan struct{})
-	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopLogs()
-	go func() {
-		defer close(logsDone)
-		if err := s.rt.LogsSince(logCtx, id, time.Time{}, true, stdout, stderr); err != nil && logCtx.Err() == nil {
-			log.Warn("follow verify logs", zap.Error(err))
-		}
-		stdout.Close()
-		stderr.Close()
-	}()
-
-	timer := time.NewTimer(s.cfg.VerifyTimeout)
-	defer timer.Stop()
-	var wr docker.WaitResult
-	exited := false
-	select {
-	case wr = <-waitCh:
-		exited = true
-	case <-timer.C:
-		v.TimedOut = true
-	case <-r.stopReq:
-		v.end = endStopped
-	case <-s.drainCh:
-		v.end = endDrained
-	case <-r.lost:
-		v.end = endLost
-	case <-ctx.Done():
-		// Aborting: a verify cannot be resumed by a restarted supervisor, so it
-		// goes at once (the deferred remove kills it).
-		v.end = endAborted
+	ce, err := s.runContainer(ctx, r, id, waitCh, runOpts{
+		what:     "verify container",
+		deadline: s.cfg.VerifyTimeout,
+		stdout:   lineTo("stdout"),
+		stderr:   lineTo("stderr"),
+	})
+	v.end, v.TimedOut = ce.end, ce.timedOut
+	if ce.end == endAborted {
+		// A verify cannot be resumed by a restarted supervisor, so it goes at
+		// once (the deferred remove kills it).
 		return v, nil
 	}
-	if !exited {
-		log.Info("stopping verify container", zap.Bool("timed_out", v.TimedOut), zap.Duration("grace", s.cfg.StopGrace))
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopGrace+30*time.Second)
-		if err := s.rt.Stop(sctx, id, s.cfg.StopGrace); err != nil {
-			log.Warn("stop verify container", zap.Error(err))
-		}
-		select {
-		case wr = <-waitCh:
-		case <-sctx.Done():
-			wr.Err = sctx.Err()
-		}
-		cancel()
-	}
-	v.Duration = time.Since(started)
-	select {
-	case <-logsDone:
-	case <-time.After(15 * time.Second):
-		log.Warn("verify logs did not end after exit; continuing")
-		stopLogs()
-		<-logsDone
-	}
-	stopCo()
-	co.close()
+	v.Duration = ce.at.Sub(started)
 	v.Tail = tail.String()
-	if wr.Err != nil && exited {
-		if ctx.Err() != nil {
-			v.end = endAborted
-			return v, nil
-		}
-		return v, fmt.Errorf("wait for verify container: %w", wr.Err)
+	if err != nil {
+		return v, err
 	}
-	v.ExitCode, v.OOMKilled = wr.Status.Code, wr.Status.OOMKilled
+	v.ExitCode, v.OOMKilled = ce.exit.Code, ce.exit.OOMKilled
 	v.Passed = v.end == endExited && !v.TimedOut && !v.OOMKilled && v.ExitCode == 0
 	log.Info("verify finished", zap.Bool("passed", v.Passed), zap.Int("exit_code", v.ExitCode),
 		zap.Bool("timed_out", v.TimedOut), zap.Duration("duration", v.Duration))

@@ -159,7 +159,7 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 
 // runAgent creates and starts the worker container and supervises it to its end.
 func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agentRun, error) {
-	job, resumed := s.planJob(r, ws)
+	job, resumed := s.taskJob(r, ws)
 	// The agent gets git status/diff/log against a disposable repository whose
 	// only commit is the run's starting point; the user's .git never enters.
 	ws.scratch = false

@@ -117,31 +117,6 @@ func (s *Supervisor) removeWorkspace(ctx context.Context, r *run, ws *workspace)
 	}
 }
 
-func prTitle(t trakkar.Task) string {
-	title := oneLine(t.Title, 200)
-	if title == "" {
-		title = "Trakkar task " + t.Key
-	}
-	return title
-}
-
-func prBody(c trakkar.Claim, summary string) string { return prBodyVerified(c, summary, nil, 0) }
-
-func prBodyVerified(c trakkar.Claim, summary string, vr *verifyReport, timeout time.Duration) string {
-	t := c.Task
-	var b strings.Builder
-	fmt.Fprintf(&b, "Delegated in Trakkar: [%s](%s) — %s\n\n", t.Key, t.URL, oneLine(t.Title, 200))
-	if s := strings.TrimSpace(dropTrailers(summary)); s != "" {
-		b.WriteString("## Summary from the agent\n\n")
-		b.WriteString(truncate(s, 20000))
-		b.WriteString("\n\n")
-	}
-	b.WriteString(verifySection(vr, timeout))
-	fmt.Fprintf(&b, "---\nOpened by trakkar-agent for run `%s` (attempt %d). Review before merging: the change was written by an AI agent.\n",
-		c.Run.ID, max(c.Run.Attempt, 1))
-	return b.String()
-}
-
 func commitMessage(c trakkar.Claim, summary string) string {
 	t := c.Task
 	var b strings.Builder
@@ -166,35 +141,3 @@ func truncate(s string, n int) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
-
-// buildPrompt turns the task into the agent's instructions.
-func buildPrompt(c trakkar.Claim) string {
-	t := c.Task
-	var b strings.Builder
-	fmt.Fprintf(&b, "Task %s: %s\n", t.Key, t.Title)
-	if t.URL != "" {
-		fmt.Fprintf(&b, "Link: %s\n", t.URL)
-	}
-	if d := strings.TrimSpace(t.Description); d != "" {
-		b.WriteString("\n")
-		b.WriteString(d)
-		b.WriteString("\n")
-	}
-	if len(t.Messages) > 0 {
-		b.WriteString("\nConversation on the task so far (oldest first):\n")
-		for _, m := range t.Messages {
-			fmt.Fprintf(&b, "- %s (%s): %s\n", m.Author.Name, m.Author.Kind, strings.TrimSpace(m.Body))
-		}
-	}
-	if c.Run.Kind == trakkar.KindFollowUp && c.Run.MessageID != nil {
-		for _, m := range t.Messages {
-			if m.ID == *c.Run.MessageID {
-				fmt.Fprintf(&b, "\nContinue the work and address this latest message:\n%s\n", strings.TrimSpace(m.Body))
-			}
-		}
-	}
-	b.WriteString("\nWork in the current directory, a checkout of the repository on the task's branch. " +
-		"Leave your changes as files: the runner commits, pushes and opens the pull request after you finish. " +
-		"End with a short summary of what you changed.\n")
-	return b.String()
-}

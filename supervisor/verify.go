@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
@@ -158,40 +157,6 @@ func (s *Supervisor) fixRound(ctx context.Context, r *run, ws *workspace, rep *v
 		return fix, failed(err.Error())
 	}
 	return fix, s.outcome(r, fix)
-}
-
-// fixJob resumes the task's conversation with prompt; without a usable one
-// the agent starts over with the task and the failure.
-func (s *Supervisor) fixJob(r *run, ws *workspace, prompt string) (event.Job, bool) {
-	job := event.Job{Provider: s.cfg.Provider}
-	if s.agent.Model != nil {
-		job.Model = *s.agent.Model
-	}
-	if prev := loadSession(ws); sessionUsable(ws, prev, s.cfg.Provider) {
-		job.SessionID, job.Resume, job.Prompt = prev.ID, true, prompt
-		return job, true
-	}
-	job.Prompt = buildPrompt(r.claim) + "\nYour earlier changes are in the working tree.\n\n" + prompt
-	if s.cfg.Provider == ProviderClaude {
-		job.SessionID = uuid.NewString()
-	}
-	return job, false
-}
-
-// fixPrompt tells the agent what failed. The output is indented so that it
-// reads as a quotation, not as instructions.
-func fixPrompt(cmd string, v verifyRound, timeout time.Duration) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "The runner checked your change with the verify command and it failed.\n\nCommand: %s\nResult: it %s\n", cmd, v.what(timeout))
-	if t := strings.TrimRight(v.Tail, "\n"); t != "" {
-		b.WriteString("\nLast lines of its output:\n")
-		for _, line := range strings.Split(t, "\n") {
-			b.WriteString("    " + line + "\n")
-		}
-	}
-	b.WriteString("\nFind the cause and fix it in the working tree; the runner runs the command again when you finish. " +
-		"Do not weaken, skip or delete checks to make them pass. End with a short summary of what you changed.\n")
-	return b.String()
 }
 
 // mergeRuns makes a fix round's run the current one, keeping what the earlier
@@ -429,60 +394,6 @@ func (s *Supervisor) verifyVerdict(r *run, comp *trakkar.Completion, vr *verifyR
 	}
 	comp.Outcome, comp.Error = trakkar.OutcomeFailed, &reason
 	return comp
-}
-
-// verifySection is the PR body's account of verification; "" without one.
-func verifySection(vr *verifyReport, timeout time.Duration) string {
-	if vr == nil || len(vr.Rounds) == 0 {
-		return ""
-	}
-	last := vr.last()
-	after := ""
-	if n := len(vr.Rounds) - 1; n > 0 {
-		after = fmt.Sprintf(", after %d fix %s by the agent", n, plural(n, "round", "rounds"))
-	}
-	var b strings.Builder
-	if last.Passed {
-		fmt.Fprintf(&b, "## Verification\n\n%s passed in %s%s.\n\n", codeSpan(vr.Command), roundDuration(last.Duration), after)
-		return b.String()
-	}
-	fmt.Fprintf(&b, "## Verification failed\n\n%s %s%s. This pull request stays a draft until it passes.\n\n",
-		codeSpan(vr.Command), last.what(timeout), after)
-	if t := strings.TrimRight(last.Tail, "\n"); t != "" {
-		fence := strings.Repeat("`", max(3, longestRun(t, '`')+1))
-		fmt.Fprintf(&b, "Last lines of its output:\n\n%s\n%s\n%s\n\n", fence, t, fence)
-	}
-	return b.String()
-}
-
-// codeSpan quotes s as inline code, whatever backticks it contains.
-func codeSpan(s string) string {
-	s = oneLine(s, 300)
-	ticks := strings.Repeat("`", longestRun(s, '`')+1)
-	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
-		return ticks + " " + s + " " + ticks
-	}
-	return ticks + s + ticks
-}
-
-func longestRun(s string, c byte) int {
-	best, n := 0, 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			n++
-			best = max(best, n)
-		} else {
-			n = 0
-		}
-	}
-	return best
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // clearResult removes the worker's result so a run that leaves none is not

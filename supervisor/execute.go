@@ -44,10 +44,6 @@ type agentRun struct {
 	result *event.Result
 }
 
-func failed(reason string) *trakkar.Completion {
-	return &trakkar.Completion{Outcome: trakkar.OutcomeFailed, Error: &reason}
-}
-
 // execute prepares the workspace, runs the agent and publishes. It returns nil
 // when nothing may be reported any more (lease lost, abort).
 func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
@@ -56,8 +52,7 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.emit(r, trakkar.EventError, "Could not prepare the workspace: "+err.Error(), nil)
-		return failed("prepare workspace: " + err.Error())
+		return s.fail(r, failReason{kind: reasonWorkspace, msg: "prepare workspace", event: "Could not prepare the workspace"}, err)
 	}
 	r.rec.Worktree, r.rec.Base = ws.wt, ws.base
 	s.save(r)
@@ -70,8 +65,7 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 	}
 	ar, err := s.runAgent(ctx, r, ws)
 	if err != nil {
-		s.emit(r, trakkar.EventError, err.Error(), nil)
-		return failed(err.Error())
+		return s.fail(r, failReason{kind: reasonContainer}, err)
 	}
 	return s.finish(ctx, r, ws, ar)
 }
@@ -84,7 +78,7 @@ func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agen
 		return nil
 	}
 	if err := s.takeBack(ws); err != nil {
-		return failed(err.Error())
+		return s.fail(r, failReason{kind: reasonWorkspace, silent: true}, err)
 	}
 	defer s.releaseShares(ctx, r, ws)
 	comp := s.outcome(r, ar)
@@ -131,30 +125,25 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 		return s.shutdownStopped()
 	}
 	if ar.end == endDiskFull {
-		s.emit(r, trakkar.EventError, "The agent's container was stopped: "+s.diskFullReason()+". The workspace is kept for inspection.", nil)
-		return failed(s.diskFullReason())
+		return s.fail(r, failReason{kind: reasonResources, event: "The agent's container was stopped", kept: true}, errText(s.diskFullReason()))
 	}
 	res := ar.result
 	if ar.exit.OOMKilled {
-		s.emit(r, trakkar.EventError, "The agent's container ran out of memory", nil)
-		return failed("the agent's container ran out of memory")
+		return s.fail(r, failReason{kind: reasonResources, msg: "the agent's container ran out of memory",
+			event: "The agent's container ran out of memory"}, nil)
 	}
 	if res == nil {
-		reason := "the worker left no result: " + event.ExitReason(ar.exit.Code)
-		s.emit(r, trakkar.EventError, reason, nil)
-		return failed(reason)
+		return s.fail(r, failReason{kind: reasonAgent, msg: "the worker left no result"}, errText(event.ExitReason(ar.exit.Code)))
 	}
 	if res.Outcome == event.OutcomeSucceeded && ar.exit.Code == event.ExitOK {
 		return nil
 	}
-	reason := res.Error
-	if reason == "" {
-		// The worker reports classified failures itself; only an unexplained
-		// exit needs saying here.
-		reason = event.ExitReason(ar.exit.Code)
-		s.emit(r, trakkar.EventError, "Agent failed: "+reason, nil)
+	if res.Error != "" {
+		// The worker reports classified failures itself.
+		return s.fail(r, failReason{kind: reasonAgent, msg: res.Error, silent: true}, nil)
 	}
-	return failed(reason)
+	// Only an unexplained exit needs saying here.
+	return s.fail(r, failReason{kind: reasonAgent, event: "Agent failed"}, errText(event.ExitReason(ar.exit.Code)))
 }
 
 // runAgent creates and starts the worker container and supervises it to its end.

@@ -26,7 +26,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 	}
 	staged, err := s.git.StageAll(ctx, ws.wt)
 	if err != nil {
-		return failed("stage the agent's change: " + err.Error())
+		return s.fail(r, failReason{kind: reasonPublish, msg: "stage the agent's change", silent: true}, err)
 	}
 	committed, err := s.git.ChangesSince(ctx, ws.wt, ws.wt.Base)
 	if err != nil {
@@ -34,18 +34,16 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 		if err := s.git.Unstage(ctx, ws.wt); err != nil {
 			r.log.Warn("unstage unchecked change", zap.Error(err))
 		}
-		return failed("inspect the branch: " + err.Error())
+		return s.fail(r, failReason{kind: reasonPublish, msg: "inspect the branch", silent: true}, err)
 	}
 	if rep := importpolicy.Check(append(staged, committed...), s.cfg.Policy); rep.Err() != nil {
 		if err := s.git.Unstage(ctx, ws.wt); err != nil {
 			r.log.Warn("unstage refused change", zap.Error(err))
 		}
-		s.emit(r, trakkar.EventError, "The change was refused and not committed: "+rep.Error()+
-			". The workspace is kept for inspection.", nil)
-		return failed("the change was refused by the import policy: " + rep.Error())
+		return s.fail(r, refused("the change was refused by the import policy"), rep.Err())
 	}
 	if reason := s.refuseSecrets(ctx, r, ws, staged, committed); reason != "" {
-		return failed(reason)
+		return s.fail(r, refused(""), errText(reason))
 	}
 	if len(staged) == 0 && len(committed) == 0 {
 		s.status(r, "The agent made no changes")
@@ -55,7 +53,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 	if len(staged) > 0 {
 		sha, err := s.git.CommitStaged(ctx, ws.wt, s.redact.String(commitMessage(r.claim, summary)))
 		if err != nil {
-			return failed("commit the agent's change: " + err.Error())
+			return s.fail(r, failReason{kind: reasonPublish, msg: "commit the agent's change", silent: true}, err)
 		}
 		s.status(r, "Committed %s on %s (%d files)", shortID(sha), ws.wt.Branch, len(staged))
 	}
@@ -67,8 +65,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 		return comp
 	}
 	if err := s.git.Push(ctx, s.cfg.Repo, s.cfg.Remote, ws.wt.Branch, s.auth()); err != nil {
-		s.emit(r, trakkar.EventError, "Push failed: "+err.Error(), nil)
-		return failed("push branch " + ws.wt.Branch + ": " + err.Error())
+		return s.fail(r, failReason{kind: reasonPublish, msg: "push branch " + ws.wt.Branch, event: "Push failed"}, err)
 	}
 	s.status(r, "Pushed branch %s", ws.wt.Branch)
 	if s.cfg.Publish == PublishBranch {
@@ -78,8 +75,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 
 	pr, err := s.openPR(ctx, r, ws, summary, vr)
 	if err != nil {
-		s.emit(r, trakkar.EventError, "Opening the pull request failed: "+err.Error(), nil)
-		return failed("open pull request: " + err.Error())
+		return s.fail(r, failReason{kind: reasonPublish, msg: "open pull request", event: "Opening the pull request failed"}, err)
 	}
 	s.emit(r, trakkar.EventStatus, "Pull request opened: "+pr.URL, map[string]any{"url": pr.URL, "number": pr.Number})
 	comp.PullRequest = &trakkar.PullRequest{URL: pr.URL, Number: pr.Number, Branch: ws.wt.Branch, Draft: pr.Draft}

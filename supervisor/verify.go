@@ -97,8 +97,7 @@ func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar
 		}
 		v, err := s.verifyOnce(ctx, r, ws, rep.Command, round)
 		if err != nil {
-			s.emit(r, trakkar.EventError, "Could not run the verify command: "+err.Error(), nil)
-			return ar, rep, failed("verify: " + err.Error())
+			return ar, rep, s.fail(r, failReason{kind: reasonVerify, msg: "verify", event: "Could not run the verify command"}, err)
 		}
 		switch v.end {
 		case endStopped, endDrained:
@@ -146,15 +145,14 @@ func (s *Supervisor) fixRound(ctx context.Context, r *run, ws *workspace, rep *v
 	job, resumed := s.fixJob(r, ws, fixPrompt(rep.Command, v, s.cfg.VerifyTimeout))
 	fix, err := s.startAgent(ctx, r, ws, job, resumed)
 	if err != nil {
-		s.emit(r, trakkar.EventError, err.Error(), nil)
-		return &agentRun{end: endExited}, failed(err.Error())
+		return &agentRun{end: endExited}, s.fail(r, failReason{kind: reasonContainer}, err)
 	}
 	switch fix.end {
 	case endLost, endAborted:
 		return fix, nil
 	}
 	if err := s.takeBack(ws); err != nil {
-		return fix, failed(err.Error())
+		return fix, s.fail(r, failReason{kind: reasonWorkspace, silent: true}, err)
 	}
 	return fix, s.outcome(r, fix)
 }

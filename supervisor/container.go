@@ -131,7 +131,7 @@ func (s *Supervisor) runContainer(ctx context.Context, r *run, id string, waitCh
 		return containerEnd{end: endAborted, at: time.Now()}, nil
 	}
 	if !exited {
-		log.Info("stopping "+o.what, zap.Int("ending", int(ce.end)), zap.Bool("timed_out", ce.timedOut),
+		log.Info("stopping "+o.what, zap.Bool("timed_out", ce.timedOut),
 			zap.Duration("grace", s.cfg.StopGrace))
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopGrace+30*time.Second)
 		if err := s.rt.Stop(sctx, id, s.cfg.StopGrace); err != nil {

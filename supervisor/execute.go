@@ -43,10 +43,6 @@ type agentRun struct {
 	result *event.Result
 }
 
-func failed(reason string) *trakkar.Completion {
-	return &trakkar.Completion{Outcome: trakkar.OutcomeFailed, Error: &reason}
-}
-
 // execute prepares the workspace, runs the agent and publishes. It returns nil
 // when nothing may be reported any more (lease lost, abort).
 func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
@@ -55,8 +51,7 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.emit(r, trakkar.EventError, "Could not prepare the workspace: "+err.Error(), nil)
-		return failed("prepare workspace: " + err.Error())
+		return s.fail(r, failReason{kind: reasonWorkspace, msg: "prepare workspace", event: "Could not prepare the workspace"}, err)
 	}
 	r.rec.Worktree, r.rec.Base = ws.wt, ws.base
 	s.save(r)
@@ -69,8 +64,7 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 	}
 	ar, err := s.runAgent(ctx, r, ws)
 	if err != nil {
-		s.emit(r, trakkar.EventError, err.Error(), nil)
-		return failed(err.Error())
+		return s.fail(r, failReason{kind: reasonContainer}, err)
 	}
 	return s.finish(ctx, r, ws, ar)
 }
@@ -83,7 +77,7 @@ func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agen
 		return nil
 	}
 	if err := s.takeBack(ws); err != nil {
-		return failed(err.Error())
+		return s.fail(r, failReason{kind: reasonWorkspace, silent: true}, err)
 	}
 	defer s.releaseShares(ctx, r, ws)
 	comp := s.outcome(r, ar)
@@ -130,35 +124,30 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 		return s.shutdownStopped()
 	}
 	if ar.end == endDiskFull {
-		s.emit(r, trakkar.EventError, "The agent's container was stopped: "+s.diskFullReason()+". The workspace is kept for inspection.", nil)
-		return failed(s.diskFullReason())
+		return s.fail(r, failReason{kind: reasonResources, event: "The agent's container was stopped", kept: true}, errText(s.diskFullReason()))
 	}
 	res := ar.result
 	if ar.exit.OOMKilled {
-		s.emit(r, trakkar.EventError, "The agent's container ran out of memory", nil)
-		return failed("the agent's container ran out of memory")
+		return s.fail(r, failReason{kind: reasonResources, msg: "the agent's container ran out of memory",
+			event: "The agent's container ran out of memory"}, nil)
 	}
 	if res == nil {
-		reason := "the worker left no result: " + event.ExitReason(ar.exit.Code)
-		s.emit(r, trakkar.EventError, reason, nil)
-		return failed(reason)
+		return s.fail(r, failReason{kind: reasonAgent, msg: "the worker left no result"}, errText(event.ExitReason(ar.exit.Code)))
 	}
 	if res.Outcome == event.OutcomeSucceeded && ar.exit.Code == event.ExitOK {
 		return nil
 	}
-	reason := res.Error
-	if reason == "" {
-		// The worker reports classified failures itself; only an unexplained
-		// exit needs saying here.
-		reason = event.ExitReason(ar.exit.Code)
-		s.emit(r, trakkar.EventError, "Agent failed: "+reason, nil)
+	if res.Error != "" {
+		// The worker reports classified failures itself.
+		return s.fail(r, failReason{kind: reasonAgent, msg: res.Error, silent: true}, nil)
 	}
-	return failed(reason)
+	// Only an unexplained exit needs saying here.
+	return s.fail(r, failReason{kind: reasonAgent, event: "Agent failed"}, errText(event.ExitReason(ar.exit.Code)))
 }
 
 // runAgent creates and starts the worker container and supervises it to its end.
 func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agentRun, error) {
-	job, resumed := s.planJob(r, ws)
+	job, resumed := s.taskJob(r, ws)
 	// The agent gets git status/diff/log against a disposable repository whose
 	// only commit is the run's starting point; the user's .git never enters.
 	ws.scratch = false
@@ -243,117 +232,26 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	waitCh <-chan docker.WaitResult, since logPos) (*agentRun, error) {
 	log := r.log.With(zap.String("container_id", shortID(id)))
 	r.setState(trakkar.StateRunning)
-
-	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, pos logPos) {
-		if !r.isLost() {
-			r.pos.record(r.ship.Add(ev), pos)
-		}
+	ce, err := s.runContainer(ctx, r, id, waitCh, runOpts{
+		what:   "container",
+		since:  since.At,
+		record: true,
+		watch:  ws,
+		stdout: s.workerLines(r, log, since),
+		// The container's stderr is the CLI's, forwarded: never an event of
+		// the worker's, whatever it looks like.
+		stderr: func(line []byte, add func(trakkar.Event, logPos)) {
+			at, text := splitStamp(line)
+			add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), logPos{At: at})
+		},
 	})
-	coCtx, stopCo := context.WithCancel(ctx)
-	defer stopCo()
-	go co.run(coCtx)
-	nums := lineNumbers{last: since.N, known: since.N > 0 || since.At.IsZero()}
-	key, _ := hex.DecodeString(r.rec.EventKey)
-	var unsigned int64
-	stdout := newLineWriter(func(line []byte) {
-		at, text := splitStamp(line)
-		if len(key) > 0 {
-			var ok bool
-			if text, ok = event.Verify(key, text); !ok {
-				// Not the worker's: the agent wrote into the container's
-				// stdout. Say so (at the 1st, 10th, 100th… such line), never
-				// what it said.
-				unsigned++
-				if isPowerOf10(unsigned) {
-					log.Warn("unsigned lines on the worker's stdout", zap.Int64("count", unsigned))
-					co.add(s.event(trakkar.EventError, unsignedText(unsigned), map[string]any{"unsigned_lines": unsigned}), logPos{At: at})
-				}
-				return
-			}
-		}
-		l := event.Parse(text, time.Now().UTC())
-		lost, repeat := nums.check(l.N)
-		if repeat {
-			log.Warn("dropped a repeated worker line", zap.Int64("line", l.N))
-			return
-		}
-		pos := logPos{At: at, N: l.N}
-		if lost > 0 {
-			log.Warn("worker lines lost", zap.Int64("lost", lost), zap.Int64("line", l.N))
-			co.add(s.event(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost}), pos)
-		}
-		co.add(s.event(l.Type, l.Text, l.Data), pos)
-	})
-	// The container's stderr is the CLI's, forwarded: never an event of the
-	// worker's, whatever it looks like.
-	stderr := newLineWriter(func(line []byte) {
-		at, text := splitStamp(line)
-		co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), logPos{At: at})
-	})
-	logsDone := make(chan struct{})
-	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopLogs()
-	go func() {
-		defer close(logsDone)
-		if err := s.rt.LogsSince(logCtx, id, since.At, true, stdout, stderr); err != nil && logCtx.Err() == nil {
-			log.Warn("follow container logs", zap.Error(err))
-		}
-		stdout.Close()
-		stderr.Close()
-	}()
-
-	ar := &agentRun{end: endExited}
-	dw := s.watchDisk(ctx, ws, log)
-	defer dw.stop(ctx, false)
-	var wr docker.WaitResult
-	select {
-	case wr = <-waitCh:
-	case <-dw.Over():
-		ar.end = endDiskFull
-	case <-r.stopReq:
-		ar.end = endStopped
-	case <-s.drainCh:
-		ar.end = endDrained
-	case <-r.lost:
-		ar.end = endLost
-	case <-ctx.Done():
-		// Aborting: leave the container running for a restarted supervisor.
+	if err != nil {
+		return nil, err
+	}
+	if ce.end == endAborted {
 		return &agentRun{end: endAborted}, nil
 	}
-	if ar.end != endExited {
-		log.Info("stopping container", zap.Duration("grace", s.cfg.StopGrace))
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopGrace+30*time.Second)
-		if err := s.rt.Stop(sctx, id, s.cfg.StopGrace); err != nil {
-			log.Warn("stop container", zap.Error(err))
-		}
-		select {
-		case wr = <-waitCh:
-		case <-sctx.Done():
-			wr.Err = sctx.Err()
-		}
-		cancel()
-	}
-	if wr.Err != nil && ar.end == endExited {
-		if ctx.Err() != nil {
-			return &agentRun{end: endAborted}, nil
-		}
-		return nil, fmt.Errorf("wait for container: %w", wr.Err)
-	}
-	ar.exit = wr.Status
-	dw.stop(ctx, ar.end == endExited)
-	if dw.exceeded() && ar.end == endExited {
-		ar.end = endDiskFull
-	}
-	// Every line the agent printed must be shipped before the run is decided.
-	select {
-	case <-logsDone:
-	case <-time.After(15 * time.Second):
-		log.Warn("container logs did not end after exit; continuing")
-		stopLogs()
-		<-logsDone
-	}
-	stopCo()
-	co.close()
+	ar := &agentRun{end: ce.end, exit: ce.exit}
 	log.Info("container exited", zap.Int("exit_code", ar.exit.Code), zap.Bool("oom_killed", ar.exit.OOMKilled))
 	ar.result = s.resultOf(r, ws)
 	if nums.known {
@@ -370,12 +268,50 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		}
 		s.setPhase(r, phaseFinishing)
 	}
-	err := s.containerGone(ctx, r, ws, id)
+	err = s.containerGone(ctx, r, ws, id)
 	s.stopEgress(ctx, r.claim.Run.ID)
 	if err != nil {
 		return nil, err
 	}
 	return ar, nil
+}
+
+// workerLines reads the worker's stdout from since: only lines signed with the
+// run's event key are the worker's; each carries its line number, so a gap or
+// a repeat is seen.
+func (s *Supervisor) workerLines(r *run, log *zap.Logger, since logPos) lineSink {
+	nums := lineNumbers{last: since.N, known: since.N > 0 || since.At.IsZero()}
+	key, _ := hex.DecodeString(r.rec.EventKey)
+	var unsigned int64
+	return func(line []byte, add func(trakkar.Event, logPos)) {
+		at, text := splitStamp(line)
+		if len(key) > 0 {
+			var ok bool
+			if text, ok = event.Verify(key, text); !ok {
+				// Not the worker's: the agent wrote into the container's
+				// stdout. Say so (at the 1st, 10th, 100th… such line), never
+				// what it said.
+				unsigned++
+				if isPowerOf10(unsigned) {
+					log.Warn("unsigned lines on the worker's stdout", zap.Int64("count", unsigned))
+					add(s.event(trakkar.EventError, unsignedText(unsigned), map[string]any{"unsigned_lines": unsigned}), logPos{At: at})
+				}
+				return
+			}
+		}
+		l := event.Parse(text, time.Now().UTC())
+		lost, repeat := nums.check(l.N)
+		if repeat {
+			log.Warn("dropped a repeated worker line", zap.Int64("line", l.N))
+			return
+		}
+		pos := logPos{At: at, N: l.N}
+		if lost > 0 {
+			log.Warn("worker lines lost", zap.Int64("lost", lost), zap.Int64("line", l.N))
+			add(s.event(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost}), pos)
+		}
+		add(s.event(l.Type, l.Text, l.Data), pos)
+	}
 }
 
 // containerGone removes an ended container of the task (agent or verify) and

@@ -26,7 +26,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 	}
 	staged, err := s.git.StageAll(ctx, ws.wt)
 	if err != nil {
-		return failed("stage the agent's change: " + err.Error())
+		return s.fail(r, failReason{kind: reasonPublish, msg: "stage the agent's change", silent: true}, err)
 	}
 	committed, err := s.git.ChangesSince(ctx, ws.wt, ws.wt.Base)
 	if err != nil {
@@ -34,18 +34,16 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 		if err := s.git.Unstage(ctx, ws.wt); err != nil {
 			r.log.Warn("unstage unchecked change", zap.Error(err))
 		}
-		return failed("inspect the branch: " + err.Error())
+		return s.fail(r, failReason{kind: reasonPublish, msg: "inspect the branch", silent: true}, err)
 	}
 	if rep := importpolicy.Check(append(staged, committed...), s.cfg.Policy); rep.Err() != nil {
 		if err := s.git.Unstage(ctx, ws.wt); err != nil {
 			r.log.Warn("unstage refused change", zap.Error(err))
 		}
-		s.emit(r, trakkar.EventError, "The change was refused and not committed: "+rep.Error()+
-			". The workspace is kept for inspection.", nil)
-		return failed("the change was refused by the import policy: " + rep.Error())
+		return s.fail(r, refused("the change was refused by the import policy"), rep.Err())
 	}
 	if reason := s.refuseSecrets(ctx, r, ws, staged, committed); reason != "" {
-		return failed(reason)
+		return s.fail(r, refused(""), errText(reason))
 	}
 	if len(staged) == 0 && len(committed) == 0 {
 		s.status(r, "The agent made no changes")
@@ -55,7 +53,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 	if len(staged) > 0 {
 		sha, err := s.git.CommitStaged(ctx, ws.wt, s.redact.String(commitMessage(r.claim, summary)))
 		if err != nil {
-			return failed("commit the agent's change: " + err.Error())
+			return s.fail(r, failReason{kind: reasonPublish, msg: "commit the agent's change", silent: true}, err)
 		}
 		s.status(r, "Committed %s on %s (%d files)", shortID(sha), ws.wt.Branch, len(staged))
 	}
@@ -67,8 +65,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 		return comp
 	}
 	if err := s.git.Push(ctx, s.cfg.Repo, s.cfg.Remote, ws.wt.Branch, s.auth()); err != nil {
-		s.emit(r, trakkar.EventError, "Push failed: "+err.Error(), nil)
-		return failed("push branch " + ws.wt.Branch + ": " + err.Error())
+		return s.fail(r, failReason{kind: reasonPublish, msg: "push branch " + ws.wt.Branch, event: "Push failed"}, err)
 	}
 	s.status(r, "Pushed branch %s", ws.wt.Branch)
 	if s.cfg.Publish == PublishBranch {
@@ -78,8 +75,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *ev
 
 	pr, err := s.openPR(ctx, r, ws, summary, vr)
 	if err != nil {
-		s.emit(r, trakkar.EventError, "Opening the pull request failed: "+err.Error(), nil)
-		return failed("open pull request: " + err.Error())
+		return s.fail(r, failReason{kind: reasonPublish, msg: "open pull request", event: "Opening the pull request failed"}, err)
 	}
 	s.emit(r, trakkar.EventStatus, "Pull request opened: "+pr.URL, map[string]any{"url": pr.URL, "number": pr.Number})
 	comp.PullRequest = &trakkar.PullRequest{URL: pr.URL, Number: pr.Number, Branch: ws.wt.Branch, Draft: pr.Draft}
@@ -117,31 +113,6 @@ func (s *Supervisor) removeWorkspace(ctx context.Context, r *run, ws *workspace)
 	}
 }
 
-func prTitle(t trakkar.Task) string {
-	title := oneLine(t.Title, 200)
-	if title == "" {
-		title = "Trakkar task " + t.Key
-	}
-	return title
-}
-
-func prBody(c trakkar.Claim, summary string) string { return prBodyVerified(c, summary, nil, 0) }
-
-func prBodyVerified(c trakkar.Claim, summary string, vr *verifyReport, timeout time.Duration) string {
-	t := c.Task
-	var b strings.Builder
-	fmt.Fprintf(&b, "Delegated in Trakkar: [%s](%s) — %s\n\n", t.Key, t.URL, oneLine(t.Title, 200))
-	if s := strings.TrimSpace(dropTrailers(summary)); s != "" {
-		b.WriteString("## Summary from the agent\n\n")
-		b.WriteString(truncate(s, 20000))
-		b.WriteString("\n\n")
-	}
-	b.WriteString(verifySection(vr, timeout))
-	fmt.Fprintf(&b, "---\nOpened by trakkar-agent for run `%s` (attempt %d). Review before merging: the change was written by an AI agent.\n",
-		c.Run.ID, max(c.Run.Attempt, 1))
-	return b.String()
-}
-
 func commitMessage(c trakkar.Claim, summary string) string {
 	t := c.Task
 	var b strings.Builder
@@ -166,35 +137,3 @@ func truncate(s string, n int) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
-
-// buildPrompt turns the task into the agent's instructions.
-func buildPrompt(c trakkar.Claim) string {
-	t := c.Task
-	var b strings.Builder
-	fmt.Fprintf(&b, "Task %s: %s\n", t.Key, t.Title)
-	if t.URL != "" {
-		fmt.Fprintf(&b, "Link: %s\n", t.URL)
-	}
-	if d := strings.TrimSpace(t.Description); d != "" {
-		b.WriteString("\n")
-		b.WriteString(d)
-		b.WriteString("\n")
-	}
-	if len(t.Messages) > 0 {
-		b.WriteString("\nConversation on the task so far (oldest first):\n")
-		for _, m := range t.Messages {
-			fmt.Fprintf(&b, "- %s (%s): %s\n", m.Author.Name, m.Author.Kind, strings.TrimSpace(m.Body))
-		}
-	}
-	if c.Run.Kind == trakkar.KindFollowUp && c.Run.MessageID != nil {
-		for _, m := range t.Messages {
-			if m.ID == *c.Run.MessageID {
-				fmt.Fprintf(&b, "\nContinue the work and address this latest message:\n%s\n", strings.TrimSpace(m.Body))
-			}
-		}
-	}
-	b.WriteString("\nWork in the current directory, a checkout of the repository on the task's branch. " +
-		"Leave your changes as files: the runner commits, pushes and opens the pull request after you finish. " +
-		"End with a short summary of what you changed.\n")
-	return b.String()
-}

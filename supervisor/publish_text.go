@@ -10,7 +10,6 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/secretscan"
-	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
 // publishText prepares the agent's summary for the commit message, the PR and
@@ -57,7 +56,5 @@ func (s *Supervisor) refuseSecrets(ctx context.Context, r *run, ws *workspace, s
 		r.log.Warn("unstage refused change", zap.Error(err))
 	}
 	r.log.Warn("change refused: it holds a secret", zap.Int("paths", len(found)))
-	s.emit(r, trakkar.EventError, "The change was refused and not committed: "+reason+
-		". The workspace is kept for inspection.", nil)
 	return reason
 }

@@ -203,8 +203,7 @@ func (s *Supervisor) reattach(ctx context.Context, r *run, ws *workspace, id str
 	}
 	ar, err := s.supervise(ctx, r, ws, id, waitCh, since)
 	if err != nil {
-		s.emit(r, trakkar.EventError, err.Error(), nil)
-		return failed(err.Error())
+		return s.fail(r, failReason{kind: reasonContainer}, err)
 	}
 	return s.finish(ctx, r, ws, ar)
 }
@@ -213,8 +212,7 @@ func (s *Supervisor) reattach(ctx context.Context, r *run, ws *workspace, id str
 func (s *Supervisor) finishExited(ctx context.Context, r *run, ws *workspace, missing string) *trakkar.Completion {
 	res := s.resultOf(r, ws)
 	if res == nil && missing != "" {
-		s.emit(r, trakkar.EventError, missing, nil)
-		return failed(missing)
+		return s.fail(r, failReason{kind: reasonRecovery, msg: missing}, nil)
 	}
 	code := event.ExitOK
 	if res == nil || res.Outcome != event.OutcomeSucceeded {
@@ -250,13 +248,11 @@ func (s *Supervisor) startCreated(ctx context.Context, r *run, ws *workspace, id
 	waitCh, err := s.rt.Start(ctx, id)
 	if err != nil {
 		s.removeContainer(ctx, r, id)
-		s.emit(r, trakkar.EventError, "start container: "+err.Error(), nil)
-		return failed("start container: " + err.Error())
+		return s.fail(r, failReason{kind: reasonContainer, msg: "start container"}, err)
 	}
 	ar, err := s.supervise(ctx, r, ws, id, waitCh, logPos{})
 	if err != nil {
-		s.emit(r, trakkar.EventError, err.Error(), nil)
-		return failed(err.Error())
+		return s.fail(r, failReason{kind: reasonContainer}, err)
 	}
 	return s.finish(ctx, r, ws, ar)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/trakkar/trakkar-agent/internal/event"
-	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
 // session is the agent conversation the runner keeps per task, so a follow-up
@@ -108,49 +107,6 @@ func claudeSlug(cwd string) string {
 			b.WriteByte('-')
 		}
 	}
-	return b.String()
-}
-
-// planJob decides the prompt and whether to resume. A follow-up resumes the
-// task's conversation when it is still here; otherwise the agent starts fresh
-// with the whole chat history in its prompt.
-func (s *Supervisor) planJob(r *run, ws *workspace) (event.Job, bool) {
-	job := event.Job{Provider: s.cfg.Provider}
-	if s.agent.Model != nil {
-		job.Model = *s.agent.Model
-	}
-	prev := loadSession(ws)
-	if r.claim.Run.Kind == trakkar.KindFollowUp && sessionUsable(ws, prev, s.cfg.Provider) {
-		job.SessionID = prev.ID
-		job.Resume = true
-		job.Prompt = followUpPrompt(r.claim)
-		return job, true
-	}
-	job.Prompt = buildPrompt(r.claim)
-	if s.cfg.Provider == ProviderClaude {
-		// Our own id, so the conversation can be found again (see agent-clis §1.8).
-		job.SessionID = uuid.NewString()
-	}
-	return job, false
-}
-
-// followUpPrompt is what a resumed agent is told: the agent already has the
-// task and its own earlier work in context.
-func followUpPrompt(c trakkar.Claim) string {
-	var b strings.Builder
-	b.WriteString("The person replied in the task chat")
-	if c.Run.MessageID != nil {
-		for _, m := range c.Task.Messages {
-			if m.ID == *c.Run.MessageID {
-				fmt.Fprintf(&b, " (%s):\n%s\n", m.Author.Name, strings.TrimSpace(m.Body))
-			}
-		}
-	} else {
-		b.WriteString(".\n")
-	}
-	b.WriteString("\nContinue the task from where you stopped and address this message. " +
-		"Leave your changes as files; the runner commits and updates the pull request. " +
-		"End with a short summary of what you changed.\n")
 	return b.String()
 }
 

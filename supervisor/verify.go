@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
@@ -94,8 +93,7 @@ func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar
 		}
 		v, err := s.verifyOnce(ctx, r, ws, rep.Command, round)
 		if err != nil {
-			s.emit(r, trakkar.EventError, "Could not run the verify command: "+err.Error(), nil)
-			return ar, rep, failed("verify: " + err.Error())
+			return ar, rep, s.fail(r, failReason{kind: reasonVerify, msg: "verify", event: "Could not run the verify command"}, err)
 		}
 		switch v.end {
 		case endStopped, endDrained:
@@ -143,51 +141,16 @@ func (s *Supervisor) fixRound(ctx context.Context, r *run, ws *workspace, rep *v
 	job, resumed := s.fixJob(r, ws, fixPrompt(rep.Command, v, s.cfg.VerifyTimeout))
 	fix, err := s.startAgent(ctx, r, ws, job, resumed)
 	if err != nil {
-		s.emit(r, trakkar.EventError, err.Error(), nil)
-		return &agentRun{end: endExited}, failed(err.Error())
+		return &agentRun{end: endExited}, s.fail(r, failReason{kind: reasonContainer}, err)
 	}
 	switch fix.end {
 	case endLost, endAborted:
 		return fix, nil
 	}
 	if err := s.takeBack(ws); err != nil {
-		return fix, failed(err.Error())
+		return fix, s.fail(r, failReason{kind: reasonWorkspace, silent: true}, err)
 	}
 	return fix, s.outcome(r, fix)
-}
-
-// fixJob resumes the task's conversation with prompt; without a usable one
-// the agent starts over with the task and the failure.
-func (s *Supervisor) fixJob(r *run, ws *workspace, prompt string) (event.Job, bool) {
-	job := event.Job{Provider: s.cfg.Provider}
-	if s.agent.Model != nil {
-		job.Model = *s.agent.Model
-	}
-	if prev := loadSession(ws); sessionUsable(ws, prev, s.cfg.Provider) {
-		job.SessionID, job.Resume, job.Prompt = prev.ID, true, prompt
-		return job, true
-	}
-	job.Prompt = buildPrompt(r.claim) + "\nYour earlier changes are in the working tree.\n\n" + prompt
-	if s.cfg.Provider == ProviderClaude {
-		job.SessionID = uuid.NewString()
-	}
-	return job, false
-}
-
-// fixPrompt tells the agent what failed. The output is indented so that it
-// reads as a quotation, not as instructions.
-func fixPrompt(cmd string, v verifyRound, timeout time.Duration) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "The runner checked your change with the verify command and it failed.\n\nCommand: %s\nResult: it %s\n", cmd, v.what(timeout))
-	if t := strings.TrimRight(v.Tail, "\n"); t != "" {
-		b.WriteString("\nLast lines of its output:\n")
-		for _, line := range strings.Split(t, "\n") {
-			b.WriteString("    " + line + "\n")
-		}
-	}
-	b.WriteString("\nFind the cause and fix it in the working tree; the runner runs the command again when you finish. " +
-		"Do not weaken, skip or delete checks to make them pass. End with a short summary of what you changed.\n")
-	return b.String()
 }
 
 // mergeRuns makes a fix round's run the current one, keeping what the earlier
@@ -264,93 +227,36 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 
 	// The tail goes into the PR body and the fix prompt: no terminal sequences.
 	tail := &tailBuffer{mask: s.verifyLine}
-	co := newCoalescer(defaultEventRate, func(ev trakkar.Event, _ logPos) {
-		if !r.isLost() {
-			r.ship.Add(ev)
-		}
-	})
-	coCtx, stopCo := context.WithCancel(ctx)
-	defer stopCo()
-	go co.run(coCtx)
-	lineTo := func(stream string) *lineWriter {
-		return newLineWriter(func(line []byte) {
+	lineTo := func(stream string) lineSink {
+		return func(line []byte, add func(trakkar.Event, logPos)) {
 			_, text := splitStamp(line)
 			tail.add(string(text))
-			co.add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
-		})
+			add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
+		}
 	}
-	stdout, stderr := lineTo("stdout"), lineTo("stderr")
-
 	started := time.Now()
 	waitCh, err := s.rt.Start(ctx, id)
 	if err != nil {
 		return v, fmt.Errorf("start verify container: %w", err)
 	}
-	logsDone := make(chan struct{})
-	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopLogs()
-	go func() {
-		defer close(logsDone)
-		if err := s.rt.LogsSince(logCtx, id, time.Time{}, true, stdout, stderr); err != nil && logCtx.Err() == nil {
-			log.Warn("follow verify logs", zap.Error(err))
-		}
-		stdout.Close()
-		stderr.Close()
-	}()
-
-	timer := time.NewTimer(s.cfg.VerifyTimeout)
-	defer timer.Stop()
-	var wr docker.WaitResult
-	exited := false
-	select {
-	case wr = <-waitCh:
-		exited = true
-	case <-timer.C:
-		v.TimedOut = true
-	case <-r.stopReq:
-		v.end = endStopped
-	case <-s.drainCh:
-		v.end = endDrained
-	case <-r.lost:
-		v.end = endLost
-	case <-ctx.Done():
-		// Aborting: a verify cannot be resumed by a restarted supervisor, so it
-		// goes at once (the deferred remove kills it).
-		v.end = endAborted
+	ce, err := s.runContainer(ctx, r, id, waitCh, runOpts{
+		what:     "verify container",
+		deadline: s.cfg.VerifyTimeout,
+		stdout:   lineTo("stdout"),
+		stderr:   lineTo("stderr"),
+	})
+	v.end, v.TimedOut = ce.end, ce.timedOut
+	if ce.end == endAborted {
+		// A verify cannot be resumed by a restarted supervisor, so it goes at
+		// once (the deferred remove kills it).
 		return v, nil
 	}
-	if !exited {
-		log.Info("stopping verify container", zap.Bool("timed_out", v.TimedOut), zap.Duration("grace", s.cfg.StopGrace))
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopGrace+30*time.Second)
-		if err := s.rt.Stop(sctx, id, s.cfg.StopGrace); err != nil {
-			log.Warn("stop verify container", zap.Error(err))
-		}
-		select {
-		case wr = <-waitCh:
-		case <-sctx.Done():
-			wr.Err = sctx.Err()
-		}
-		cancel()
-	}
-	v.Duration = time.Since(started)
-	select {
-	case <-logsDone:
-	case <-time.After(15 * time.Second):
-		log.Warn("verify logs did not end after exit; continuing")
-		stopLogs()
-		<-logsDone
-	}
-	stopCo()
-	co.close()
+	v.Duration = ce.at.Sub(started)
 	v.Tail = tail.String()
-	if wr.Err != nil && exited {
-		if ctx.Err() != nil {
-			v.end = endAborted
-			return v, nil
-		}
-		return v, fmt.Errorf("wait for verify container: %w", wr.Err)
+	if err != nil {
+		return v, err
 	}
-	v.ExitCode, v.OOMKilled = wr.Status.Code, wr.Status.OOMKilled
+	v.ExitCode, v.OOMKilled = ce.exit.Code, ce.exit.OOMKilled
 	v.Passed = v.end == endExited && !v.TimedOut && !v.OOMKilled && v.ExitCode == 0
 	log.Info("verify finished", zap.Bool("passed", v.Passed), zap.Int("exit_code", v.ExitCode),
 		zap.Bool("timed_out", v.TimedOut), zap.Duration("duration", v.Duration))
@@ -482,60 +388,6 @@ func (s *Supervisor) verifyVerdict(r *run, comp *trakkar.Completion, vr *verifyR
 	}
 	comp.Outcome, comp.Error = trakkar.OutcomeFailed, &reason
 	return comp
-}
-
-// verifySection is the PR body's account of verification; "" without one.
-func verifySection(vr *verifyReport, timeout time.Duration) string {
-	if vr == nil || len(vr.Rounds) == 0 {
-		return ""
-	}
-	last := vr.last()
-	after := ""
-	if n := len(vr.Rounds) - 1; n > 0 {
-		after = fmt.Sprintf(", after %d fix %s by the agent", n, plural(n, "round", "rounds"))
-	}
-	var b strings.Builder
-	if last.Passed {
-		fmt.Fprintf(&b, "## Verification\n\n%s passed in %s%s.\n\n", codeSpan(vr.Command), roundDuration(last.Duration), after)
-		return b.String()
-	}
-	fmt.Fprintf(&b, "## Verification failed\n\n%s %s%s. This pull request stays a draft until it passes.\n\n",
-		codeSpan(vr.Command), last.what(timeout), after)
-	if t := strings.TrimRight(last.Tail, "\n"); t != "" {
-		fence := strings.Repeat("`", max(3, longestRun(t, '`')+1))
-		fmt.Fprintf(&b, "Last lines of its output:\n\n%s\n%s\n%s\n\n", fence, t, fence)
-	}
-	return b.String()
-}
-
-// codeSpan quotes s as inline code, whatever backticks it contains.
-func codeSpan(s string) string {
-	s = oneLine(s, 300)
-	ticks := strings.Repeat("`", longestRun(s, '`')+1)
-	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
-		return ticks + " " + s + " " + ticks
-	}
-	return ticks + s + ticks
-}
-
-func longestRun(s string, c byte) int {
-	best, n := 0, 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			n++
-			best = max(best, n)
-		} else {
-			n = 0
-		}
-	}
-	return best
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // clearResult removes the worker's result so a run that leaves none is not

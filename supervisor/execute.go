@@ -232,12 +232,14 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	waitCh <-chan docker.WaitResult, since logPos) (*agentRun, error) {
 	log := r.log.With(zap.String("container_id", shortID(id)))
 	r.setState(trakkar.StateRunning)
+	nums := &lineNumbers{last: since.N, known: since.N > 0 || since.At.IsZero()}
+	key, _ := hex.DecodeString(r.rec.EventKey)
 	ce, err := s.runContainer(ctx, r, id, waitCh, runOpts{
 		what:   "container",
 		since:  since.At,
 		record: true,
 		watch:  ws,
-		stdout: s.workerLines(r, log, since),
+		stdout: s.workerLines(r, log, key, nums),
 		// The container's stderr is the CLI's, forwarded: never an event of
 		// the worker's, whatever it looks like.
 		stderr: func(line []byte, add func(trakkar.Event, logPos)) {
@@ -254,7 +256,7 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	ar := &agentRun{end: ce.end, exit: ce.exit}
 	log.Info("container exited", zap.Int("exit_code", ar.exit.Code), zap.Bool("oom_killed", ar.exit.OOMKilled))
 	ar.result = s.resultOf(r, ws)
-	if nums.known {
+	if nums.known { // runContainer has joined the log follower: nums is final
 		s.reportTailLoss(r, ar.result, key, nums.last)
 	}
 	if ar.result != nil && ar.result.SessionID != "" {
@@ -276,12 +278,10 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 	return ar, nil
 }
 
-// workerLines reads the worker's stdout from since: only lines signed with the
-// run's event key are the worker's; each carries its line number, so a gap or
-// a repeat is seen.
-func (s *Supervisor) workerLines(r *run, log *zap.Logger, since logPos) lineSink {
-	nums := lineNumbers{last: since.N, known: since.N > 0 || since.At.IsZero()}
-	key, _ := hex.DecodeString(r.rec.EventKey)
+// workerLines reads the worker's stdout: only lines signed with the run's
+// event key are the worker's; each carries its line number, checked in nums,
+// so a gap or a repeat is seen.
+func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *lineNumbers) lineSink {
 	var unsigned int64
 	return func(line []byte, add func(trakkar.Event, logPos)) {
 		at, text := splitStamp(line)

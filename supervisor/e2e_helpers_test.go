@@ -260,5 +260,3 @@ func eventTexts(evs []trakkar.Event) string {
 	}
 	return b.String()
 }
-
-func strp(s string) *string { return &s }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -29,9 +28,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	fakeBinDir = filepath.Join(dir, "bin")
+	// go test puts its own GOROOT/bin first on PATH, so this is the toolchain
+	// that built the test.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		fmt.Fprintf(os.Stderr, "find the go tool: %v\n", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	for _, fake := range []string{"claude", "cursor-agent"} {
 		build := exec.Command(goTool, "build", "-o", filepath.Join(fakeBinDir, fake),

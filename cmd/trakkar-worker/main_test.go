@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,9 +19,11 @@ import (
 // build compiles a package statically, as the FROM-scratch image needs it.
 func build(t *testing.T, out, pkg string) {
 	t.Helper()
+	// go test puts its own GOROOT/bin first on PATH, so this is the toolchain
+	// that built the test.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("find the go tool: %v", err)
 	}
 	cmd := exec.Command(goTool, "build", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

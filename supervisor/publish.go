@@ -125,8 +125,6 @@ func prTitle(t trakkar.Task) string {
 	return title
 }
 
-func prBody(c trakkar.Claim, summary string) string { return prBodyVerified(c, summary, nil, 0) }
-
 func prBodyVerified(c trakkar.Claim, summary string, vr *verifyReport, timeout time.Duration) string {
 	t := c.Task
 	var b strings.Builder

@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // session is the agent conversation the runner keeps per task, so a follow-up
@@ -92,7 +92,7 @@ func sessionUsable(ws *workspace, s *session, provider string) bool {
 	if provider != ProviderClaude {
 		return true
 	}
-	p := filepath.Join(ws.agentDir, "claude", "projects", claudeSlug(event.Workspace), s.ID+".jsonl")
+	p := filepath.Join(ws.agentDir, "claude", "projects", claudeSlug(workerproto.Workspace), s.ID+".jsonl")
 	_, err := os.Stat(p)
 	return err == nil
 }
@@ -114,8 +114,8 @@ func claudeSlug(cwd string) string {
 // planJob decides the prompt and whether to resume. A follow-up resumes the
 // task's conversation when it is still here; otherwise the agent starts fresh
 // with the whole chat history in its prompt.
-func (s *Supervisor) planJob(r *run, ws *workspace) (event.Job, bool) {
-	job := event.Job{Provider: s.cfg.Provider}
+func (s *Supervisor) planJob(r *run, ws *workspace) (workerproto.Job, bool) {
+	job := workerproto.Job{Provider: s.cfg.Provider}
 	if s.agent.Model != nil {
 		job.Model = *s.agent.Model
 	}

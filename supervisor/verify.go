@@ -14,10 +14,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // RoleVerify marks a task's verify containers (LabelRole).
@@ -162,8 +162,8 @@ func (s *Supervisor) fixRound(ctx context.Context, r *run, ws *workspace, rep *v
 
 // fixJob resumes the task's conversation with prompt; without a usable one
 // the agent starts over with the task and the failure.
-func (s *Supervisor) fixJob(r *run, ws *workspace, prompt string) (event.Job, bool) {
-	job := event.Job{Provider: s.cfg.Provider}
+func (s *Supervisor) fixJob(r *run, ws *workspace, prompt string) (workerproto.Job, bool) {
+	job := workerproto.Job{Provider: s.cfg.Provider}
 	if s.agent.Model != nil {
 		job.Model = *s.agent.Model
 	}
@@ -545,5 +545,5 @@ func plural(n int, one, many string) string {
 // clearResult removes the worker's result so a run that leaves none is not
 // judged by the previous one's.
 func clearResult(ws *workspace) {
-	_ = os.Remove(filepath.Join(ws.outDir, event.ResultFile))
+	_ = os.Remove(filepath.Join(ws.outDir, workerproto.ResultFile))
 }

@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // The verify command sees the worktree through an overlay whose writable
@@ -46,7 +46,7 @@ func (s *Supervisor) verifyVolume(r *run, ws *workspace, round int) (docker.Volu
 	}
 	return docker.VolumeMount{
 		Name:    fmt.Sprintf("trakkar-verify-%s-%s-%s-%d", repoKey(s.cfg.Repo), ws.key, hostgit.Slug(r.claim.Run.ID, 40), round),
-		Target:  event.Workspace,
+		Target:  workerproto.Workspace,
 		Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(s.cfg.Repo), LabelTaskKey: ws.key},
 		Overlay: &docker.Overlay{Lower: ws.wt.Path, Upper: upper, Work: work},
 	}, nil

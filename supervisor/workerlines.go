@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // What the supervisor checks of the worker's stdout lines: their signature
@@ -63,7 +63,7 @@ func writeEventKey(dir string) (string, error) {
 		return "", fmt.Errorf("make the event key: %w", err)
 	}
 	key := hex.EncodeToString(b)
-	path := filepath.Join(dir, event.KeyFile)
+	path := filepath.Join(dir, workerproto.KeyFile)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("write the event key: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/forge"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
-	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
@@ -99,7 +99,7 @@ func (s *Supervisor) openPR(ctx context.Context, r *run, ws *workspace, summary 
 	}
 	t := r.claim.Task
 	return s.forge.CreatePR(ctx, s.cfg.ForgeRepo, forge.NewPR{
-		Title: s.redact.String(redact.StripTerminal(prTitle(t))),
+		Title: s.redact.String(termtext.Strip(prTitle(t))),
 		Body:  s.redact.String(prBodyVerified(r.claim, summary, vr, s.cfg.VerifyTimeout)),
 		Head:  ws.wt.Branch,
 		Base:  ws.base,

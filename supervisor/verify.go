@@ -15,7 +15,7 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
-	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
@@ -395,7 +395,7 @@ func (s *Supervisor) removeVerifyContainers(ctx context.Context, r *run) {
 // tailBuffer keeps the last lines of the verify output.
 // verifyLine is a verify output line as the tail keeps it: masked, without
 // terminal sequences.
-func (s *Supervisor) verifyLine(l string) string { return s.redact.String(redact.StripTerminal(l)) }
+func (s *Supervisor) verifyLine(l string) string { return s.redact.String(termtext.Strip(l)) }
 
 type tailBuffer struct {
 	mu    sync.Mutex

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
@@ -29,7 +30,7 @@ func cleanText(s string, limit int) string {
 // stripControl drops terminal escape sequences and control characters other
 // than newline and tab, and repairs invalid UTF-8: the one implementation the
 // supervisor uses too.
-func stripControl(s string) string { return redact.StripTerminal(s) }
+func stripControl(s string) string { return termtext.Strip(s) }
 
 // ownSecrets masks the model credential the worker was given, so that a cut in
 // a short field (a tool summary) cannot leave a prefix of it that the

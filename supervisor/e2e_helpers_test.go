@@ -266,5 +266,3 @@ func eventTexts(evs []trakkar.Event) string {
 	}
 	return b.String()
 }
-
-func strp(s string) *string { return &s }

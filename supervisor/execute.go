@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // ending says why the container stopped.
@@ -40,7 +40,7 @@ const (
 type agentRun struct {
 	end    ending
 	exit   docker.ExitStatus
-	result *event.Result
+	result *workerproto.Result
 }
 
 // execute prepares the workspace, runs the agent and publishes. It returns nil
@@ -132,9 +132,9 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 			event: "The agent's container ran out of memory"}, nil)
 	}
 	if res == nil {
-		return s.fail(r, failReason{kind: reasonAgent, msg: "the worker left no result"}, errText(event.ExitReason(ar.exit.Code)))
+		return s.fail(r, failReason{kind: reasonAgent, msg: "the worker left no result"}, errText(workerproto.ExitReason(ar.exit.Code)))
 	}
-	if res.Outcome == event.OutcomeSucceeded && ar.exit.Code == event.ExitOK {
+	if res.Outcome == workerproto.OutcomeSucceeded && ar.exit.Code == workerproto.ExitOK {
 		return nil
 	}
 	if res.Error != "" {
@@ -142,7 +142,7 @@ func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 		return s.fail(r, failReason{kind: reasonAgent, msg: res.Error, silent: true}, nil)
 	}
 	// Only an unexplained exit needs saying here.
-	return s.fail(r, failReason{kind: reasonAgent, event: "Agent failed"}, errText(event.ExitReason(ar.exit.Code)))
+	return s.fail(r, failReason{kind: reasonAgent, event: "Agent failed"}, errText(workerproto.ExitReason(ar.exit.Code)))
 }
 
 // runAgent creates and starts the worker container and supervises it to its end.
@@ -162,12 +162,12 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 }
 
 // startAgent runs the worker with job (a verify fix round brings its own).
-func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job event.Job, resumed bool) (*agentRun, error) {
+func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job workerproto.Job, resumed bool) (*agentRun, error) {
 	b, err := json.Marshal(job)
 	if err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(ws.inDir, event.JobFile), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(ws.inDir, workerproto.JobFile), b, 0o644); err != nil {
 		return nil, fmt.Errorf("write job: %w", err)
 	}
 	// The worker writes its result here; an earlier run may have left the
@@ -287,7 +287,7 @@ func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *line
 		at, text := splitStamp(line)
 		if len(key) > 0 {
 			var ok bool
-			if text, ok = event.Verify(key, text); !ok {
+			if text, ok = workerproto.Verify(key, text); !ok {
 				// Not the worker's: the agent wrote into the container's
 				// stdout. Say so (at the 1st, 10th, 100th… such line), never
 				// what it said.
@@ -299,7 +299,7 @@ func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *line
 				return
 			}
 		}
-		l := event.Parse(text, time.Now().UTC())
+		l := workerproto.Parse(text, time.Now().UTC())
 		lost, repeat := nums.check(l.N)
 		if repeat {
 			log.Warn("dropped a repeated worker line", zap.Int64("line", l.N))
@@ -343,7 +343,7 @@ func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 	env = append(env, s.cacheEnv()...)
 	var scratch []docker.Mount
 	if ws.scratch {
-		env = append(env, "GIT_DIR="+agentGitDir, "GIT_WORK_TREE="+event.Workspace)
+		env = append(env, "GIT_DIR="+agentGitDir, "GIT_WORK_TREE="+workerproto.Workspace)
 		scratch = []docker.Mount{{Source: ws.gitDir, Target: agentGitDir}}
 	}
 	spec := docker.Spec{
@@ -351,13 +351,13 @@ func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
 		Image:      s.cfg.Image,
 		Env:        env,
 		User:       s.cfg.ContainerUser,
-		WorkingDir: event.Workspace,
+		WorkingDir: workerproto.Workspace,
 		Labels:     s.runLabels(r),
 		Runtime:    s.cfg.Runtime,
 		Mounts: []docker.Mount{
-			{Source: ws.wt.Path, Target: event.Workspace},
-			{Source: ws.inDir, Target: event.InDir, ReadOnly: true},
-			{Source: ws.outDir, Target: event.OutDir},
+			{Source: ws.wt.Path, Target: workerproto.Workspace},
+			{Source: ws.inDir, Target: workerproto.InDir, ReadOnly: true},
+			{Source: ws.outDir, Target: workerproto.OutDir},
 			{Source: ws.agentDir, Target: "/trakkar/state"},
 			{Source: filepath.Join(ws.agentDir, "cursor"), Target: cursorStateDir},
 		},
@@ -378,11 +378,11 @@ const agentGitDir = "/trakkar/git"
 
 // readResult reads the worker's result; a missing or malformed file is nil and
 // the exit code decides.
-func readResult(dir string) *event.Result {
+func readResult(dir string) *workerproto.Result {
 	// The agent can leave anything at this path: a symlink to a host file, or a
 	// FIFO whose open would block this run forever. Open without following
 	// links or blocking, and read only a regular file.
-	f, err := os.OpenFile(filepath.Join(dir, event.ResultFile), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(filepath.Join(dir, workerproto.ResultFile), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil
 	}
@@ -390,7 +390,7 @@ func readResult(dir string) *event.Result {
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return nil
 	}
-	var res event.Result
+	var res workerproto.Result
 	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&res); err != nil {
 		return nil
 	}

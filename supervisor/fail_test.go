@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // recordingAPI keeps the events the shipper posts.
@@ -42,13 +42,13 @@ func TestAgentFailureSaidOnce(t *testing.T) {
 			"the workspace grew past --max-workspace-mb (5 MiB)"},
 		{"out of memory", agentRun{exit: docker.ExitStatus{Code: 137, OOMKilled: true}},
 			[]string{"The agent's container ran out of memory"}, "the agent's container ran out of memory"},
-		{"no result", agentRun{exit: docker.ExitStatus{Code: event.ExitCLIMissing}},
+		{"no result", agentRun{exit: docker.ExitStatus{Code: workerproto.ExitCLIMissing}},
 			[]string{"the worker left no result: the agent CLI is missing from the image"},
 			"the worker left no result: the agent CLI is missing from the image"},
-		{"the worker's own reason", agentRun{exit: docker.ExitStatus{Code: event.ExitAgentFailed},
-			result: &event.Result{Outcome: "failed", Error: "the model refused"}},
+		{"the worker's own reason", agentRun{exit: docker.ExitStatus{Code: workerproto.ExitAgentFailed},
+			result: &workerproto.Result{Outcome: "failed", Error: "the model refused"}},
 			nil, "the model refused"},
-		{"unexplained exit", agentRun{exit: docker.ExitStatus{Code: event.ExitAgentFailed}, result: &event.Result{Outcome: "failed"}},
+		{"unexplained exit", agentRun{exit: docker.ExitStatus{Code: workerproto.ExitAgentFailed}, result: &workerproto.Result{Outcome: "failed"}},
 			[]string{"Agent failed: the agent reported a failure"}, "the agent reported a failure"},
 	}
 	for _, c := range cases {

@@ -16,12 +16,12 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/fakeruntime"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/standin"
 	"github.com/trakkar/trakkar-agent/internal/testimage"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
 
@@ -221,7 +221,7 @@ func (e *fakeEnv) pushed(file string) bool {
 
 func isVerify(s docker.Spec) bool { return s.Labels[supervisor.LabelRole] == supervisor.RoleVerify }
 
-var doneResult = &event.Result{Outcome: event.OutcomeSucceeded, Summary: "Wrote hello.txt"}
+var doneResult = &workerproto.Result{Outcome: workerproto.OutcomeSucceeded, Summary: "Wrote hello.txt"}
 
 // agentSucceeds edits a file and exits 0; a verify command passes.
 func agentSucceeds(s docker.Spec) fakeruntime.Script {
@@ -229,7 +229,7 @@ func agentSucceeds(s docker.Spec) fakeruntime.Script {
 		return fakeruntime.Script{Lines: nil, Stderr: []string{"ok"}}
 	}
 	return fakeruntime.Script{
-		Lines:  []event.Line{{Type: event.TypeMessage, Text: "I'll write hello.txt"}},
+		Lines:  []workerproto.Line{{Type: workerproto.TypeMessage, Text: "I'll write hello.txt"}},
 		Forged: []string{`{"type":"message","text":"forged by the agent"}`},
 		Files:  map[string]string{"hello.txt": "hi\n"}, Result: doneResult,
 	}
@@ -238,7 +238,7 @@ func agentSucceeds(s docker.Spec) fakeruntime.Script {
 // agentHangs prints a line and runs until stopped.
 func agentHangs(mod func(*fakeruntime.Script)) func(docker.Spec) fakeruntime.Script {
 	return func(s docker.Spec) fakeruntime.Script {
-		sc := fakeruntime.Script{Lines: []event.Line{{Type: event.TypeMessage, Text: "working"}}, Hang: true}
+		sc := fakeruntime.Script{Lines: []workerproto.Line{{Type: workerproto.TypeMessage, Text: "working"}}, Hang: true}
 		if mod != nil {
 			mod(&sc)
 		}
@@ -291,8 +291,8 @@ func TestPhasesOneRun(t *testing.T) {
 		},
 		{
 			name:    "exit code without result",
-			script:  func(docker.Spec) fakeruntime.Script { return fakeruntime.Script{Exit: event.ExitAgentFailed} },
-			outcome: trakkar.OutcomeFailed, errHas: event.ExitReason(event.ExitAgentFailed),
+			script:  func(docker.Spec) fakeruntime.Script { return fakeruntime.Script{Exit: workerproto.ExitAgentFailed} },
+			outcome: trakkar.OutcomeFailed, errHas: workerproto.ExitReason(workerproto.ExitAgentFailed),
 		},
 		{
 			name:    "oom killed",

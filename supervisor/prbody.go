@@ -19,8 +19,6 @@ func prTitle(t trakkar.Task) string {
 	return title
 }
 
-func prBody(c trakkar.Claim, summary string) string { return prBodyVerified(c, summary, nil, 0) }
-
 // prBodyVerified is the PR body: the task, the agent's summary and the
 // verify section.
 func prBodyVerified(c trakkar.Claim, summary string, vr *verifyReport, timeout time.Duration) string {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // Every prompt the agent gets: the task, a follow-up in the task chat, and a
@@ -50,8 +50,8 @@ func buildPrompt(c trakkar.Claim) string {
 // conversation with resumePrompt when that conversation is still here;
 // otherwise the agent starts fresh with freshPrompt, which carries the whole
 // task. It reports whether the job resumes.
-func (s *Supervisor) planJob(ws *workspace, resume bool, resumePrompt, freshPrompt string) (event.Job, bool) {
-	job := event.Job{Provider: s.cfg.Provider}
+func (s *Supervisor) planJob(ws *workspace, resume bool, resumePrompt, freshPrompt string) (workerproto.Job, bool) {
+	job := workerproto.Job{Provider: s.cfg.Provider}
 	if s.agent.Model != nil {
 		job.Model = *s.agent.Model
 	}
@@ -70,13 +70,13 @@ func (s *Supervisor) planJob(ws *workspace, resume bool, resumePrompt, freshProm
 // taskJob is the job of a run's first agent: a follow-up resumes the task's
 // conversation; anything else, or a follow-up whose conversation is gone,
 // starts fresh with the whole chat history in its prompt.
-func (s *Supervisor) taskJob(r *run, ws *workspace) (event.Job, bool) {
+func (s *Supervisor) taskJob(r *run, ws *workspace) (workerproto.Job, bool) {
 	return s.planJob(ws, r.claim.Run.Kind == trakkar.KindFollowUp, followUpPrompt(r.claim), buildPrompt(r.claim))
 }
 
 // fixJob resumes the task's conversation with prompt; without a usable one
 // the agent starts over with the task and the failure.
-func (s *Supervisor) fixJob(r *run, ws *workspace, prompt string) (event.Job, bool) {
+func (s *Supervisor) fixJob(r *run, ws *workspace, prompt string) (workerproto.Job, bool) {
 	return s.planJob(ws, true, prompt, buildPrompt(r.claim)+"\nYour earlier changes are in the working tree.\n\n"+prompt)
 }
 

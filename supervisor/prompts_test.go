@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // The first agent of a run resumes only a follow-up; a fix round always tries
@@ -37,7 +37,7 @@ func TestJobResumesOnlyAUsableConversation(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.transcript {
-				p := filepath.Join(ws.agentDir, "claude", "projects", claudeSlug(event.Workspace), id+".jsonl")
+				p := filepath.Join(ws.agentDir, "claude", "projects", claudeSlug(workerproto.Workspace), id+".jsonl")
 				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -51,7 +51,7 @@ func TestJobResumesOnlyAUsableConversation(t *testing.T) {
 				Task: trakkar.Task{Key: "K-1", Title: "Title", Messages: []trakkar.Message{
 					{ID: msg, Body: "please also", Author: trakkar.Author{Name: "Ann", Kind: "user"}}}},
 			}}
-			var job event.Job
+			var job workerproto.Job
 			var resumed bool
 			if c.fix {
 				job, resumed = s.fixJob(r, ws, "FIX IT")

@@ -8,17 +8,17 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/forge"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
-	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // publish commits the agent's change on the host and pushes it / opens the PR
 // as configured. Only called after the container has exited. vr, when the
 // agent has a verify command, goes into the PR; a failed verify opens a draft.
-func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *event.Result, vr *verifyReport) *trakkar.Completion {
+func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *workerproto.Result, vr *verifyReport) *trakkar.Completion {
 	r.setState(trakkar.StatePublishing)
 	summary := ""
 	if res != nil {
@@ -95,7 +95,7 @@ func (s *Supervisor) openPR(ctx context.Context, r *run, ws *workspace, summary 
 	}
 	t := r.claim.Task
 	return s.forge.CreatePR(ctx, s.cfg.ForgeRepo, forge.NewPR{
-		Title: s.redact.String(redact.StripTerminal(prTitle(t))),
+		Title: s.redact.String(termtext.Strip(prTitle(t))),
 		Body:  s.redact.String(prBodyVerified(r.claim, summary, vr, s.cfg.VerifyTimeout)),
 		Head:  ws.wt.Branch,
 		Base:  ws.base,

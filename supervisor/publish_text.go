@@ -8,15 +8,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
-	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/secretscan"
+	"github.com/trakkar/trakkar-agent/internal/termtext"
 )
 
 // publishText prepares the agent's summary for the commit message, the PR and
 // the completion: secrets masked in the whole text (before anything cuts it)
 // and terminal sequences stripped, since git log and review tools show it.
 func (s *Supervisor) publishText(summary string) string {
-	return s.redact.String(redact.StripTerminal(summary))
+	return s.redact.String(termtext.Strip(summary))
 }
 
 // trailerLine matches a git trailer with a hyphenated token (Co-authored-by,

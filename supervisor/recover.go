@@ -7,8 +7,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // recoverRuns picks up what a previous process of this runner left unfinished:
@@ -214,9 +214,9 @@ func (s *Supervisor) finishExited(ctx context.Context, r *run, ws *workspace, mi
 	if res == nil && missing != "" {
 		return s.fail(r, failReason{kind: reasonRecovery, msg: missing}, nil)
 	}
-	code := event.ExitOK
-	if res == nil || res.Outcome != event.OutcomeSucceeded {
-		code = event.ExitAgentFailed
+	code := workerproto.ExitOK
+	if res == nil || res.Outcome != workerproto.OutcomeSucceeded {
+		code = workerproto.ExitAgentFailed
 	}
 	return s.finish(ctx, r, ws, &agentRun{end: endExited, exit: docker.ExitStatus{Code: code}, result: res})
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // Bounds on what a result may report spending; beyond them the number is not
@@ -26,7 +26,7 @@ const (
 
 // resultOf reads the worker's result and drops what it may not carry (see
 // checkedResult), saying so in the task and the log.
-func (s *Supervisor) resultOf(r *run, ws *workspace) *event.Result {
+func (s *Supervisor) resultOf(r *run, ws *workspace) *workerproto.Result {
 	res, problems := checkedResult(ws.inDir, ws.outDir, readResult(ws.outDir))
 	for _, p := range problems {
 		r.log.Warn("result file rejected in part", zap.String("problem", p))
@@ -41,13 +41,13 @@ func (s *Supervisor) resultOf(r *run, ws *workspace) *event.Result {
 // worker writes, and usage numbers non-negative and bounded. A bad outcome
 // drops the whole result, so the exit code decides; other bad fields are
 // cleared. The problems are one line each and never quote the agent's text.
-func checkedResult(inDir, outDir string, res *event.Result) (*event.Result, []string) {
+func checkedResult(inDir, outDir string, res *workerproto.Result) (*workerproto.Result, []string) {
 	if res == nil {
 		return nil, nil
 	}
 	var problems []string
 	switch res.Outcome {
-	case event.OutcomeSucceeded, event.OutcomeFailed, event.OutcomeStopped:
+	case workerproto.OutcomeSucceeded, workerproto.OutcomeFailed, workerproto.OutcomeStopped:
 	default:
 		return nil, []string{"unknown outcome; the result was dropped and the worker's exit status decides"}
 	}
@@ -75,12 +75,12 @@ func checkedResult(inDir, outDir string, res *event.Result) (*event.Result, []st
 // supervisor, mounted read-only) asked for. A new cursor chat has an id the
 // CLI chooses; only a UUID is accepted for it.
 func sessionIDExpected(inDir, id string) bool {
-	var job event.Job
-	if f, err := os.Open(filepath.Join(inDir, event.JobFile)); err == nil {
+	var job workerproto.Job
+	if f, err := os.Open(filepath.Join(inDir, workerproto.JobFile)); err == nil {
 		err = json.NewDecoder(io.LimitReader(f, 16<<20)).Decode(&job)
 		f.Close()
 		if err != nil {
-			job = event.Job{}
+			job = workerproto.Job{}
 		}
 	}
 	if job.SessionID != "" {

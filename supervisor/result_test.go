@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 const resultTestKey = "sk-ant-api03-Zx9_Qm7Lr2Vt5wKp8yHn3cDf6gJs1aBe4uMo0iXq-AAAA"
@@ -28,39 +28,39 @@ func writeJSON(t *testing.T, path string, v any) {
 func TestCheckedResultDropsForgedFields(t *testing.T) {
 	t.Parallel()
 	const jobID = "0b7f5a52-4a35-4c35-9d43-7a1a0b6c9e11"
-	good := event.Usage{DurationMS: 1200, Turns: 3, CostUSD: 0.25, InputTokens: 1000, OutputTokens: 50}
+	good := workerproto.Usage{DurationMS: 1200, Turns: 3, CostUSD: 0.25, InputTokens: 1000, OutputTokens: 50}
 	cases := []struct {
 		name        string
-		job         event.Job
+		job         workerproto.Job
 		res         map[string]any
 		wantNil     bool
 		wantSession string
-		wantUsage   event.Usage
+		wantUsage   workerproto.Usage
 	}{
-		{"valid", event.Job{Provider: ProviderClaude, SessionID: jobID},
+		{"valid", workerproto.Job{Provider: ProviderClaude, SessionID: jobID},
 			map[string]any{"outcome": "succeeded", "session_id": jobID, "usage": good}, false, jobID, good},
-		{"key as session id", event.Job{Provider: ProviderClaude, SessionID: jobID},
+		{"key as session id", workerproto.Job{Provider: ProviderClaude, SessionID: jobID},
 			map[string]any{"outcome": "succeeded", "session_id": resultTestKey, "usage": good}, false, "", good},
-		{"other uuid", event.Job{Provider: ProviderClaude, SessionID: jobID},
-			map[string]any{"outcome": "succeeded", "session_id": "11111111-2222-4333-8444-555555555555"}, false, "", event.Usage{}},
-		{"path as session id", event.Job{Provider: ProviderClaude, SessionID: jobID},
-			map[string]any{"outcome": "failed", "session_id": "../../etc/passwd"}, false, "", event.Usage{}},
-		{"cursor new chat uuid", event.Job{Provider: ProviderCursor},
-			map[string]any{"outcome": "succeeded", "session_id": jobID}, false, jobID, event.Usage{}},
-		{"cursor new chat key", event.Job{Provider: ProviderCursor},
-			map[string]any{"outcome": "succeeded", "session_id": resultTestKey}, false, "", event.Usage{}},
-		{"negative cost", event.Job{Provider: ProviderClaude, SessionID: jobID},
+		{"other uuid", workerproto.Job{Provider: ProviderClaude, SessionID: jobID},
+			map[string]any{"outcome": "succeeded", "session_id": "11111111-2222-4333-8444-555555555555"}, false, "", workerproto.Usage{}},
+		{"path as session id", workerproto.Job{Provider: ProviderClaude, SessionID: jobID},
+			map[string]any{"outcome": "failed", "session_id": "../../etc/passwd"}, false, "", workerproto.Usage{}},
+		{"cursor new chat uuid", workerproto.Job{Provider: ProviderCursor},
+			map[string]any{"outcome": "succeeded", "session_id": jobID}, false, jobID, workerproto.Usage{}},
+		{"cursor new chat key", workerproto.Job{Provider: ProviderCursor},
+			map[string]any{"outcome": "succeeded", "session_id": resultTestKey}, false, "", workerproto.Usage{}},
+		{"negative cost", workerproto.Job{Provider: ProviderClaude, SessionID: jobID},
 			map[string]any{"outcome": "succeeded", "session_id": jobID, "usage": map[string]any{"cost_usd": -5, "turns": 2, "input_tokens": -1, "output_tokens": 1e15, "duration_ms": 5}},
-			false, jobID, event.Usage{Turns: 2, DurationMS: 5}},
-		{"unknown outcome", event.Job{Provider: ProviderClaude, SessionID: jobID},
-			map[string]any{"outcome": "merged-to-main", "session_id": jobID}, true, "", event.Usage{}},
+			false, jobID, workerproto.Usage{Turns: 2, DurationMS: 5}},
+		{"unknown outcome", workerproto.Job{Provider: ProviderClaude, SessionID: jobID},
+			map[string]any{"outcome": "merged-to-main", "session_id": jobID}, true, "", workerproto.Usage{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			in, out := t.TempDir(), t.TempDir()
-			writeJSON(t, filepath.Join(in, event.JobFile), c.job)
-			writeJSON(t, filepath.Join(out, event.ResultFile), c.res)
+			writeJSON(t, filepath.Join(in, workerproto.JobFile), c.job)
+			writeJSON(t, filepath.Join(out, workerproto.ResultFile), c.res)
 			res, problems := checkedResult(in, out, readResult(out))
 			if c.wantNil {
 				if res != nil {

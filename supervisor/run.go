@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -71,7 +71,7 @@ const (
 // event builds a Trakkar event with secrets masked.
 func (s *Supervisor) event(typ, text string, data map[string]any) trakkar.Event {
 	// Terminal sequences are stripped here too: a custom image's worker may not.
-	ev := trakkar.Event{Type: typ, Text: s.redact.String(redact.StripTerminal(text)), At: time.Now().UTC()}
+	ev := trakkar.Event{Type: typ, Text: s.redact.String(termtext.Strip(text)), At: time.Now().UTC()}
 	if data != nil {
 		ev.Data, _ = s.redact.Value(data).(map[string]any)
 	}

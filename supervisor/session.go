@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // session is the agent conversation the runner keeps per task, so a follow-up
@@ -91,7 +91,7 @@ func sessionUsable(ws *workspace, s *session, provider string) bool {
 	if provider != ProviderClaude {
 		return true
 	}
-	p := filepath.Join(ws.agentDir, "claude", "projects", claudeSlug(event.Workspace), s.ID+".jsonl")
+	p := filepath.Join(ws.agentDir, "claude", "projects", claudeSlug(workerproto.Workspace), s.ID+".jsonl")
 	_, err := os.Stat(p)
 	return err == nil
 }

@@ -39,7 +39,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // DefaultShare is shared when Config.Share is nil and the main checkout has it.
@@ -205,7 +205,7 @@ func (s *Supervisor) shareVolumes(ws *workspace) []docker.VolumeMount {
 		}
 		out = append(out, docker.VolumeMount{
 			Name:    sh.volume,
-			Target:  event.Workspace + "/" + sh.path,
+			Target:  workerproto.Workspace + "/" + sh.path,
 			Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(s.cfg.Repo), LabelTaskKey: ws.key},
 			Overlay: &docker.Overlay{Lower: sh.lower, Upper: sh.upper, Work: sh.work},
 		})

@@ -13,9 +13,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
-	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // RoleVerify marks a task's verify containers (LabelRole).
@@ -297,7 +297,7 @@ func (s *Supervisor) removeVerifyContainers(ctx context.Context, r *run) {
 // tailBuffer keeps the last lines of the verify output.
 // verifyLine is a verify output line as the tail keeps it: masked, without
 // terminal sequences.
-func (s *Supervisor) verifyLine(l string) string { return s.redact.String(redact.StripTerminal(l)) }
+func (s *Supervisor) verifyLine(l string) string { return s.redact.String(termtext.Strip(l)) }
 
 type tailBuffer struct {
 	mu    sync.Mutex
@@ -393,5 +393,5 @@ func (s *Supervisor) verifyVerdict(r *run, comp *trakkar.Completion, vr *verifyR
 // clearResult removes the worker's result so a run that leaves none is not
 // judged by the previous one's.
 func clearResult(ws *workspace) {
-	_ = os.Remove(filepath.Join(ws.outDir, event.ResultFile))
+	_ = os.Remove(filepath.Join(ws.outDir, workerproto.ResultFile))
 }

@@ -165,7 +165,13 @@ func (stubAPI) Complete(context.Context, string, trakkar.Completion) (trakkar.Ru
 // once and reused while GOROOT and the base image are unchanged.
 func goImage(b *testing.B, base string) string {
 	b.Helper()
-	goroot := runtime.GOROOT()
+	// go test puts its own GOROOT/bin first on PATH, so this is the toolchain
+	// that built the benchmark.
+	env, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		b.Fatalf("go env GOROOT: %v", err)
+	}
+	goroot := strings.TrimSpace(string(env))
 	baseID, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", base).Output()
 	if err != nil {
 		b.Fatalf("inspect %s: %v", base, err)

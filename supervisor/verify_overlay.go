@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // The verify command sees the worktree through an overlay whose writable
@@ -45,7 +45,7 @@ func (s *Supervisor) verifyVolume(r *run, ws *workspace, round int) (docker.Volu
 	}
 	return docker.VolumeMount{
 		Name:    fmt.Sprintf("trakkar-verify-%s-%s-%d", repoKey(s.cfg.Repo), runSlug(ws, r), round),
-		Target:  event.Workspace,
+		Target:  workerproto.Workspace,
 		Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(s.cfg.Repo), LabelTaskKey: ws.key},
 		Overlay: &docker.Overlay{Lower: ws.wt.Path, Upper: upper, Work: work},
 	}, nil

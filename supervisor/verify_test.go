@@ -12,10 +12,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 func TestTailBufferKeepsTheEnd(t *testing.T) {
@@ -179,10 +179,10 @@ func TestVerifyVerdict(t *testing.T) {
 }
 
 func TestMergeRunsKeepsWhatEarlierRunsSpent(t *testing.T) {
-	first := &agentRun{result: &event.Result{Outcome: event.OutcomeSucceeded, Summary: "Added the page.", SessionID: "s1",
-		Usage: event.Usage{Turns: 3, CostUSD: 0.5, InputTokens: 10, OutputTokens: 20, DurationMS: 1000}}}
-	fix := &agentRun{end: endExited, result: &event.Result{Outcome: event.OutcomeSucceeded, Summary: "Fixed the test.", SessionID: "s1",
-		Usage: event.Usage{Turns: 2, CostUSD: 0.25, InputTokens: 5, OutputTokens: 7, DurationMS: 500}}}
+	first := &agentRun{result: &workerproto.Result{Outcome: workerproto.OutcomeSucceeded, Summary: "Added the page.", SessionID: "s1",
+		Usage: workerproto.Usage{Turns: 3, CostUSD: 0.5, InputTokens: 10, OutputTokens: 20, DurationMS: 1000}}}
+	fix := &agentRun{end: endExited, result: &workerproto.Result{Outcome: workerproto.OutcomeSucceeded, Summary: "Fixed the test.", SessionID: "s1",
+		Usage: workerproto.Usage{Turns: 2, CostUSD: 0.25, InputTokens: 5, OutputTokens: 7, DurationMS: 500}}}
 	got := mergeRuns(first, fix)
 	u := got.result.Usage
 	if u.Turns != 5 || u.CostUSD != 0.75 || u.InputTokens != 15 || u.OutputTokens != 27 || u.DurationMS != 1500 {
@@ -194,8 +194,8 @@ func TestMergeRunsKeepsWhatEarlierRunsSpent(t *testing.T) {
 	if first.result.Usage.Turns != 3 {
 		t.Errorf("mergeRuns changed the earlier run")
 	}
-	failedFix := mergeRuns(first, &agentRun{end: endExited, result: &event.Result{Outcome: event.OutcomeFailed, Error: "usage limit"}})
-	if failedFix.result.Outcome != event.OutcomeFailed || failedFix.result.Error != "usage limit" {
+	failedFix := mergeRuns(first, &agentRun{end: endExited, result: &workerproto.Result{Outcome: workerproto.OutcomeFailed, Error: "usage limit"}})
+	if failedFix.result.Outcome != workerproto.OutcomeFailed || failedFix.result.Error != "usage limit" {
 		t.Errorf("a failed fix round must decide the outcome: %+v", failedFix.result)
 	}
 }
@@ -247,7 +247,7 @@ func TestCacheVolumesArePrivate(t *testing.T) {
 	}
 	// The verify container mounts the verify caches, never the agent's.
 	r := &run{claim: trakkar.Claim{Run: trakkar.Run{ID: "run_1"}}, log: zap.NewNop()}
-	agent, verify := app.containerSpec(r, ws("web-1")), app.verifySpec(r, ws("web-1"), "go test ./...", 1, docker.VolumeMount{Name: "wt", Target: event.Workspace})
+	agent, verify := app.containerSpec(r, ws("web-1")), app.verifySpec(r, ws("web-1"), "go test ./...", 1, docker.VolumeMount{Name: "wt", Target: workerproto.Workspace})
 	for _, set := range []struct {
 		spec docker.Spec
 		role string

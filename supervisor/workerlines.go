@@ -12,8 +12,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // What the supervisor checks of the worker's stdout lines: their signature
@@ -66,7 +66,7 @@ func writeEventKey(dir string) (string, error) {
 		return "", fmt.Errorf("make the event key: %w", err)
 	}
 	key := hex.EncodeToString(b)
-	path := filepath.Join(dir, event.KeyFile)
+	path := filepath.Join(dir, workerproto.KeyFile)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("write the event key: %w", err)
 	}
@@ -94,8 +94,8 @@ func lostText(n int64) string {
 // reportTailLoss compares the number of lines the worker says it wrote (in its
 // signed result) with the last one read: lines rotated away at the very end
 // leave no later line to show the gap.
-func (s *Supervisor) reportTailLoss(r *run, res *event.Result, key []byte, last int64) {
-	if res == nil || res.Lines <= last || len(key) == 0 || !event.VerifyCount(key, res.Lines, res.LinesSig) {
+func (s *Supervisor) reportTailLoss(r *run, res *workerproto.Result, key []byte, last int64) {
+	if res == nil || res.Lines <= last || len(key) == 0 || !workerproto.VerifyCount(key, res.Lines, res.LinesSig) {
 		return
 	}
 	lost := res.Lines - last

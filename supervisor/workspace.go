@@ -11,9 +11,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // workspace is everything on the host that belongs to one task.
@@ -160,7 +160,7 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		return nil, fmt.Errorf("remember the task's branch: %w", err)
 	}
 	// A stale result from an earlier run must never be mistaken for this one's.
-	if err := os.Remove(filepath.Join(ws.outDir, event.ResultFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(filepath.Join(ws.outDir, workerproto.ResultFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("clear old result: %w", err)
 	}
 	return ws, nil

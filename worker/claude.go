@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // claudeCode runs Claude Code headless (agent-clis.md §1).
@@ -17,7 +17,7 @@ func init() { registerProvider("claude_code", claudeCode{}) }
 
 func (claudeCode) Binary() string { return "claude" }
 
-func (claudeCode) Validate(job event.Job) error {
+func (claudeCode) Validate(job workerproto.Job) error {
 	if strings.TrimSpace(job.Prompt) == "" {
 		return errors.New("job has an empty prompt")
 	}
@@ -39,7 +39,7 @@ func canonicalUUID(s string) bool {
 	return err == nil && strings.EqualFold(u.String(), s)
 }
 
-func (claudeCode) Args(job event.Job) []string {
+func (claudeCode) Args(job workerproto.Job) []string {
 	args := []string{"-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"}
 	if job.Model != "" {
 		args = append(args, "--model", job.Model)
@@ -53,7 +53,7 @@ func (claudeCode) Args(job event.Job) []string {
 }
 
 // The prompt goes on stdin: it can be long and must never be parsed as a flag.
-func (claudeCode) Stdin(job event.Job) string { return job.Prompt }
+func (claudeCode) Stdin(job workerproto.Job) string { return job.Prompt }
 
 // claudeEnvAllow is everything the CLI may inherit from the worker. Anything else
 // (TRAKKAR_*, CLAUDECODE from a parent session, stray tokens) stays out.
@@ -85,6 +85,6 @@ func (claudeCode) Env(workerEnv []string) []string {
 	)
 }
 
-func (claudeCode) NewParser(job event.Job, workspace string, now func() time.Time) streamParser {
+func (claudeCode) NewParser(job workerproto.Job, workspace string, now func() time.Time) streamParser {
 	return newClaudeParser(job.SessionID, workspace, now)
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // claudeParser reads `claude -p --output-format stream-json --verbose` output
@@ -34,11 +34,11 @@ func newClaudeParser(sessionID, workspace string, now func() time.Time) *claudeP
 	return &claudeParser{now: now, workspace: workspace, sessionID: sessionID, seen: map[string]bool{}}
 }
 
-func (p *claudeParser) line(typ, text string, data map[string]any) event.Line {
-	return event.Line{Type: typ, Text: cleanText(text, maxText), Data: data, At: p.now()}
+func (p *claudeParser) line(typ, text string, data map[string]any) workerproto.Line {
+	return workerproto.Line{Type: typ, Text: cleanText(text, maxText), Data: data, At: p.now()}
 }
 
-func (p *claudeParser) Line(raw []byte, emit func(event.Line)) {
+func (p *claudeParser) Line(raw []byte, emit func(workerproto.Line)) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return // stray non-JSON output or a line cut off at exit
@@ -60,7 +60,7 @@ func (p *claudeParser) Line(raw []byte, emit func(event.Line)) {
 	}
 }
 
-func (p *claudeParser) system(m map[string]any, emit func(event.Line)) {
+func (p *claudeParser) system(m map[string]any, emit func(workerproto.Line)) {
 	switch str(m, "subtype") {
 	case "init":
 		if p.initSeen {
@@ -72,7 +72,7 @@ func (p *claudeParser) system(m map[string]any, emit func(event.Line)) {
 		if model := oneLine(str(m, "model"), 100); model != "" {
 			text += " (model " + model + ")"
 		}
-		emit(p.line(event.TypeStatus, text, nil))
+		emit(p.line(workerproto.TypeStatus, text, nil))
 	case "api_retry":
 		what := ""
 		if s := num(m, "error_status"); s > 0 {
@@ -84,11 +84,11 @@ func (p *claudeParser) system(m map[string]any, emit func(event.Line)) {
 		text := fmt.Sprintf("Claude API error%s; retrying (attempt %d of %d) in %s", what,
 			int(num(m, "attempt")), int(num(m, "max_retries")),
 			(time.Duration(num(m, "retry_delay_ms")) * time.Millisecond).Round(time.Millisecond))
-		emit(p.line(event.TypeLog, text, nil))
+		emit(p.line(workerproto.TypeLog, text, nil))
 	}
 }
 
-func (p *claudeParser) assistant(m map[string]any, emit func(event.Line)) {
+func (p *claudeParser) assistant(m map[string]any, emit func(workerproto.Line)) {
 	msg := obj(m, "message")
 	if msg == nil {
 		return
@@ -116,7 +116,7 @@ func (p *claudeParser) assistant(m map[string]any, emit func(event.Line)) {
 				continue // subagent prose is internal; its report returns as a tool result
 			}
 			p.texts = append(p.texts, text)
-			emit(p.line(event.TypeMessage, text, nil))
+			emit(p.line(workerproto.TypeMessage, text, nil))
 		case "tool_use":
 			name := str(b, "name")
 			toolID := str(b, "id")
@@ -129,7 +129,7 @@ func (p *claudeParser) assistant(m map[string]any, emit func(event.Line)) {
 				continue
 			}
 			summary := toolSummary(name, obj(b, "input"), p.workspace)
-			emit(p.line(event.TypeTool, summary, map[string]any{"name": name, "summary": summary, "id": toolID}))
+			emit(p.line(workerproto.TypeTool, summary, map[string]any{"name": name, "summary": summary, "id": toolID}))
 		}
 	}
 }
@@ -147,7 +147,7 @@ func (p *claudeParser) first(key string) bool {
 	return true
 }
 
-func (p *claudeParser) user(m map[string]any, emit func(event.Line)) {
+func (p *claudeParser) user(m map[string]any, emit func(workerproto.Line)) {
 	msg := obj(m, "message")
 	if msg == nil {
 		return
@@ -168,11 +168,11 @@ func (p *claudeParser) user(m map[string]any, emit func(event.Line)) {
 		if detail == "" {
 			detail = "no output"
 		}
-		emit(p.line(event.TypeError, "Tool failed: "+detail, nil))
+		emit(p.line(workerproto.TypeError, "Tool failed: "+detail, nil))
 	}
 }
 
-func (p *claudeParser) rateLimit(m map[string]any, emit func(event.Line)) {
+func (p *claudeParser) rateLimit(m map[string]any, emit func(workerproto.Line)) {
 	info := obj(m, "rate_limit_info")
 	if info == nil || str(info, "status") != "rejected" || p.rateLimitReset != 0 {
 		return
@@ -188,16 +188,16 @@ func (p *claudeParser) rateLimit(m map[string]any, emit func(event.Line)) {
 	if p.rateLimitReset > 0 {
 		text += "; resets " + formatEpoch(p.rateLimitReset)
 	}
-	emit(p.line(event.TypeError, text, nil))
+	emit(p.line(workerproto.TypeError, text, nil))
 }
 
-func (p *claudeParser) Finish(exit processExit) (event.Result, int, string) {
+func (p *claudeParser) Finish(exit processExit) (workerproto.Result, int, string) {
 	run := ClaudeRun{ExitCode: exit.Code, Stderr: exit.StderrTail, AssistantError: p.assistantError,
 		SyntheticText: strings.Join(p.synthetic, "\n")}
 	if p.rateLimitReset > 0 {
 		run.RateLimitResetsAt = p.rateLimitReset
 	}
-	res := event.Result{SessionID: p.sessionID}
+	res := workerproto.Result{SessionID: p.sessionID}
 	prose := strings.Join(p.texts, "\n\n")
 	if r := p.result; r != nil {
 		run.HaveResult = true
@@ -213,7 +213,7 @@ func (p *claudeParser) Finish(exit processExit) (event.Result, int, string) {
 			}
 		}
 		u := obj(r, "usage")
-		res.Usage = event.Usage{
+		res.Usage = workerproto.Usage{
 			DurationMS:   int64(num(r, "duration_ms")),
 			Turns:        run.NumTurns,
 			CostUSD:      num(r, "total_cost_usd"),

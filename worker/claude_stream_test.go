@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // want is an event line without its timestamp.
@@ -16,24 +16,24 @@ type want struct {
 	Data map[string]any
 }
 
-func status(t string) want  { return want{Type: event.TypeStatus, Text: t} }
-func message(t string) want { return want{Type: event.TypeMessage, Text: t} }
-func errLine(t string) want { return want{Type: event.TypeError, Text: t} }
-func logLine(t string) want { return want{Type: event.TypeLog, Text: t} }
+func status(t string) want  { return want{Type: workerproto.TypeStatus, Text: t} }
+func message(t string) want { return want{Type: workerproto.TypeMessage, Text: t} }
+func errLine(t string) want { return want{Type: workerproto.TypeError, Text: t} }
+func logLine(t string) want { return want{Type: workerproto.TypeLog, Text: t} }
 func tool(name, summary, id string) want {
-	return want{Type: event.TypeTool, Text: summary, Data: map[string]any{"name": name, "summary": summary, "id": id}}
+	return want{Type: workerproto.TypeTool, Text: summary, Data: map[string]any{"name": name, "summary": summary, "id": id}}
 }
 
 var fixedNow = time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
 
 // parseStream runs the claude parser over raw stdout exactly as the worker does.
-func parseStream(t testing.TB, raw []byte, exit processExit) ([]event.Line, event.Result, int, string) {
+func parseStream(t testing.TB, raw []byte, exit processExit) ([]workerproto.Line, workerproto.Result, int, string) {
 	t.Helper()
 	p := newClaudeParser("11111111-2222-4333-8444-555555555555", "/workspace", func() time.Time { return fixedNow })
 	return runParser(t, p, raw, exit)
 }
 
-func strip(lines []event.Line) []want {
+func strip(lines []workerproto.Line) []want {
 	out := []want{}
 	for _, l := range lines {
 		out = append(out, want{Type: l.Type, Text: l.Text, Data: l.Data})
@@ -43,12 +43,12 @@ func strip(lines []event.Line) []want {
 
 func TestClaudeParserFixtures(t *testing.T) {
 	const sid = "11111111-2222-4333-8444-555555555555"
-	authFailed := event.Result{Outcome: event.OutcomeFailed, SessionID: sid, Error: authHint}
+	authFailed := workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: sid, Error: authHint}
 	tests := []struct {
 		fixture   string
 		exit      processExit
 		wantLines []want
-		wantRes   event.Result
+		wantRes   workerproto.Result
 		wantCode  int
 		wantClass string
 	}{
@@ -69,9 +69,9 @@ func TestClaudeParserFixtures(t *testing.T) {
 				tool("Read", "Read /etc/hosts", "toolu_05Read"),
 				message("Fixed the greeting: it now ends with a newline.\nAll tests pass."),
 			},
-			wantRes: event.Result{Outcome: event.OutcomeSucceeded, SessionID: sid, Summary: "Fixed the greeting; all tests pass.",
-				Usage: event.Usage{DurationMS: 2460, Turns: 6, CostUSD: 0.0396, InputTokens: 31418, OutputTokens: 4}},
-			wantCode: event.ExitOK,
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: sid, Summary: "Fixed the greeting; all tests pass.",
+				Usage: workerproto.Usage{DurationMS: 2460, Turns: 6, CostUSD: 0.0396, InputTokens: 31418, OutputTokens: 4}},
+			wantCode: workerproto.ExitOK,
 		},
 		{
 			fixture: "usage_limit.jsonl",
@@ -81,10 +81,10 @@ func TestClaudeParserFixtures(t *testing.T) {
 				message("Starting on the refactor."),
 				errLine("Claude usage limit reached (five_hour); resets 2026-09-10T14:10:00Z"),
 			},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: sid, Summary: "Starting on the refactor.",
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: sid, Summary: "Starting on the refactor.",
 				Error: "Claude usage limit reached; resets 11pm (Asia/Nicosia)",
-				Usage: event.Usage{DurationMS: 37992, Turns: 19, CostUSD: 1.03, InputTokens: 123, OutputTokens: 700}},
-			wantCode: event.ExitAgentFailed, wantClass: ClassUsageLimit,
+				Usage: workerproto.Usage{DurationMS: 37992, Turns: 19, CostUSD: 1.03, InputTokens: 123, OutputTokens: 700}},
+			wantCode: workerproto.ExitAgentFailed, wantClass: ClassUsageLimit,
 		},
 		{
 			fixture: "usage_limit_legacy.jsonl",
@@ -93,17 +93,17 @@ func TestClaudeParserFixtures(t *testing.T) {
 				status("Agent started (model claude-sonnet-4-20250514)"),
 				message("Claude AI usage limit reached|1751547600"),
 			},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: sid, Summary: "Claude AI usage limit reached|1751547600",
-				Error: "Claude usage limit reached; resets 2025-07-03T13:00:00Z", Usage: event.Usage{DurationMS: 512, Turns: 1}},
-			wantCode: event.ExitAgentFailed, wantClass: ClassUsageLimit,
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: sid, Summary: "Claude AI usage limit reached|1751547600",
+				Error: "Claude usage limit reached; resets 2025-07-03T13:00:00Z", Usage: workerproto.Usage{DurationMS: 512, Turns: 1}},
+			wantCode: workerproto.ExitAgentFailed, wantClass: ClassUsageLimit,
 		},
 		{
 			fixture:   "credit.jsonl",
 			exit:      processExit{Code: 1},
 			wantLines: []want{status("Agent started (model claude-sonnet-4-5-20250929)")},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: sid, Error: "Anthropic API credit balance is too low",
-				Usage: event.Usage{DurationMS: 301, Turns: 1}},
-			wantCode: event.ExitAgentFailed, wantClass: ClassCredit,
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: sid, Error: "Anthropic API credit balance is too low",
+				Usage: workerproto.Usage{DurationMS: 301, Turns: 1}},
+			wantCode: workerproto.ExitAgentFailed, wantClass: ClassCredit,
 		},
 		{
 			fixture: "max_turns.jsonl",
@@ -114,45 +114,45 @@ func TestClaudeParserFixtures(t *testing.T) {
 				tool("Glob", "Find **/*.go", "toolu_mt1"),
 				tool("WebFetch", "Fetch https://pkg.go.dev/net/http", "toolu_mt2"),
 			},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: sid, Summary: "Let me explore the repository.",
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: sid, Summary: "Let me explore the repository.",
 				Error: "the agent hit the maximum number of turns (2)",
-				Usage: event.Usage{DurationMS: 10895, Turns: 3, CostUSD: 0.1657, InputTokens: 10, OutputTokens: 6}},
-			wantCode: event.ExitAgentFailed, wantClass: ClassMaxTurns,
+				Usage: workerproto.Usage{DurationMS: 10895, Turns: 3, CostUSD: 0.1657, InputTokens: 10, OutputTokens: 6}},
+			wantCode: workerproto.ExitAgentFailed, wantClass: ClassMaxTurns,
 		},
 		{
 			fixture:   "auth.jsonl",
 			exit:      processExit{Code: 1},
 			wantLines: []want{status("Agent started (model claude-sonnet-4-5-20250929)")},
-			wantRes:   withUsage(authFailed, event.Usage{DurationMS: 40, Turns: 1}),
-			wantCode:  event.ExitAgentFailed, wantClass: ClassAuth,
+			wantRes:   withUsage(authFailed, workerproto.Usage{DurationMS: 40, Turns: 1}),
+			wantCode:  workerproto.ExitAgentFailed, wantClass: ClassAuth,
 		},
 		{
 			fixture:   "oauth_expired.jsonl",
 			exit:      processExit{Code: 1},
 			wantLines: []want{status("Agent started (model claude-sonnet-4-5-20250929)")},
-			wantRes:   withUsage(authFailed, event.Usage{DurationMS: 120, Turns: 1}),
-			wantCode:  event.ExitAgentFailed, wantClass: ClassAuth,
+			wantRes:   withUsage(authFailed, workerproto.Usage{DurationMS: 120, Turns: 1}),
+			wantCode:  workerproto.ExitAgentFailed, wantClass: ClassAuth,
 		},
 		{
 			fixture:   "resume_not_found.jsonl",
 			exit:      processExit{Code: 1},
 			wantLines: []want{},
-			wantRes:   event.Result{Outcome: event.OutcomeFailed, SessionID: sid, Error: "the session to resume was not found"},
-			wantCode:  event.ExitAgentFailed, wantClass: ClassSessionNotFound,
+			wantRes:   workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: sid, Error: "the session to resume was not found"},
+			wantCode:  workerproto.ExitAgentFailed, wantClass: ClassSessionNotFound,
 		},
 		{
 			fixture:   "truncated.jsonl",
 			wantLines: []want{status("Agent started (model claude-sonnet-4-5-20250929)"), message("Updated the changelog.")},
-			wantRes:   event.Result{Outcome: event.OutcomeSucceeded, SessionID: sid, Summary: "Updated the changelog."},
-			wantCode:  event.ExitOK,
+			wantRes:   workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: sid, Summary: "Updated the changelog."},
+			wantCode:  workerproto.ExitOK,
 		},
 		{
 			fixture:   "truncated.jsonl",
 			exit:      processExit{Code: 1, StderrTail: "fatal: out of memory"},
 			wantLines: []want{status("Agent started (model claude-sonnet-4-5-20250929)"), message("Updated the changelog.")},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: sid, Summary: "Updated the changelog.",
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: sid, Summary: "Updated the changelog.",
 				Error: "claude exited with status 1: fatal: out of memory"},
-			wantCode: event.ExitCLICrashed, wantClass: ClassCrashed,
+			wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed,
 		},
 		{
 			fixture: "unknown_events.jsonl",
@@ -167,9 +167,9 @@ func TestClaudeParserFixtures(t *testing.T) {
 				errLine("Tool failed: Tool FancyNewTool is not available"),
 				message("a plain string content"),
 			},
-			wantRes: event.Result{Outcome: event.OutcomeSucceeded, SessionID: sid, Summary: "Searching the docs.\n\na plain string content",
-				Usage: event.Usage{Turns: 2, CostUSD: 0.002, InputTokens: 7, OutputTokens: 3}},
-			wantCode: event.ExitOK,
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: sid, Summary: "Searching the docs.\n\na plain string content",
+				Usage: workerproto.Usage{Turns: 2, CostUSD: 0.002, InputTokens: 7, OutputTokens: 3}},
+			wantCode: workerproto.ExitOK,
 		},
 	}
 	for _, tc := range tests {
@@ -184,7 +184,7 @@ func TestClaudeParserFixtures(t *testing.T) {
 	}
 }
 
-func withUsage(r event.Result, u event.Usage) event.Result {
+func withUsage(r workerproto.Result, u workerproto.Usage) workerproto.Result {
 	r.Usage = u
 	return r
 }
@@ -223,7 +223,7 @@ func TestClaudeParserSuccessWordsInProseAreNotErrors(t *testing.T) {
 {"type":"result","subtype":"success","is_error":false,"result":"You've hit your limit · resets 3pm is a message the docs mention","session_id":"x"}
 `
 	_, res, code, class := parseStream(t, []byte(raw), processExit{Code: 1})
-	if res.Outcome != event.OutcomeSucceeded || code != event.ExitOK || class != "" || res.Error != "" {
+	if res.Outcome != workerproto.OutcomeSucceeded || code != workerproto.ExitOK || class != "" || res.Error != "" {
 		t.Errorf("got outcome %q code %d class %q error %q; want a success", res.Outcome, code, class, res.Error)
 	}
 }

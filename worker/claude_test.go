@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 func TestClassify(t *testing.T) {
@@ -86,11 +86,11 @@ func TestClassify(t *testing.T) {
 func TestClaudeArgs(t *testing.T) {
 	base := []string{"-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"}
 	tests := []struct {
-		job  event.Job
+		job  workerproto.Job
 		want []string
 	}{
-		{event.Job{SessionID: sid1}, append(base[:5:5], "--session-id", sid1)},
-		{event.Job{SessionID: sid1, Resume: true, Model: "opus", ExtraArgs: []string{"--max-turns", "4"}},
+		{workerproto.Job{SessionID: sid1}, append(base[:5:5], "--session-id", sid1)},
+		{workerproto.Job{SessionID: sid1, Resume: true, Model: "opus", ExtraArgs: []string{"--max-turns", "4"}},
 			append(base[:5:5], "--model", "opus", "--resume", sid1, "--max-turns", "4")},
 	}
 	for _, tc := range tests {
@@ -98,7 +98,7 @@ func TestClaudeArgs(t *testing.T) {
 			t.Errorf("Args(%+v) = %q, want %q", tc.job, got, tc.want)
 		}
 	}
-	if got := (claudeCode{}).Stdin(event.Job{Prompt: "--help me"}); got != "--help me" {
+	if got := (claudeCode{}).Stdin(workerproto.Job{Prompt: "--help me"}); got != "--help me" {
 		t.Errorf("Stdin = %q", got)
 	}
 }
@@ -218,19 +218,19 @@ func TestToolSummaryPaths(t *testing.T) {
 func TestWriteResultIsAtomicAndReplaces(t *testing.T) {
 	dir := t.TempDir()
 	for _, s := range []string{"first", "second"} {
-		if err := writeResult(dir, event.Result{Outcome: event.OutcomeSucceeded, Summary: s}); err != nil {
+		if err := writeResult(dir, workerproto.Result{Outcome: workerproto.OutcomeSucceeded, Summary: s}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 || entries[0].Name() != event.ResultFile {
-		t.Errorf("dir holds %v, want only %s", entries, event.ResultFile)
+	if len(entries) != 1 || entries[0].Name() != workerproto.ResultFile {
+		t.Errorf("dir holds %v, want only %s", entries, workerproto.ResultFile)
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, event.ResultFile))
+	b, _ := os.ReadFile(filepath.Join(dir, workerproto.ResultFile))
 	if !bytes.Contains(b, []byte(`"summary": "second"`)) {
 		t.Errorf("result = %s", b)
 	}
-	if err := writeResult(filepath.Join(dir, event.ResultFile, "sub"), event.Result{}); err == nil {
+	if err := writeResult(filepath.Join(dir, workerproto.ResultFile, "sub"), workerproto.Result{}); err == nil {
 		t.Error("writing under a file succeeded")
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // cursorAgent runs Cursor's cursor-agent headless (agent-clis.md §2).
@@ -15,7 +15,7 @@ func init() { registerProvider("cursor", cursorAgent{}) }
 
 func (cursorAgent) Binary() string { return "cursor-agent" }
 
-func (cursorAgent) Validate(job event.Job) error {
+func (cursorAgent) Validate(job workerproto.Job) error {
 	if strings.TrimSpace(job.Prompt) == "" {
 		return errors.New("job has an empty prompt")
 	}
@@ -39,7 +39,7 @@ func (cursorAgent) Validate(job event.Job) error {
 // positional (no reliable stdin path, §2.2), and "--" keeps a prompt that starts
 // with '-' from being read as a flag. --force runs tools without approval and
 // --trust skips the workspace-trust check that fails headless runs.
-func (cursorAgent) Args(job event.Job) []string {
+func (cursorAgent) Args(job workerproto.Job) []string {
 	args := []string{"-p", "--output-format", "stream-json", "--force", "--trust"}
 	if job.Model != "" {
 		args = append(args, "--model", job.Model)
@@ -51,7 +51,7 @@ func (cursorAgent) Args(job event.Job) []string {
 	return append(args, "--", job.Prompt)
 }
 
-func (cursorAgent) Stdin(event.Job) string { return "" }
+func (cursorAgent) Stdin(workerproto.Job) string { return "" }
 
 // cursorEnvAllow is everything cursor-agent may inherit from the worker: no
 // TRAKKAR_* and no other tool's credentials.
@@ -72,7 +72,7 @@ func (cursorAgent) Env(workerEnv []string) []string {
 	return append(env, "NO_OPEN_BROWSER=1")
 }
 
-func (cursorAgent) NewParser(job event.Job, workspace string, now func() time.Time) streamParser {
+func (cursorAgent) NewParser(job workerproto.Job, workspace string, now func() time.Time) streamParser {
 	resumed := ""
 	if job.Resume {
 		resumed = job.SessionID

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // cursorParser reads `cursor-agent -p --output-format stream-json` output
@@ -44,11 +44,11 @@ func newCursorParser(resumed, workspace string, now func() time.Time) *cursorPar
 		seen: map[string]bool{}, anonOpen: map[string]int{}}
 }
 
-func (p *cursorParser) line(typ, text string, data map[string]any) event.Line {
-	return event.Line{Type: typ, Text: cleanText(text, maxText), Data: data, At: p.now()}
+func (p *cursorParser) line(typ, text string, data map[string]any) workerproto.Line {
+	return workerproto.Line{Type: typ, Text: cleanText(text, maxText), Data: data, At: p.now()}
 }
 
-func (p *cursorParser) Line(raw []byte, emit func(event.Line)) {
+func (p *cursorParser) Line(raw []byte, emit func(workerproto.Line)) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return // stray non-JSON output or a line cut off at exit
@@ -64,7 +64,7 @@ func (p *cursorParser) Line(raw []byte, emit func(event.Line)) {
 			if model := oneLine(str(m, "model"), 100); model != "" {
 				text += " (model " + model + ")"
 			}
-			emit(p.line(event.TypeStatus, text, nil))
+			emit(p.line(workerproto.TypeStatus, text, nil))
 		}
 	case "assistant":
 		p.assistant(m, emit)
@@ -80,7 +80,7 @@ func (p *cursorParser) Line(raw []byte, emit func(event.Line)) {
 	// user (the prompt echoed back), thinking, and anything newer: ignored.
 }
 
-func (p *cursorParser) assistant(m map[string]any, emit func(event.Line)) {
+func (p *cursorParser) assistant(m map[string]any, emit func(workerproto.Line)) {
 	msg := obj(m, "message")
 	if msg == nil {
 		return
@@ -121,7 +121,7 @@ func present(m map[string]any, k string) bool {
 
 // closeSegment handles a complete segment line: it emits the segment once,
 // whether or not its deltas came first.
-func (p *cursorParser) closeSegment(complete string, emit func(event.Line)) {
+func (p *cursorParser) closeSegment(complete string, emit func(workerproto.Line)) {
 	pend, closed := p.pending.String(), p.boundary
 	p.pending.Reset()
 	p.boundary = ""
@@ -137,7 +137,7 @@ func (p *cursorParser) closeSegment(complete string, emit func(event.Line)) {
 
 // flush closes the open segment at a boundary and remembers it so that its
 // repeat, if it comes later, is dropped.
-func (p *cursorParser) flush(emit func(event.Line)) {
+func (p *cursorParser) flush(emit func(workerproto.Line)) {
 	if pend := p.pending.String(); strings.TrimSpace(pend) != "" {
 		p.say(pend, emit)
 		p.boundary = pend
@@ -145,9 +145,9 @@ func (p *cursorParser) flush(emit func(event.Line)) {
 	p.pending.Reset()
 }
 
-func (p *cursorParser) say(text string, emit func(event.Line)) {
+func (p *cursorParser) say(text string, emit func(workerproto.Line)) {
 	p.texts = append(p.texts, text)
-	emit(p.line(event.TypeMessage, text, nil))
+	emit(p.line(workerproto.TypeMessage, text, nil))
 }
 
 // first reports whether key is new; keys are hashed so huge ids cost little.
@@ -164,7 +164,7 @@ func (p *cursorParser) first(key string) bool {
 // toolCall emits one tool event per call: at "started", or at "completed" when
 // no start was seen; a failed result adds an error event. Calls are paired by
 // call_id, passed through untouched (ids can hold newlines).
-func (p *cursorParser) toolCall(m map[string]any, emit func(event.Line)) {
+func (p *cursorParser) toolCall(m map[string]any, emit func(workerproto.Line)) {
 	sub := str(m, "subtype")
 	if sub != "started" && sub != "completed" {
 		return
@@ -204,14 +204,14 @@ func (p *cursorParser) toolCall(m map[string]any, emit func(event.Line)) {
 	}
 }
 
-func (p *cursorParser) emitTool(kind string, call map[string]any, id string, emit func(event.Line)) {
+func (p *cursorParser) emitTool(kind string, call map[string]any, id string, emit func(workerproto.Line)) {
 	name, summary := cursorToolSummary(kind, call, p.workspace)
-	emit(p.line(event.TypeTool, summary, map[string]any{"name": name, "summary": summary, "id": id}))
+	emit(p.line(workerproto.TypeTool, summary, map[string]any{"name": name, "summary": summary, "id": id}))
 }
 
 // toolResult reports a failed tool call: result is one of success, error
 // (errorMessage or error), rejected (reason) or failure (exit code, output).
-func (p *cursorParser) toolResult(res map[string]any, emit func(event.Line)) {
+func (p *cursorParser) toolResult(res map[string]any, emit func(workerproto.Line)) {
 	var detail string
 	switch {
 	case res["error"] != nil:
@@ -245,7 +245,7 @@ func (p *cursorParser) toolResult(res map[string]any, emit func(event.Line)) {
 	default:
 		return
 	}
-	emit(p.line(event.TypeError, "Tool failed: "+detail, nil))
+	emit(p.line(workerproto.TypeError, "Tool failed: "+detail, nil))
 }
 
 func firstNonEmpty(vals ...string) string {
@@ -272,18 +272,18 @@ func (p *cursorParser) chatID() string {
 	return ""
 }
 
-func (p *cursorParser) Finish(exit processExit) (event.Result, int, string) {
+func (p *cursorParser) Finish(exit processExit) (workerproto.Result, int, string) {
 	if pend := p.pending.String(); strings.TrimSpace(pend) != "" {
 		// Deltas cut off by the exit: too late for an event, kept for the summary.
 		p.texts = append(p.texts, pend)
 	}
 	p.pending.Reset()
-	res := event.Result{SessionID: p.chatID()}
+	res := workerproto.Result{SessionID: p.chatID()}
 	prose := strings.Join(p.texts, "\n\n")
 	var c Classification
 	if r := p.result; r != nil {
 		u := obj(r, "usage")
-		res.Usage = event.Usage{
+		res.Usage = workerproto.Usage{
 			DurationMS: int64(num(r, "duration_ms")),
 			// Cached input is counted apart from inputTokens; the total matches
 			// what the claude provider reports.

@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 const cursorChat = "0198c0de-1111-4222-8333-444455556666"
 
 // parseCursor runs the cursor parser over raw stdout exactly as the worker does.
 // resumed is the chat the job resumed ("" for a new chat).
-func parseCursor(t testing.TB, raw []byte, resumed string, exit processExit) ([]event.Line, event.Result, int, string) {
+func parseCursor(t testing.TB, raw []byte, resumed string, exit processExit) ([]workerproto.Line, workerproto.Result, int, string) {
 	t.Helper()
 	p := newCursorParser(resumed, "/workspace", func() time.Time { return fixedNow })
 	return runParser(t, p, raw, exit)
@@ -26,8 +26,8 @@ func TestCursorParserFixtures(t *testing.T) {
 		tool("shellToolCall", "Run: go test ./...", "c1"),
 	}
 	noResultProse := "Looking at the failing test.\n\nThe test needs a fix"
-	failed := func(errText string) event.Result {
-		return event.Result{Outcome: event.OutcomeFailed, SessionID: cursorChat, Summary: noResultProse, Error: errText}
+	failed := func(errText string) workerproto.Result {
+		return workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: cursorChat, Summary: noResultProse, Error: errText}
 	}
 	tests := []struct {
 		name      string
@@ -35,7 +35,7 @@ func TestCursorParserFixtures(t *testing.T) {
 		resumed   string
 		exit      processExit
 		wantLines []want
-		wantRes   event.Result
+		wantRes   workerproto.Result
 		wantCode  int
 		wantClass string
 	}{
@@ -63,17 +63,17 @@ func TestCursorParserFixtures(t *testing.T) {
 				tool("taskToolCall", "Subagent: Find the failing test", "call-13"),
 				message("Fixed the greeting; the tests still fail."),
 			},
-			wantRes: event.Result{Outcome: event.OutcomeSucceeded, SessionID: cursorChat,
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: cursorChat,
 				Summary: "Reading the file.Fixed the greeting; the tests still fail.",
-				Usage:   event.Usage{DurationMS: 24397, InputTokens: 24102 + 46720 + 12, OutputTokens: 790}},
-			wantCode: event.ExitOK,
+				Usage:   workerproto.Usage{DurationMS: 24397, InputTokens: 24102 + 46720 + 12, OutputTokens: 790}},
+			wantCode: workerproto.ExitOK,
 		},
 		{
 			name: "resumed chat stays canonical", fixture: "success_tools.jsonl", resumed: "resumed-chat-1",
-			wantRes: event.Result{Outcome: event.OutcomeSucceeded, SessionID: "resumed-chat-1",
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: "resumed-chat-1",
 				Summary: "Reading the file.Fixed the greeting; the tests still fail.",
-				Usage:   event.Usage{DurationMS: 24397, InputTokens: 24102 + 46720 + 12, OutputTokens: 790}},
-			wantCode: event.ExitOK,
+				Usage:   workerproto.Usage{DurationMS: 24397, InputTokens: 24102 + 46720 + 12, OutputTokens: 790}},
+			wantCode: workerproto.ExitOK,
 		},
 		{
 			name: "partial output with repeats", fixture: "partial_output.jsonl",
@@ -86,62 +86,62 @@ func TestCursorParserFixtures(t *testing.T) {
 				message("ALPHA"),
 				message("Found 11 files.\n\nThe survey is complete."),
 			},
-			wantRes: event.Result{Outcome: event.OutcomeSucceeded, SessionID: cursorChat,
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: cursorChat,
 				Summary: "Beginning the survey now.Listing files.ALPHAFound 11 files.\n\nThe survey is complete.",
-				Usage:   event.Usage{DurationMS: 24397, InputTokens: 100, OutputTokens: 20}},
-			wantCode: event.ExitOK,
+				Usage:   workerproto.Usage{DurationMS: 24397, InputTokens: 100, OutputTokens: 20}},
+			wantCode: workerproto.ExitOK,
 		},
 		{
 			name: "no result, exit 0", fixture: "no_result.jsonl", wantLines: noResultLines,
-			wantRes:  event.Result{Outcome: event.OutcomeSucceeded, SessionID: cursorChat, Summary: noResultProse},
-			wantCode: event.ExitOK,
+			wantRes:  workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: cursorChat, Summary: noResultProse},
+			wantCode: workerproto.ExitOK,
 		},
 		{
 			name: "no result, not logged in", fixture: "no_result.jsonl", wantLines: noResultLines,
 			exit:    processExit{Code: 1, StderrTail: "Error: Authentication required. Please run 'agent login' first, or set CURSOR_API_KEY environment variable."},
-			wantRes: failed(cursorAuthHint), wantCode: event.ExitAgentFailed, wantClass: ClassAuth,
+			wantRes: failed(cursorAuthHint), wantCode: workerproto.ExitAgentFailed, wantClass: ClassAuth,
 		},
 		{
 			name: "no result, untrusted workspace", fixture: "no_result.jsonl", wantLines: noResultLines,
 			exit:    processExit{Code: 1, StderrTail: "Workspace Trust Required\nPass --trust, --yolo, or -f"},
-			wantRes: failed(cursorTrustHint), wantCode: event.ExitAgentFailed, wantClass: ClassWorkspaceTrust,
+			wantRes: failed(cursorTrustHint), wantCode: workerproto.ExitAgentFailed, wantClass: ClassWorkspaceTrust,
 		},
 		{
 			name: "no result, resumed chat missing", fixture: "no_result.jsonl", resumed: "chat-42", wantLines: noResultLines,
 			exit: processExit{Code: 1, StderrTail: `Error: Session "chat-42" does not exist`},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: "chat-42", Summary: noResultProse,
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: "chat-42", Summary: noResultProse,
 				Error: "the chat to resume was not found"},
-			wantCode: event.ExitAgentFailed, wantClass: ClassSessionNotFound,
+			wantCode: workerproto.ExitAgentFailed, wantClass: ClassSessionNotFound,
 		},
 		{
 			name: "no result, not found without the resumed id", fixture: "no_result.jsonl", resumed: "chat-42", wantLines: noResultLines,
 			exit: processExit{Code: 1, StderrTail: "Error: model gpt-9 not found"},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: "chat-42", Summary: noResultProse,
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: "chat-42", Summary: noResultProse,
 				Error: "cursor-agent exited with status 1: Error: model gpt-9 not found"},
-			wantCode: event.ExitCLICrashed, wantClass: ClassCrashed,
+			wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed,
 		},
 		{
 			name: "no result, chat not found on a new chat", fixture: "no_result.jsonl", wantLines: noResultLines,
 			exit:    processExit{Code: 1, StderrTail: "Error: Chat not found: x"},
-			wantRes: failed("cursor-agent exited with status 1: Error: Chat not found: x"), wantCode: event.ExitCLICrashed, wantClass: ClassCrashed,
+			wantRes: failed("cursor-agent exited with status 1: Error: Chat not found: x"), wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed,
 		},
 		{
 			name: "no result, crash", fixture: "no_result.jsonl", wantLines: noResultLines,
 			exit:    processExit{Code: 1, StderrTail: "TypeError: boom\nNode.js v22.19.0"},
-			wantRes: failed("cursor-agent exited with status 1: TypeError: boom\nNode.js v22.19.0"), wantCode: event.ExitCLICrashed, wantClass: ClassCrashed,
+			wantRes: failed("cursor-agent exited with status 1: TypeError: boom\nNode.js v22.19.0"), wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed,
 		},
 		{
 			name: "no result, killed", fixture: "no_result.jsonl", wantLines: noResultLines,
 			exit:    processExit{Code: -1},
-			wantRes: failed("cursor-agent was killed by a signal without output on stderr"), wantCode: event.ExitCLICrashed, wantClass: ClassCrashed,
+			wantRes: failed("cursor-agent was killed by a signal without output on stderr"), wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed,
 		},
 		{
 			name: "error result", fixture: "error_result.jsonl", exit: processExit{Code: 1},
 			wantLines: []want{status("Agent started (model Auto)"), message("Let me run the tests first.")},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: cursorChat, Summary: "Let me run the tests first.",
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: cursorChat, Summary: "Let me run the tests first.",
 				Error: "The agent could not complete the task: make test failed",
-				Usage: event.Usage{DurationMS: 300, InputTokens: 10, OutputTokens: 2}},
-			wantCode: event.ExitAgentFailed, wantClass: ClassAgentError,
+				Usage: workerproto.Usage{DurationMS: 300, InputTokens: 10, OutputTokens: 2}},
+			wantCode: workerproto.ExitAgentFailed, wantClass: ClassAgentError,
 		},
 		{
 			name: "unknown events", fixture: "unknown_events.jsonl",
@@ -154,21 +154,21 @@ func TestCursorParserFixtures(t *testing.T) {
 				tool("readToolCall", "Read x.go", "inner-1"),
 				errLine("Tool failed: rejected"),
 			},
-			wantRes:  event.Result{Outcome: event.OutcomeSucceeded, SessionID: cursorChat, Summary: "a plain string content"},
-			wantCode: event.ExitOK,
+			wantRes:  workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: cursorChat, Summary: "a plain string content"},
+			wantCode: workerproto.ExitOK,
 		},
 		{
 			name: "truncated, exit 0", fixture: "truncated.jsonl",
 			wantLines: []want{status("Agent started (model Auto)"), message("Updated the changelog.")},
-			wantRes:   event.Result{Outcome: event.OutcomeSucceeded, SessionID: cursorChat, Summary: "Updated the changelog."},
-			wantCode:  event.ExitOK,
+			wantRes:   workerproto.Result{Outcome: workerproto.OutcomeSucceeded, SessionID: cursorChat, Summary: "Updated the changelog."},
+			wantCode:  workerproto.ExitOK,
 		},
 		{
 			name: "truncated, exit 1", fixture: "truncated.jsonl", exit: processExit{Code: 1, StderrTail: "fatal: out of memory"},
 			wantLines: []want{status("Agent started (model Auto)"), message("Updated the changelog.")},
-			wantRes: event.Result{Outcome: event.OutcomeFailed, SessionID: cursorChat, Summary: "Updated the changelog.",
+			wantRes: workerproto.Result{Outcome: workerproto.OutcomeFailed, SessionID: cursorChat, Summary: "Updated the changelog.",
 				Error: "cursor-agent exited with status 1: fatal: out of memory"},
-			wantCode: event.ExitCLICrashed, wantClass: ClassCrashed,
+			wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed,
 		},
 	}
 	for _, tc := range tests {
@@ -253,7 +253,7 @@ func jsonString(s string) string {
 func TestCursorErrorResultWithAuthText(t *testing.T) {
 	raw := `{"type":"result","is_error":true,"result":"Authentication required"}` + "\n"
 	_, res, code, class := parseCursor(t, []byte(raw), "", processExit{Code: 1})
-	if class != ClassAuth || code != event.ExitAgentFailed || res.Error != cursorAuthHint {
+	if class != ClassAuth || code != workerproto.ExitAgentFailed || res.Error != cursorAuthHint {
 		t.Errorf("class %q code %d error %q", class, code, res.Error)
 	}
 	_, res, _, class = parseCursor(t, []byte(`{"type":"result","is_error":true}`+"\n"), "", processExit{Code: 1})

@@ -11,21 +11,21 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/fakeagent"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 func TestCursorArgs(t *testing.T) {
 	base := []string{"-p", "--output-format", "stream-json", "--force", "--trust"}
 	with := func(extra ...string) []string { return append(append([]string{}, base...), extra...) }
 	tests := []struct {
-		job  event.Job
+		job  workerproto.Job
 		want []string
 	}{
-		{event.Job{Prompt: "Fix it"}, with("--", "Fix it")},
-		{event.Job{Prompt: "--help me", Model: "gpt-5", ExtraArgs: []string{"--stream-partial-output"}},
+		{workerproto.Job{Prompt: "Fix it"}, with("--", "Fix it")},
+		{workerproto.Job{Prompt: "--help me", Model: "gpt-5", ExtraArgs: []string{"--stream-partial-output"}},
 			with("--model", "gpt-5", "--stream-partial-output", "--", "--help me")},
-		{event.Job{Prompt: "again", SessionID: "chat-1", Resume: true, ExtraArgs: []string{"--approve-mcps"}},
+		{workerproto.Job{Prompt: "again", SessionID: "chat-1", Resume: true, ExtraArgs: []string{"--approve-mcps"}},
 			with("--resume", "chat-1", "--approve-mcps", "--", "again")},
 	}
 	for _, tc := range tests {
@@ -33,7 +33,7 @@ func TestCursorArgs(t *testing.T) {
 			t.Errorf("Args(%+v) = %q, want %q", tc.job, got, tc.want)
 		}
 	}
-	if got := (cursorAgent{}).Stdin(event.Job{Prompt: "x"}); got != "" {
+	if got := (cursorAgent{}).Stdin(workerproto.Job{Prompt: "x"}); got != "" {
 		t.Errorf("Stdin = %q, want nothing: the prompt is an argument", got)
 	}
 }
@@ -50,18 +50,18 @@ func TestCursorEnv(t *testing.T) {
 
 func TestCursorValidate(t *testing.T) {
 	tests := []struct {
-		job  event.Job
+		job  workerproto.Job
 		want string // "" = valid
 	}{
-		{event.Job{Prompt: "x"}, ""},
-		{event.Job{Prompt: "x", SessionID: "0198c0de-1111-4222-8333-444455556666", Resume: true}, ""},
-		{event.Job{Prompt: " \n"}, "job has an empty prompt"},
-		{event.Job{Prompt: "x", Resume: true}, "job resumes a chat but has no session_id"},
-		{event.Job{Prompt: "x", SessionID: "abc"}, "job has a session_id but does not resume: cursor-agent chooses the id of a new chat"},
-		{event.Job{Prompt: "x", SessionID: "--help", Resume: true}, "job session_id and model must not start with '-'"},
-		{event.Job{Prompt: "x", Model: "-v"}, "job session_id and model must not start with '-'"},
-		{event.Job{Prompt: "x", SessionID: "a b", Resume: true}, "job session_id is not a chat id"},
-		{event.Job{Prompt: "x", SessionID: "../x", Resume: true}, "job session_id is not a chat id"},
+		{workerproto.Job{Prompt: "x"}, ""},
+		{workerproto.Job{Prompt: "x", SessionID: "0198c0de-1111-4222-8333-444455556666", Resume: true}, ""},
+		{workerproto.Job{Prompt: " \n"}, "job has an empty prompt"},
+		{workerproto.Job{Prompt: "x", Resume: true}, "job resumes a chat but has no session_id"},
+		{workerproto.Job{Prompt: "x", SessionID: "abc"}, "job has a session_id but does not resume: cursor-agent chooses the id of a new chat"},
+		{workerproto.Job{Prompt: "x", SessionID: "--help", Resume: true}, "job session_id and model must not start with '-'"},
+		{workerproto.Job{Prompt: "x", Model: "-v"}, "job session_id and model must not start with '-'"},
+		{workerproto.Job{Prompt: "x", SessionID: "a b", Resume: true}, "job session_id is not a chat id"},
+		{workerproto.Job{Prompt: "x", SessionID: "../x", Resume: true}, "job session_id is not a chat id"},
 	}
 	for _, tc := range tests {
 		err := (cursorAgent{}).Validate(tc.job)
@@ -103,33 +103,35 @@ func cursorHarness(t *testing.T) *harness {
 	return h
 }
 
-func cursorJob(prompt string) event.Job { return event.Job{Provider: "cursor", Prompt: prompt} }
+func cursorJob(prompt string) workerproto.Job {
+	return workerproto.Job{Provider: "cursor", Prompt: prompt}
+}
 
 func TestCursorRunNewChatThenResume(t *testing.T) {
 	t.Parallel()
 	h := cursorHarness(t)
 	code, lines, res := h.run(cursorJob("Add the docs page\nfake:write=docs/page.md=hello"))
-	if code != event.ExitOK {
+	if code != workerproto.ExitOK {
 		t.Fatalf("exit %d, stderr %q, result %+v", code, h.stderr.String(), res)
 	}
 	if len(lines) < 2 || lines[0].Text != "Running cursor-agent" || lines[1].Text != "Agent started (model Auto)" {
 		t.Errorf("first events = %+v, want Running cursor-agent then Agent started", lines)
 	}
-	if got := texts(lines, event.TypeTool); strings.Join(got, "|") != "List .|Write docs/page.md" {
+	if got := texts(lines, workerproto.TypeTool); strings.Join(got, "|") != "List .|Write docs/page.md" {
 		t.Errorf("tool events = %q", got)
 	}
-	if got := texts(lines, event.TypeMessage); strings.Join(got, "|") != "I'll make the requested change.|Done. I wrote docs/page.md." {
+	if got := texts(lines, workerproto.TypeMessage); strings.Join(got, "|") != "I'll make the requested change.|Done. I wrote docs/page.md." {
 		t.Errorf("messages = %q", got)
 	}
 	chatID := res.SessionID
 	if _, err := uuid.Parse(chatID); err != nil {
 		t.Fatalf("session id %q is not the chat's uuid", chatID)
 	}
-	if res.Outcome != event.OutcomeSucceeded || res.Error != "" ||
+	if res.Outcome != workerproto.OutcomeSucceeded || res.Error != "" ||
 		res.Summary != "I'll make the requested change.Done. I wrote docs/page.md." {
 		t.Errorf("result = %+v", res)
 	}
-	if res.Usage != (event.Usage{DurationMS: res.Usage.DurationMS, InputTokens: 9000, OutputTokens: 120}) || res.Usage.CostUSD != 0 {
+	if res.Usage != (workerproto.Usage{DurationMS: res.Usage.DurationMS, InputTokens: 9000, OutputTokens: 120}) || res.Usage.CostUSD != 0 {
 		t.Errorf("usage = %+v", res.Usage)
 	}
 	if b, err := os.ReadFile(filepath.Join(h.ws, "docs", "page.md")); err != nil || string(b) != "hello" {
@@ -139,22 +141,22 @@ func TestCursorRunNewChatThenResume(t *testing.T) {
 	before := countLines(t, chat)
 
 	// Follow-up in a fresh "container" with the same HOME state.
-	code, lines, res = h.run(event.Job{Provider: "cursor", Prompt: "Now say bye\nfake:write=docs/page.md=bye",
+	code, lines, res = h.run(workerproto.Job{Provider: "cursor", Prompt: "Now say bye\nfake:write=docs/page.md=bye",
 		SessionID: chatID, Resume: true, Model: "sonnet-4"})
-	if code != event.ExitOK {
+	if code != workerproto.ExitOK {
 		t.Fatalf("resume exit %d, stderr %q", code, h.stderr.String())
 	}
 	if len(lines) < 2 || lines[1].Text != "Agent started (model Sonnet 4)" {
 		t.Errorf("first events = %+v, want the model from the job", lines)
 	}
-	msgs := texts(lines, event.TypeMessage)
+	msgs := texts(lines, workerproto.TypeMessage)
 	if len(msgs) == 0 || !strings.HasPrefix(msgs[0], "Resumed chat "+chatID+" ") {
 		t.Errorf("messages = %q, want the resumed chat first", msgs)
 	}
-	if got := texts(lines, event.TypeTool); strings.Join(got, "|") != "List .|Read docs/page.md|Edit docs/page.md" {
+	if got := texts(lines, workerproto.TypeTool); strings.Join(got, "|") != "List .|Read docs/page.md|Edit docs/page.md" {
 		t.Errorf("resume tool events = %q", got)
 	}
-	if res.SessionID != chatID || res.Outcome != event.OutcomeSucceeded {
+	if res.SessionID != chatID || res.Outcome != workerproto.OutcomeSucceeded {
 		t.Errorf("resume result = %+v", res)
 	}
 	if after := countLines(t, chat); after <= before {
@@ -172,11 +174,11 @@ func TestCursorRunResumeKeepsChatIDWhenInitChurns(t *testing.T) {
 	t.Parallel()
 	h := cursorHarness(t)
 	code, _, first := h.run(cursorJob("first\nfake:scenario=noop"))
-	if code != event.ExitOK {
+	if code != workerproto.ExitOK {
 		t.Fatalf("first run exit %d: %s", code, h.stderr.String())
 	}
-	code, _, res := h.run(event.Job{Provider: "cursor", Prompt: "again\nfake:churn-session-id", SessionID: first.SessionID, Resume: true})
-	if code != event.ExitOK || res.SessionID != first.SessionID {
+	code, _, res := h.run(workerproto.Job{Provider: "cursor", Prompt: "again\nfake:churn-session-id", SessionID: first.SessionID, Resume: true})
+	if code != workerproto.ExitOK || res.SessionID != first.SessionID {
 		t.Errorf("exit %d session %q, want 0 and %s", code, res.SessionID, first.SessionID)
 	}
 }
@@ -186,25 +188,25 @@ func TestCursorRunFailures(t *testing.T) {
 	missing := uuid.NewString()
 	tests := []struct {
 		name      string
-		job       event.Job
+		job       workerproto.Job
 		env       func(env []string) []string
 		wantCode  int
 		wantClass string
 		wantError string // exact, or prefix when it ends with "*"
 		wantChat  string // "*" = any uuid
 	}{
-		{name: "resume missing", job: event.Job{Provider: "cursor", Prompt: "x", SessionID: missing, Resume: true},
-			wantCode: event.ExitAgentFailed, wantClass: ClassSessionNotFound, wantError: "the chat to resume was not found", wantChat: missing},
+		{name: "resume missing", job: workerproto.Job{Provider: "cursor", Prompt: "x", SessionID: missing, Resume: true},
+			wantCode: workerproto.ExitAgentFailed, wantClass: ClassSessionNotFound, wantError: "the chat to resume was not found", wantChat: missing},
 		{name: "not logged in", job: cursorJob("hello"), env: func(env []string) []string { return dropEnv(env, "CURSOR_API_KEY") },
-			wantCode: event.ExitAgentFailed, wantClass: ClassAuth, wantError: cursorAuthHint},
+			wantCode: workerproto.ExitAgentFailed, wantClass: ClassAuth, wantError: cursorAuthHint},
 		{name: "another tool's key does not log in", job: cursorJob("hello"), env: func(env []string) []string {
 			return append(dropEnv(env, "CURSOR_API_KEY"), "ANTHROPIC_API_KEY=sk-ant-x", "CURSOR_TOKEN=x")
-		}, wantCode: event.ExitAgentFailed, wantClass: ClassAuth, wantError: cursorAuthHint},
-		{name: "agent gives up", job: cursorJob("fake:scenario=fail"), wantCode: event.ExitAgentFailed, wantClass: ClassAgentError,
+		}, wantCode: workerproto.ExitAgentFailed, wantClass: ClassAuth, wantError: cursorAuthHint},
+		{name: "agent gives up", job: cursorJob("fake:scenario=fail"), wantCode: workerproto.ExitAgentFailed, wantClass: ClassAgentError,
 			wantError: "The agent could not complete the task: make test failed", wantChat: "*"},
-		{name: "unknown extra flag", job: event.Job{Provider: "cursor", Prompt: "x", ExtraArgs: []string{"--bogus"}},
-			wantCode: event.ExitCLICrashed, wantClass: ClassCrashed, wantError: "cursor-agent exited with status 1: error: unknown option '--bogus'"},
-		{name: "crash", job: cursorJob("fake:scenario=crash"), wantCode: event.ExitCLICrashed, wantClass: ClassCrashed,
+		{name: "unknown extra flag", job: workerproto.Job{Provider: "cursor", Prompt: "x", ExtraArgs: []string{"--bogus"}},
+			wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed, wantError: "cursor-agent exited with status 1: error: unknown option '--bogus'"},
+		{name: "crash", job: cursorJob("fake:scenario=crash"), wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed,
 			wantError: "cursor-agent exited with status 1: *", wantChat: "*"},
 	}
 	for _, tc := range tests {
@@ -218,7 +220,7 @@ func TestCursorRunFailures(t *testing.T) {
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d (stderr %q)", code, tc.wantCode, h.stderr.String())
 			}
-			if res.Outcome != event.OutcomeFailed {
+			if res.Outcome != workerproto.OutcomeFailed {
 				t.Errorf("result = %+v, want failed", res)
 			}
 			switch tc.wantChat {
@@ -240,8 +242,8 @@ func TestCursorRunCrashReportsStderrTail(t *testing.T) {
 	t.Parallel()
 	h := cursorHarness(t)
 	code, _, res := h.run(cursorJob("fake:scenario=crash"))
-	if code != event.ExitCLICrashed {
-		t.Fatalf("exit %d, want %d", code, event.ExitCLICrashed)
+	if code != workerproto.ExitCLICrashed {
+		t.Fatalf("exit %d, want %d", code, workerproto.ExitCLICrashed)
 	}
 	h.checkStderrTail(res, "Node.js v22.19.0")
 }
@@ -279,10 +281,10 @@ func TestCursorRunStreams(t *testing.T) {
 			j := cursorJob(tc.prompt)
 			j.ExtraArgs = tc.extra
 			code, lines, res := h.run(j)
-			if code != event.ExitOK || res.Outcome != event.OutcomeSucceeded {
+			if code != workerproto.ExitOK || res.Outcome != workerproto.OutcomeSucceeded {
 				t.Fatalf("exit %d result %+v stderr %q", code, res, h.stderr.String())
 			}
-			msgs := texts(lines, event.TypeMessage)
+			msgs := texts(lines, workerproto.TypeMessage)
 			if tc.wantMsgs != nil && !reflect.DeepEqual(msgs, tc.wantMsgs) {
 				t.Errorf("messages = %q, want %q", msgs, tc.wantMsgs)
 			}
@@ -290,7 +292,7 @@ func TestCursorRunStreams(t *testing.T) {
 				t.Errorf("%d message events, want %d", len(msgs), tc.wantCount)
 			}
 			if tc.wantTools != "" {
-				if got := strings.Join(texts(lines, event.TypeTool), "|"); got != tc.wantTools {
+				if got := strings.Join(texts(lines, workerproto.TypeTool), "|"); got != tc.wantTools {
 					t.Errorf("tools = %q, want %q", got, tc.wantTools)
 				}
 			}
@@ -298,7 +300,7 @@ func TestCursorRunStreams(t *testing.T) {
 				t.Errorf("summary = %q, want %q", res.Summary, tc.wantSummary)
 			}
 			for _, l := range lines {
-				if l.Type == event.TypeError || l.Type == event.TypeLog || strings.Contains(l.Text, "echo of the prompt") {
+				if l.Type == workerproto.TypeError || l.Type == workerproto.TypeLog || strings.Contains(l.Text, "echo of the prompt") {
 					t.Errorf("unexpected event %+v", l)
 				}
 			}
@@ -317,7 +319,7 @@ func TestCursorRunStop(t *testing.T) {
 			h := cursorHarness(t)
 			h.killAfter = 500 * time.Millisecond
 			res := h.runStopped(cursorJob(tc.prompt))
-			if res.Outcome != event.OutcomeStopped || res.Error != "" {
+			if res.Outcome != workerproto.OutcomeStopped || res.Error != "" {
 				t.Errorf("result = %+v, want stopped", res)
 			}
 			if _, err := os.Stat(fakeagent.CursorChatPath(h.home, res.SessionID)); err != nil || res.SessionID == "" {
@@ -348,8 +350,8 @@ func TestCursorRunPassesOnlyAllowedEnv(t *testing.T) {
 func TestCursorRunBadJob(t *testing.T) {
 	t.Parallel()
 	h := cursorHarness(t)
-	code, _, res := h.run(event.Job{Provider: "cursor", Prompt: "x", SessionID: uuid.NewString()})
-	if code != event.ExitUsage || !strings.HasPrefix(res.Error, "bad job: job has a session_id but does not resume") {
+	code, _, res := h.run(workerproto.Job{Provider: "cursor", Prompt: "x", SessionID: uuid.NewString()})
+	if code != workerproto.ExitUsage || !strings.HasPrefix(res.Error, "bad job: job has a session_id but does not resume") {
 		t.Errorf("exit %d result %+v", code, res)
 	}
 }

@@ -8,16 +8,16 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // Helpers shared by the providers' parser tests and fuzzers.
 
 // runParser feeds raw to p line by line and finishes it with exit.
-func runParser(t testing.TB, p streamParser, raw []byte, exit processExit) ([]event.Line, event.Result, int, string) {
+func runParser(t testing.TB, p streamParser, raw []byte, exit processExit) ([]workerproto.Line, workerproto.Result, int, string) {
 	t.Helper()
-	var lines []event.Line
-	emit := func(l event.Line) { lines = append(lines, l) }
+	var lines []workerproto.Line
+	emit := func(l workerproto.Line) { lines = append(lines, l) }
 	err := readLines(bytes.NewReader(raw), maxLineBytes, func(b []byte) { p.Line(b, emit) },
 		func(n int) { t.Errorf("unexpected too-long line of %d bytes", n) })
 	if err != nil {
@@ -38,8 +38,8 @@ func readFixture(t *testing.T, provider, name string) []byte {
 
 // checkParsed checks a parse of a fixture: every line stamped by the parser
 // clock, and the expected result, exit code and class.
-func checkParsed(t *testing.T, lines []event.Line, res event.Result, code int, class string,
-	wantRes event.Result, wantCode int, wantClass string) {
+func checkParsed(t *testing.T, lines []workerproto.Line, res workerproto.Result, code int, class string,
+	wantRes workerproto.Result, wantCode int, wantClass string) {
 	t.Helper()
 	for _, l := range lines {
 		if !l.At.Equal(fixedNow) {
@@ -79,14 +79,14 @@ func fuzzExit(raw []byte, exitCode int) processExit {
 
 // checkParsedAnything checks what must hold whatever the stream: well-formed,
 // bounded events and a result consistent with the exit code and class.
-func checkParsedAnything(t *testing.T, lines []event.Line, res event.Result, code int, class string) {
+func checkParsedAnything(t *testing.T, lines []workerproto.Line, res workerproto.Result, code int, class string) {
 	t.Helper()
 	for _, l := range lines {
 		if !validLineType(l.Type) {
 			t.Fatalf("bad event type %q", l.Type)
 		}
 		checkText(t, l.Text, maxText)
-		if l.Type == event.TypeTool {
+		if l.Type == workerproto.TypeTool {
 			if l.Data["name"] == "" || l.Data["summary"] != l.Text {
 				t.Fatalf("tool event without name/summary: %+v", l)
 			}
@@ -94,12 +94,12 @@ func checkParsedAnything(t *testing.T, lines []event.Line, res event.Result, cod
 	}
 	checkText(t, res.Summary, maxSummary)
 	switch res.Outcome {
-	case event.OutcomeSucceeded:
-		if code != event.ExitOK || class != "" || res.Error != "" {
+	case workerproto.OutcomeSucceeded:
+		if code != workerproto.ExitOK || class != "" || res.Error != "" {
 			t.Fatalf("success with code %d class %q error %q", code, class, res.Error)
 		}
-	case event.OutcomeFailed:
-		if res.Error == "" || class == "" || (code != event.ExitAgentFailed && code != event.ExitCLICrashed) {
+	case workerproto.OutcomeFailed:
+		if res.Error == "" || class == "" || (code != workerproto.ExitAgentFailed && code != workerproto.ExitCLICrashed) {
 			t.Fatalf("failure with code %d class %q error %q", code, class, res.Error)
 		}
 	default:
@@ -109,7 +109,7 @@ func checkParsedAnything(t *testing.T, lines []event.Line, res event.Result, cod
 
 func validLineType(t string) bool {
 	switch t {
-	case event.TypeStatus, event.TypeMessage, event.TypeTool, event.TypeLog, event.TypeError:
+	case workerproto.TypeStatus, workerproto.TypeMessage, workerproto.TypeTool, workerproto.TypeLog, workerproto.TypeError:
 		return true
 	}
 	return false

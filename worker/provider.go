@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // provider adapts one agent CLI: how to invoke it and how to read its output.
@@ -16,25 +16,25 @@ type provider interface {
 	// Binary is the CLI's executable name, looked up on PATH.
 	Binary() string
 	// Validate rejects a job this provider cannot run.
-	Validate(job event.Job) error
+	Validate(job workerproto.Job) error
 	// Args is the argv after the binary name.
-	Args(job event.Job) []string
+	Args(job workerproto.Job) []string
 	// Stdin is what the CLI reads on stdin (the prompt, for most CLIs).
-	Stdin(job event.Job) string
+	Stdin(job workerproto.Job) string
 	// Env builds the CLI's environment from the worker's.
 	Env(workerEnv []string) []string
 	// NewParser returns a parser for one run's output.
-	NewParser(job event.Job, workspace string, now func() time.Time) streamParser
+	NewParser(job workerproto.Job, workspace string, now func() time.Time) streamParser
 }
 
 // streamParser turns the CLI's stdout into events and, at the end, a Result.
 type streamParser interface {
 	// Line handles one stdout line (no newline, never blank).
-	Line(raw []byte, emit func(event.Line))
+	Line(raw []byte, emit func(workerproto.Line))
 	// Finish classifies the run after the CLI exited and stdout was drained. It
 	// returns the result, the worker's exit code and, for a failure, its class
 	// (never ExitStopped: the caller handles stops).
-	Finish(exit processExit) (res event.Result, code int, class string)
+	Finish(exit processExit) (res workerproto.Result, code int, class string)
 }
 
 // processExit describes how the CLI ended.

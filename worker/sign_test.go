@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // The worker signs and numbers every line with the key the supervisor left in
@@ -23,21 +23,21 @@ func TestRunSignsAndNumbersLines(t *testing.T) {
 		signed  bool
 		keyGone bool
 	}{
-		{"key file", func(t *testing.T, p string) { write(t, p, keyHex+"\n") }, event.ExitOK, true, true},
-		{"no key file", func(*testing.T, string) {}, event.ExitOK, false, true},
+		{"key file", func(t *testing.T, p string) { write(t, p, keyHex+"\n") }, workerproto.ExitOK, true, true},
+		{"no key file", func(*testing.T, string) {}, workerproto.ExitOK, false, true},
 		{"symlink is not followed", func(t *testing.T, p string) {
 			target := filepath.Join(t.TempDir(), "elsewhere")
 			write(t, target, keyHex)
 			if err := os.Symlink(target, p); err != nil {
 				t.Fatal(err)
 			}
-		}, event.ExitUsage, false, false},
-		{"bad key", func(t *testing.T, p string) { write(t, p, "not hex") }, event.ExitUsage, false, true},
+		}, workerproto.ExitUsage, false, false},
+		{"bad key", func(t *testing.T, p string) { write(t, p, "not hex") }, workerproto.ExitUsage, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			path := filepath.Join(h.out, event.KeyFile)
+			path := filepath.Join(h.out, workerproto.KeyFile)
 			tt.plant(t, path)
 			h.writeJob(claudeJob("fake:write=a.txt=hi"))
 			code := Run(t.Context(), h.config())
@@ -54,11 +54,11 @@ func TestRunSignsAndNumbersLines(t *testing.T) {
 				line := []byte(raw)
 				if tt.signed {
 					var ok bool
-					if line, ok = event.Verify(key, line); !ok {
+					if line, ok = workerproto.Verify(key, line); !ok {
 						t.Fatalf("line %d not signed: %q", i+1, raw)
 					}
 				}
-				var l event.Line
+				var l workerproto.Line
 				if err := json.Unmarshal(line, &l); err != nil {
 					t.Fatalf("line %d: %q: %v", i+1, raw, err)
 				}
@@ -66,7 +66,7 @@ func TestRunSignsAndNumbersLines(t *testing.T) {
 					t.Errorf("line %d numbered %d", i+1, l.N)
 				}
 			}
-			if tt.code != event.ExitOK {
+			if tt.code != workerproto.ExitOK {
 				return
 			}
 			// The result says how many lines were written, signed when lines are.
@@ -74,7 +74,7 @@ func TestRunSignsAndNumbersLines(t *testing.T) {
 			if res.Lines != int64(len(raws)) {
 				t.Errorf("result counts %d lines, %d were written", res.Lines, len(raws))
 			}
-			if got := event.VerifyCount(key, res.Lines, res.LinesSig); got != tt.signed {
+			if got := workerproto.VerifyCount(key, res.Lines, res.LinesSig); got != tt.signed {
 				t.Errorf("line count signature valid: %v, want %v", got, tt.signed)
 			}
 		})

@@ -6,8 +6,9 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/redact"
+	"github.com/trakkar/trakkar-agent/internal/termtext"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // maxText bounds every event text so one runaway block cannot flood the stream.
@@ -29,7 +30,7 @@ func cleanText(s string, limit int) string {
 // stripControl drops terminal escape sequences and control characters other
 // than newline and tab, and repairs invalid UTF-8: the one implementation the
 // supervisor uses too.
-func stripControl(s string) string { return redact.StripTerminal(s) }
+func stripControl(s string) string { return termtext.Strip(s) }
 
 // ownSecrets masks the model credential the worker was given, so that a cut in
 // a short field (a tool summary) cannot leave a prefix of it that the
@@ -74,22 +75,22 @@ func oneLine(s string, limit int) string {
 // settle completes a provider's result from its classification: the outcome,
 // the summary (the final answer in res.Summary, else the agent's prose), the
 // error and the worker's exit code and failure class.
-func settle(res event.Result, c Classification, prose string) (event.Result, int, string) {
+func settle(res workerproto.Result, c Classification, prose string) (workerproto.Result, int, string) {
 	if c.Class == "" {
-		res.Outcome = event.OutcomeSucceeded
+		res.Outcome = workerproto.OutcomeSucceeded
 		if strings.TrimSpace(res.Summary) == "" {
 			res.Summary = prose
 		}
 		res.Summary = cleanText(res.Summary, maxSummary)
-		return res, event.ExitOK, ""
+		return res, workerproto.ExitOK, ""
 	}
 	// On failure the result text is the error itself; the summary keeps what the
 	// agent said before it failed.
-	res.Outcome = event.OutcomeFailed
+	res.Outcome = workerproto.OutcomeFailed
 	res.Summary = cleanText(prose, maxSummary)
 	res.Error = c.Message
 	if c.Class == ClassCrashed {
-		return res, event.ExitCLICrashed, c.Class
+		return res, workerproto.ExitCLICrashed, c.Class
 	}
-	return res, event.ExitAgentFailed, c.Class
+	return res, workerproto.ExitAgentFailed, c.Class
 }

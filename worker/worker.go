@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // Config locates the worker's inputs and outputs. Empty directories come from
@@ -47,9 +47,9 @@ func (c Config) withDefaults() Config {
 		}
 		return def
 	}
-	c.InDir = pick(c.InDir, "TRAKKAR_IN_DIR", event.InDir)
-	c.OutDir = pick(c.OutDir, "TRAKKAR_OUT_DIR", event.OutDir)
-	c.Workspace = pick(c.Workspace, "TRAKKAR_WORKSPACE", event.Workspace)
+	c.InDir = pick(c.InDir, "TRAKKAR_IN_DIR", workerproto.InDir)
+	c.OutDir = pick(c.OutDir, "TRAKKAR_OUT_DIR", workerproto.OutDir)
+	c.Workspace = pick(c.Workspace, "TRAKKAR_WORKSPACE", workerproto.Workspace)
 	if c.Stdout == nil {
 		c.Stdout = io.Discard
 	}
@@ -80,11 +80,11 @@ type run struct {
 	cfg Config
 	mu  sync.Mutex // serializes stdout writes and numbering
 	n   int64      // number of the last line written
-	key []byte     // signs every line (see event.Sign); nil: lines go unsigned
-	job event.Job
+	key []byte     // signs every line (see workerproto.Sign); nil: lines go unsigned
+	job workerproto.Job
 }
 
-func (w *run) emit(l event.Line) {
+func (w *run) emit(l workerproto.Line) {
 	if l.At.IsZero() {
 		l.At = time.Now().UTC()
 	}
@@ -94,41 +94,41 @@ func (w *run) emit(l event.Line) {
 	l.N = w.n
 	b := l.Encode()
 	if w.key != nil {
-		b = event.Sign(w.key, b)
+		b = workerproto.Sign(w.key, b)
 	}
 	_, _ = w.cfg.Stdout.Write(b) // nowhere to report a broken stdout
 }
 
 func (w *run) execute(ctx context.Context) int {
-	key, err := takeKey(filepath.Join(w.cfg.OutDir, event.KeyFile))
+	key, err := takeKey(filepath.Join(w.cfg.OutDir, workerproto.KeyFile))
 	if err != nil {
-		return w.fail(event.ExitUsage, ClassBadJob, err.Error())
+		return w.fail(workerproto.ExitUsage, ClassBadJob, err.Error())
 	}
 	w.key = key
-	job, err := readJob(filepath.Join(w.cfg.InDir, event.JobFile))
+	job, err := readJob(filepath.Join(w.cfg.InDir, workerproto.JobFile))
 	if err != nil {
-		return w.fail(event.ExitUsage, ClassBadJob, err.Error())
+		return w.fail(workerproto.ExitUsage, ClassBadJob, err.Error())
 	}
 	w.job = job
 	p, err := lookupProvider(job.Provider)
 	if err != nil {
-		return w.fail(event.ExitUsage, ClassBadJob, "bad job: "+err.Error())
+		return w.fail(workerproto.ExitUsage, ClassBadJob, "bad job: "+err.Error())
 	}
 	if err := p.Validate(job); err != nil {
-		return w.fail(event.ExitUsage, ClassBadJob, "bad job: "+err.Error())
+		return w.fail(workerproto.ExitUsage, ClassBadJob, "bad job: "+err.Error())
 	}
 	if fi, err := os.Stat(w.cfg.Workspace); err != nil || !fi.IsDir() {
-		return w.fail(event.ExitUsage, ClassBadJob, fmt.Sprintf("workspace %s is not a directory", w.cfg.Workspace))
+		return w.fail(workerproto.ExitUsage, ClassBadJob, fmt.Sprintf("workspace %s is not a directory", w.cfg.Workspace))
 	}
 	bin, err := w.cfg.LookPath(p.Binary())
 	if err != nil {
-		return w.fail(event.ExitCLIMissing, ClassCLIMissing, p.Binary()+" CLI not found in the image")
+		return w.fail(workerproto.ExitCLIMissing, ClassCLIMissing, p.Binary()+" CLI not found in the image")
 	}
 	if ctx.Err() != nil {
-		return w.finish(event.Result{Outcome: event.OutcomeStopped, SessionID: job.SessionID}, event.ExitStopped)
+		return w.finish(workerproto.Result{Outcome: workerproto.OutcomeStopped, SessionID: job.SessionID}, workerproto.ExitStopped)
 	}
 
-	w.emit(event.Line{Type: event.TypeStatus, Text: "Running " + p.Binary()})
+	w.emit(workerproto.Line{Type: workerproto.TypeStatus, Text: "Running " + p.Binary()})
 	parser := p.NewParser(job, w.cfg.Workspace, func() time.Time { return time.Now().UTC() })
 	spec := cliSpec{
 		Path:      bin,
@@ -142,18 +142,18 @@ func (w *run) execute(ctx context.Context) int {
 	exit, stopped, err := runCLI(ctx, spec,
 		func(raw []byte) { parser.Line(raw, w.emit) },
 		func(n int) {
-			w.emit(event.Line{Type: event.TypeLog, Text: fmt.Sprintf("skipped an output line of %d bytes (too long)", n)})
+			w.emit(workerproto.Line{Type: workerproto.TypeLog, Text: fmt.Sprintf("skipped an output line of %d bytes (too long)", n)})
 		})
 	if err != nil {
-		return w.fail(event.ExitCLICrashed, ClassCrashed, fmt.Sprintf("start %s: %v", p.Binary(), err))
+		return w.fail(workerproto.ExitCLICrashed, ClassCrashed, fmt.Sprintf("start %s: %v", p.Binary(), err))
 	}
 	res, code, class := parser.Finish(exit)
 	if stopped {
-		res.Outcome, res.Error = event.OutcomeStopped, ""
-		return w.finish(res, event.ExitStopped)
+		res.Outcome, res.Error = workerproto.OutcomeStopped, ""
+		return w.finish(res, workerproto.ExitStopped)
 	}
-	if res.Outcome == event.OutcomeFailed {
-		w.emit(event.Line{Type: event.TypeError, Text: cleanText(res.Error, maxText), Data: map[string]any{"class": class}})
+	if res.Outcome == workerproto.OutcomeFailed {
+		w.emit(workerproto.Line{Type: workerproto.TypeError, Text: cleanText(res.Error, maxText), Data: map[string]any{"class": class}})
 	}
 	return w.finish(res, code)
 }
@@ -167,17 +167,17 @@ const (
 // fail reports a failure that happened outside the agent run.
 func (w *run) fail(code int, class, msg string) int {
 	fmt.Fprintln(w.cfg.Stderr, "trakkar-worker: "+msg)
-	w.emit(event.Line{Type: event.TypeError, Text: cleanText(msg, maxText), Data: map[string]any{"class": class}})
-	return w.finish(event.Result{Outcome: event.OutcomeFailed, Error: msg, SessionID: w.job.SessionID}, code)
+	w.emit(workerproto.Line{Type: workerproto.TypeError, Text: cleanText(msg, maxText), Data: map[string]any{"class": class}})
+	return w.finish(workerproto.Result{Outcome: workerproto.OutcomeFailed, Error: msg, SessionID: w.job.SessionID}, code)
 }
 
 // finish writes the result and returns code; a result that cannot be written
 // leaves the supervisor with the exit code alone.
-func (w *run) finish(res event.Result, code int) int {
+func (w *run) finish(res workerproto.Result, code int) int {
 	w.mu.Lock()
 	res.Lines = w.n
 	if w.key != nil {
-		res.LinesSig = event.SignCount(w.key, w.n)
+		res.LinesSig = workerproto.SignCount(w.key, w.n)
 	}
 	w.mu.Unlock()
 	if err := writeResult(w.cfg.OutDir, res); err != nil {
@@ -212,8 +212,8 @@ func takeKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-func readJob(path string) (event.Job, error) {
-	var job event.Job
+func readJob(path string) (workerproto.Job, error) {
+	var job workerproto.Job
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return job, fmt.Errorf("read job: %w", err)
@@ -229,7 +229,7 @@ func readJob(path string) (event.Job, error) {
 
 // writeResult replaces OutDir/result.json atomically so the supervisor never
 // reads half a file.
-func writeResult(dir string, res event.Result) error {
+func writeResult(dir string, res workerproto.Result) error {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
@@ -253,7 +253,7 @@ func writeResult(dir string, res event.Result) error {
 		werr = os.Chmod(tmp, 0o644)
 	}
 	if werr == nil {
-		werr = os.Rename(tmp, filepath.Join(dir, event.ResultFile))
+		werr = os.Rename(tmp, filepath.Join(dir, workerproto.ResultFile))
 	}
 	if werr != nil {
 		_ = os.Remove(tmp)

@@ -8,15 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
 	"github.com/trakkar/trakkar-agent/internal/fakeagent"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // fakeBinDir holds the fake `claude` and `cursor-agent`, built once for the package's tests.
@@ -29,9 +28,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	fakeBinDir = filepath.Join(dir, "bin")
+	// go test puts its own GOROOT/bin first on PATH, so this is the toolchain
+	// that built the test.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		fmt.Fprintf(os.Stderr, "find the go tool: %v\n", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	for _, fake := range []string{"claude", "cursor-agent"} {
 		build := exec.Command(goTool, "build", "-o", filepath.Join(fakeBinDir, fake),
@@ -93,13 +96,13 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) writeJob(j event.Job) {
+func (h *harness) writeJob(j workerproto.Job) {
 	h.t.Helper()
 	b, err := json.Marshal(j)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(h.in, event.JobFile), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(h.in, workerproto.JobFile), b, 0o644); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -111,7 +114,7 @@ func (h *harness) config() Config {
 }
 
 // run executes the worker to completion, bounded in time.
-func (h *harness) run(j event.Job) (int, []event.Line, event.Result) {
+func (h *harness) run(j workerproto.Job) (int, []workerproto.Line, workerproto.Result) {
 	h.t.Helper()
 	h.writeJob(j)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -120,14 +123,14 @@ func (h *harness) run(j event.Job) (int, []event.Line, event.Result) {
 	return code, h.lines(), h.result()
 }
 
-func (h *harness) lines() []event.Line {
+func (h *harness) lines() []workerproto.Line {
 	h.t.Helper()
-	var out []event.Line
+	var out []workerproto.Line
 	for _, raw := range strings.Split(strings.TrimSpace(h.stdout.String()), "\n") {
 		if raw == "" {
 			continue
 		}
-		var l event.Line
+		var l workerproto.Line
 		if err := json.Unmarshal([]byte(raw), &l); err != nil {
 			h.t.Fatalf("worker stdout line is not an event: %q: %v", raw, err)
 		}
@@ -139,10 +142,10 @@ func (h *harness) lines() []event.Line {
 	return out
 }
 
-func (h *harness) result() event.Result {
+func (h *harness) result() workerproto.Result {
 	h.t.Helper()
-	var res event.Result
-	b, err := os.ReadFile(filepath.Join(h.out, event.ResultFile))
+	var res workerproto.Result
+	b, err := os.ReadFile(filepath.Join(h.out, workerproto.ResultFile))
 	if err != nil {
 		h.t.Fatalf("read result: %v", err)
 	}
@@ -162,11 +165,11 @@ func (h *harness) transcript(sid string) string {
 
 const sid1 = "3f1c2a9e-5b7d-4c11-9a0e-2b8f6d4e7a10"
 
-func claudeJob(prompt string) event.Job {
-	return event.Job{Provider: "claude_code", Prompt: prompt, SessionID: sid1}
+func claudeJob(prompt string) workerproto.Job {
+	return workerproto.Job{Provider: "claude_code", Prompt: prompt, SessionID: sid1}
 }
 
-func texts(lines []event.Line, typ string) []string {
+func texts(lines []workerproto.Line, typ string) []string {
 	var out []string
 	for _, l := range lines {
 		if l.Type == typ {
@@ -189,17 +192,17 @@ func TestRunNewSessionThenResume(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	code, lines, res := h.run(claudeJob("Add the docs page\nfake:write=docs/page.md=hello"))
-	if code != event.ExitOK {
+	if code != workerproto.ExitOK {
 		t.Fatalf("exit %d, stderr %q, result %+v", code, h.stderr.String(), res)
 	}
-	if len(lines) < 2 || lines[0].Type != event.TypeStatus || lines[0].Text != "Running claude" ||
+	if len(lines) < 2 || lines[0].Type != workerproto.TypeStatus || lines[0].Text != "Running claude" ||
 		lines[1].Text != "Agent started (model claude-sonnet-4-5-20250929)" {
 		t.Errorf("first events = %+v, want Running claude then Agent started", lines)
 	}
-	if got := texts(lines, event.TypeTool); strings.Join(got, "|") != "Find *|Write docs/page.md" {
+	if got := texts(lines, workerproto.TypeTool); strings.Join(got, "|") != "Find *|Write docs/page.md" {
 		t.Errorf("tool events = %q", got)
 	}
-	if res.Outcome != event.OutcomeSucceeded || res.Summary != "Done. I wrote docs/page.md." || res.SessionID != sid1 || res.Error != "" {
+	if res.Outcome != workerproto.OutcomeSucceeded || res.Summary != "Done. I wrote docs/page.md." || res.SessionID != sid1 || res.Error != "" {
 		t.Errorf("result = %+v", res)
 	}
 	if res.Usage.Turns != 3 || res.Usage.OutputTokens != 150 || res.Usage.InputTokens != 3330 || res.Usage.CostUSD != 0.0375 {
@@ -212,19 +215,19 @@ func TestRunNewSessionThenResume(t *testing.T) {
 	before := countLines(t, tr)
 
 	// Follow-up in a fresh "container": same workspace path and config dir.
-	code, lines, res = h.run(event.Job{Provider: "claude_code", Prompt: "Now say bye\nfake:write=docs/page.md=bye",
+	code, lines, res = h.run(workerproto.Job{Provider: "claude_code", Prompt: "Now say bye\nfake:write=docs/page.md=bye",
 		SessionID: sid1, Resume: true})
-	if code != event.ExitOK {
+	if code != workerproto.ExitOK {
 		t.Fatalf("resume exit %d, stderr %q", code, h.stderr.String())
 	}
-	msgs := texts(lines, event.TypeMessage)
+	msgs := texts(lines, workerproto.TypeMessage)
 	if len(msgs) == 0 || !strings.HasPrefix(msgs[0], "Resumed session "+sid1) {
 		t.Errorf("messages = %q, want the resumed session first", msgs)
 	}
-	if got := texts(lines, event.TypeTool); strings.Join(got, "|") != "Find *|Read docs/page.md|Edit docs/page.md" {
+	if got := texts(lines, workerproto.TypeTool); strings.Join(got, "|") != "Find *|Read docs/page.md|Edit docs/page.md" {
 		t.Errorf("resume tool events = %q", got)
 	}
-	if res.SessionID != sid1 || res.Outcome != event.OutcomeSucceeded {
+	if res.SessionID != sid1 || res.Outcome != workerproto.OutcomeSucceeded {
 		t.Errorf("resume result = %+v", res)
 	}
 	if after := countLines(t, tr); after <= before {
@@ -242,11 +245,11 @@ func TestRunNewSessionThenResume(t *testing.T) {
 func TestRunResumeKeepsCanonicalSessionIDWhenInitChurns(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	if code, _, _ := h.run(claudeJob("first")); code != event.ExitOK {
+	if code, _, _ := h.run(claudeJob("first")); code != workerproto.ExitOK {
 		t.Fatalf("first run exit %d: %s", code, h.stderr.String())
 	}
-	code, _, res := h.run(event.Job{Provider: "claude_code", Prompt: "again\nfake:churn-session-id", SessionID: sid1, Resume: true})
-	if code != event.ExitOK || res.SessionID != sid1 {
+	code, _, res := h.run(workerproto.Job{Provider: "claude_code", Prompt: "again\nfake:churn-session-id", SessionID: sid1, Resume: true})
+	if code != workerproto.ExitOK || res.SessionID != sid1 {
 		t.Errorf("exit %d session %q, want 0 and %s", code, res.SessionID, sid1)
 	}
 }
@@ -255,19 +258,19 @@ func TestRunFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		job       func(h *harness) event.Job
+		job       func(h *harness) workerproto.Job
 		env       func(env []string) []string
 		wantCode  int
 		wantClass string
 		wantError string // exact, or prefix when it ends with "*"
 	}{
-		{name: "resume missing", job: func(*harness) event.Job {
-			return event.Job{Provider: "claude_code", Prompt: "x", SessionID: sid1, Resume: true}
-		}, wantCode: event.ExitAgentFailed, wantClass: ClassSessionNotFound, wantError: "the session to resume was not found"},
-		{name: "resume missing as result", job: func(*harness) event.Job {
-			return event.Job{Provider: "claude_code", Prompt: "x\nfake:resume-error=result", SessionID: sid1, Resume: true}
-		}, wantCode: event.ExitAgentFailed, wantClass: ClassSessionNotFound, wantError: "the session to resume was not found"},
-		{name: "session id in use", job: func(h *harness) event.Job {
+		{name: "resume missing", job: func(*harness) workerproto.Job {
+			return workerproto.Job{Provider: "claude_code", Prompt: "x", SessionID: sid1, Resume: true}
+		}, wantCode: workerproto.ExitAgentFailed, wantClass: ClassSessionNotFound, wantError: "the session to resume was not found"},
+		{name: "resume missing as result", job: func(*harness) workerproto.Job {
+			return workerproto.Job{Provider: "claude_code", Prompt: "x\nfake:resume-error=result", SessionID: sid1, Resume: true}
+		}, wantCode: workerproto.ExitAgentFailed, wantClass: ClassSessionNotFound, wantError: "the session to resume was not found"},
+		{name: "session id in use", job: func(h *harness) workerproto.Job {
 			if err := os.MkdirAll(filepath.Dir(h.transcript(sid1)), 0o755); err != nil {
 				h.t.Fatal(err)
 			}
@@ -275,31 +278,31 @@ func TestRunFailures(t *testing.T) {
 				h.t.Fatal(err)
 			}
 			return claudeJob("x")
-		}, wantCode: event.ExitCLICrashed, wantClass: ClassCrashed,
+		}, wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed,
 			wantError: "claude exited with status 1: Error: Session ID " + sid1 + " is already in use."},
-		{name: "usage limit", job: job("fake:scenario=usage-limit"), wantCode: event.ExitAgentFailed,
+		{name: "usage limit", job: job("fake:scenario=usage-limit"), wantCode: workerproto.ExitAgentFailed,
 			wantClass: ClassUsageLimit, wantError: "Claude usage limit reached; resets *"},
-		{name: "usage limit legacy", job: job("fake:scenario=usage-limit-legacy"), wantCode: event.ExitAgentFailed,
+		{name: "usage limit legacy", job: job("fake:scenario=usage-limit-legacy"), wantCode: workerproto.ExitAgentFailed,
 			wantClass: ClassUsageLimit, wantError: "Claude usage limit reached; resets 20*"},
-		{name: "credit", job: job("fake:scenario=credit"), wantCode: event.ExitAgentFailed,
+		{name: "credit", job: job("fake:scenario=credit"), wantCode: workerproto.ExitAgentFailed,
 			wantClass: ClassCredit, wantError: "Anthropic API credit balance is too low"},
-		{name: "invalid key", job: job("fake:scenario=auth"), wantCode: event.ExitAgentFailed,
+		{name: "invalid key", job: job("fake:scenario=auth"), wantCode: workerproto.ExitAgentFailed,
 			wantClass: ClassAuth, wantError: authHint},
 		{name: "not logged in", job: job("hello"), env: func(env []string) []string {
 			return dropEnv(env, "ANTHROPIC_API_KEY")
-		}, wantCode: event.ExitAgentFailed, wantClass: ClassAuth, wantError: authHint},
-		{name: "max turns", job: func(*harness) event.Job {
+		}, wantCode: workerproto.ExitAgentFailed, wantClass: ClassAuth, wantError: authHint},
+		{name: "max turns", job: func(*harness) workerproto.Job {
 			j := claudeJob("fake:scenario=max-turns")
 			j.ExtraArgs = []string{"--max-turns", "3"}
 			return j
-		}, wantCode: event.ExitAgentFailed, wantClass: ClassMaxTurns, wantError: "the agent hit the maximum number of turns (3)"},
-		{name: "generic failure", job: job("fake:scenario=fail"), wantCode: event.ExitAgentFailed,
+		}, wantCode: workerproto.ExitAgentFailed, wantClass: ClassMaxTurns, wantError: "the agent hit the maximum number of turns (3)"},
+		{name: "generic failure", job: job("fake:scenario=fail"), wantCode: workerproto.ExitAgentFailed,
 			wantClass: ClassAgentError, wantError: "The agent could not complete the task: make test failed"},
-		{name: "unknown extra flag", job: func(*harness) event.Job {
+		{name: "unknown extra flag", job: func(*harness) workerproto.Job {
 			j := claudeJob("x")
 			j.ExtraArgs = []string{"--bogus"}
 			return j
-		}, wantCode: event.ExitCLICrashed, wantClass: ClassCrashed, wantError: "claude exited with status 1: error: unknown option '--bogus'"},
+		}, wantCode: workerproto.ExitCLICrashed, wantClass: ClassCrashed, wantError: "claude exited with status 1: error: unknown option '--bogus'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,7 +315,7 @@ func TestRunFailures(t *testing.T) {
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d (stderr %q)", code, tc.wantCode, h.stderr.String())
 			}
-			if res.Outcome != event.OutcomeFailed || res.SessionID != sid1 {
+			if res.Outcome != workerproto.OutcomeFailed || res.SessionID != sid1 {
 				t.Errorf("result = %+v, want failed for %s", res, sid1)
 			}
 			checkClassifiedError(t, lines, res, tc.wantClass, tc.wantError)
@@ -322,7 +325,7 @@ func TestRunFailures(t *testing.T) {
 
 // checkClassifiedError checks res.Error against wantError (exact, or a prefix
 // when it ends with "*") and that the last event reports it with wantClass.
-func checkClassifiedError(t *testing.T, lines []event.Line, res event.Result, wantClass, wantError string) {
+func checkClassifiedError(t *testing.T, lines []workerproto.Line, res workerproto.Result, wantClass, wantError string) {
 	t.Helper()
 	if p, ok := strings.CutSuffix(wantError, "*"); ok {
 		if !strings.HasPrefix(res.Error, p) || res.Error == p {
@@ -335,13 +338,13 @@ func checkClassifiedError(t *testing.T, lines []event.Line, res event.Result, wa
 		t.Fatal("no events")
 	}
 	last := lines[len(lines)-1]
-	if last.Type != event.TypeError || last.Text != res.Error || last.Data["class"] != wantClass {
+	if last.Type != workerproto.TypeError || last.Text != res.Error || last.Data["class"] != wantClass {
 		t.Errorf("last event = %+v, want the classified error with class %q", last, wantClass)
 	}
 }
 
-func job(prompt string) func(*harness) event.Job {
-	return func(*harness) event.Job { return claudeJob(prompt) }
+func job(prompt string) func(*harness) workerproto.Job {
+	return func(*harness) workerproto.Job { return claudeJob(prompt) }
 }
 
 func dropEnv(env []string, key string) []string {
@@ -358,8 +361,8 @@ func TestRunCrashReportsStderrTail(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	code, _, res := h.run(claudeJob("fake:scenario=crash"))
-	if code != event.ExitCLICrashed {
-		t.Fatalf("exit %d, want %d", code, event.ExitCLICrashed)
+	if code != workerproto.ExitCLICrashed {
+		t.Fatalf("exit %d, want %d", code, workerproto.ExitCLICrashed)
 	}
 	if !strings.HasPrefix(res.Error, "claude exited with status 2: ") {
 		t.Errorf("error = %q", res.Error)
@@ -369,7 +372,7 @@ func TestRunCrashReportsStderrTail(t *testing.T) {
 
 // checkStderrTail checks that the fake's crash (ending with lastLine) reached
 // the worker's stderr whole and the result's error as its last lines only.
-func (h *harness) checkStderrTail(res event.Result, lastLine string) {
+func (h *harness) checkStderrTail(res workerproto.Result, lastLine string) {
 	h.t.Helper()
 	if n := strings.Count(res.Error, "\n") + 1; n > 10 {
 		h.t.Errorf("error holds %d lines, want at most 10", n)
@@ -400,17 +403,17 @@ func TestRunStreamsEverythingAndSkipsNoise(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
 			code, lines, res := h.run(claudeJob(tc.prompt))
-			if code != event.ExitOK || res.Outcome != event.OutcomeSucceeded {
+			if code != workerproto.ExitOK || res.Outcome != workerproto.OutcomeSucceeded {
 				t.Fatalf("exit %d result %+v stderr %q", code, res, h.stderr.String())
 			}
-			if got := len(texts(lines, event.TypeMessage)); got != tc.wantMsgs {
+			if got := len(texts(lines, workerproto.TypeMessage)); got != tc.wantMsgs {
 				t.Errorf("%d message events, want %d", got, tc.wantMsgs)
 			}
 			if res.Summary != tc.wantSummary {
 				t.Errorf("summary = %q, want %q", res.Summary, tc.wantSummary)
 			}
 			for _, l := range lines {
-				if l.Type == event.TypeError || l.Type == event.TypeLog || strings.Contains(l.Text, "Hel") && l.Type != event.TypeMessage {
+				if l.Type == workerproto.TypeError || l.Type == workerproto.TypeLog || strings.Contains(l.Text, "Hel") && l.Type != workerproto.TypeMessage {
 					t.Errorf("unexpected event %+v", l)
 				}
 			}
@@ -433,7 +436,7 @@ func TestRunStop(t *testing.T) {
 			h := newHarness(t)
 			h.killAfter = 500 * time.Millisecond
 			res := h.runStopped(claudeJob(tc.prompt))
-			if res.Outcome != event.OutcomeStopped || res.SessionID != sid1 || res.Error != "" {
+			if res.Outcome != workerproto.OutcomeStopped || res.SessionID != sid1 || res.Error != "" {
 				t.Errorf("result = %+v, want stopped", res)
 			}
 			if _, err := os.Stat(h.transcript(sid1)); err != nil {
@@ -446,7 +449,7 @@ func TestRunStop(t *testing.T) {
 // runStopped starts the worker on j, stops it once the agent has said
 // something, checks that it stopped promptly with ExitStopped, and returns the
 // result.
-func (h *harness) runStopped(j event.Job) event.Result {
+func (h *harness) runStopped(j workerproto.Job) workerproto.Result {
 	h.t.Helper()
 	h.writeJob(j)
 	cfg := h.config()
@@ -459,8 +462,8 @@ func (h *harness) runStopped(j event.Job) event.Result {
 	cancel()
 	select {
 	case code := <-done:
-		if code != event.ExitStopped {
-			h.t.Errorf("exit %d, want %d", code, event.ExitStopped)
+		if code != workerproto.ExitStopped {
+			h.t.Errorf("exit %d, want %d", code, workerproto.ExitStopped)
 		}
 		if d := time.Since(stoppedAt); d > 4*time.Second {
 			h.t.Errorf("stop took %v", d)
@@ -488,13 +491,13 @@ func TestRunStoppedBeforeStart(t *testing.T) {
 	h.writeJob(claudeJob("fake:write=x.txt=y"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if code := Run(ctx, h.config()); code != event.ExitStopped {
-		t.Errorf("exit %d, want %d", code, event.ExitStopped)
+	if code := Run(ctx, h.config()); code != workerproto.ExitStopped {
+		t.Errorf("exit %d, want %d", code, workerproto.ExitStopped)
 	}
 	if _, err := os.Stat(filepath.Join(h.ws, "x.txt")); err == nil {
 		t.Error("the CLI ran although the worker was already stopped")
 	}
-	if res := h.result(); res.Outcome != event.OutcomeStopped {
+	if res := h.result(); res.Outcome != workerproto.OutcomeStopped {
 		t.Errorf("result = %+v", res)
 	}
 }
@@ -504,13 +507,13 @@ func TestRunCLIMissing(t *testing.T) {
 	h := newHarness(t)
 	h.env = append(dropEnv(h.env, "PATH"), "PATH=/nonexistent:"+t.TempDir())
 	code, lines, res := h.run(claudeJob("x"))
-	if code != event.ExitCLIMissing {
-		t.Errorf("exit %d, want %d", code, event.ExitCLIMissing)
+	if code != workerproto.ExitCLIMissing {
+		t.Errorf("exit %d, want %d", code, workerproto.ExitCLIMissing)
 	}
-	if res.Outcome != event.OutcomeFailed || res.Error != "claude CLI not found in the image" {
+	if res.Outcome != workerproto.OutcomeFailed || res.Error != "claude CLI not found in the image" {
 		t.Errorf("result = %+v", res)
 	}
-	if len(lines) != 1 || lines[0].Type != event.TypeError || lines[0].Text != res.Error || lines[0].Data["class"] != ClassCLIMissing {
+	if len(lines) != 1 || lines[0].Type != workerproto.TypeError || lines[0].Text != res.Error || lines[0].Data["class"] != ClassCLIMissing {
 		t.Errorf("events = %+v, want one cli_missing error", lines)
 	}
 }
@@ -536,23 +539,23 @@ func TestRunBadJob(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
 			if tc.job != "" {
-				if err := os.WriteFile(filepath.Join(h.in, event.JobFile), []byte(tc.job), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(h.in, workerproto.JobFile), []byte(tc.job), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
 			code := Run(context.Background(), h.config())
-			if code != event.ExitUsage {
-				t.Errorf("exit %d, want %d", code, event.ExitUsage)
+			if code != workerproto.ExitUsage {
+				t.Errorf("exit %d, want %d", code, workerproto.ExitUsage)
 			}
 			if n := strings.Count(h.stderr.String(), "\n"); n != 1 || !strings.Contains(h.stderr.String(), tc.wantErr) {
 				t.Errorf("stderr = %q, want one line with %q", h.stderr.String(), tc.wantErr)
 			}
 			res := h.result()
-			if res.Outcome != event.OutcomeFailed || !strings.HasPrefix(res.Error, tc.wantErr) {
+			if res.Outcome != workerproto.OutcomeFailed || !strings.HasPrefix(res.Error, tc.wantErr) {
 				t.Errorf("result = %+v, want failed with %q", res, tc.wantErr)
 			}
 			lines := h.lines()
-			if len(lines) != 1 || lines[0].Type != event.TypeError || lines[0].Data["class"] != ClassBadJob {
+			if len(lines) != 1 || lines[0].Type != workerproto.TypeError || lines[0].Data["class"] != ClassBadJob {
 				t.Errorf("events = %+v, want one bad_job error", lines)
 			}
 		})
@@ -583,11 +586,11 @@ func TestRunPassesOnlyAllowedEnv(t *testing.T) {
 
 // childEnv runs a no-op job made by newJob and returns the environment the
 // CLI saw, sorted.
-func (h *harness) childEnv(newJob func(prompt string) event.Job) []string {
+func (h *harness) childEnv(newJob func(prompt string) workerproto.Job) []string {
 	h.t.Helper()
 	envFile := filepath.Join(h.t.TempDir(), "env")
 	code, _, _ := h.run(newJob("fake:scenario=noop\nfake:env-file=" + envFile))
-	if code != event.ExitOK {
+	if code != workerproto.ExitOK {
 		h.t.Fatalf("exit %d: %s", code, h.stderr.String())
 	}
 	b, err := os.ReadFile(envFile)
@@ -604,7 +607,7 @@ func TestRunWorkspaceMissing(t *testing.T) {
 	h := newHarness(t)
 	h.ws = filepath.Join(h.ws, "gone")
 	code, _, res := h.run(claudeJob("x"))
-	if code != event.ExitUsage || res.Error != "workspace "+h.ws+" is not a directory" {
+	if code != workerproto.ExitUsage || res.Error != "workspace "+h.ws+" is not a directory" {
 		t.Errorf("exit %d result %+v", code, res)
 	}
 }
@@ -615,7 +618,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("env overrides: %+v", c)
 	}
 	c = Config{InDir: "/x"}.withDefaults()
-	if c.InDir != "/x" || c.OutDir != event.OutDir || c.Workspace != event.Workspace || c.killAfter != defaultKillAfter {
+	if c.InDir != "/x" || c.OutDir != workerproto.OutDir || c.Workspace != workerproto.Workspace || c.killAfter != defaultKillAfter {
 		t.Errorf("defaults: %+v", c)
 	}
 }

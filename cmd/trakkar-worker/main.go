@@ -15,7 +15,7 @@ import (
 	"syscall"
 
 	"github.com/trakkar/trakkar-agent/internal/egress"
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 	"github.com/trakkar/trakkar-agent/worker"
 )
 
@@ -31,7 +31,7 @@ func main() {
 	// egress-forward holds the container's stdout too (the worker is its child).
 	if err := worker.Protect(); err != nil {
 		fmt.Fprintln(os.Stderr, "trakkar-worker: "+err.Error())
-		os.Exit(event.ExitUsage)
+		os.Exit(workerproto.ExitUsage)
 	}
 	if os.Getpid() == 1 {
 		os.Exit(worker.Init(os.Args))

@@ -8,21 +8,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // build compiles a package statically, as the FROM-scratch image needs it.
 func build(t *testing.T, out, pkg string) {
 	t.Helper()
+	// go test puts its own GOROOT/bin first on PATH, so this is the toolchain
+	// that built the test.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("find the go tool: %v", err)
 	}
 	cmd := exec.Command(goTool, "build", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -43,9 +44,9 @@ func TestWorkerBinaryStopsOnSIGTERM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	job, _ := json.Marshal(event.Job{Provider: "claude_code", Prompt: "fake:scenario=hang",
+	job, _ := json.Marshal(workerproto.Job{Provider: "claude_code", Prompt: "fake:scenario=hang",
 		SessionID: "3f1c2a9e-5b7d-4c11-9a0e-2b8f6d4e7a10"})
-	if err := os.WriteFile(filepath.Join(in, event.JobFile), job, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(in, workerproto.JobFile), job, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(bin, "trakkar-worker"))
@@ -84,18 +85,18 @@ func TestWorkerBinaryStopsOnSIGTERM(t *testing.T) {
 	select {
 	case err := <-waitErr:
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != event.ExitStopped {
-			t.Errorf("worker exit: %v, want %d", err, event.ExitStopped)
+		if !errors.As(err, &ee) || ee.ExitCode() != workerproto.ExitStopped {
+			t.Errorf("worker exit: %v, want %d", err, workerproto.ExitStopped)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("worker did not exit after SIGTERM")
 	}
-	b, err := os.ReadFile(filepath.Join(out, event.ResultFile))
+	b, err := os.ReadFile(filepath.Join(out, workerproto.ResultFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res event.Result
-	if err := json.Unmarshal(b, &res); err != nil || res.Outcome != event.OutcomeStopped {
+	var res workerproto.Result
+	if err := json.Unmarshal(b, &res); err != nil || res.Outcome != workerproto.OutcomeStopped {
 		t.Errorf("result %s (%v), want stopped", b, err)
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/errdefs"
 )
 
 // Network is a network the runner created.
@@ -30,7 +30,7 @@ func (c *Client) CreateNetwork(ctx context.Context, name string, internal bool, 
 
 // RemoveNetwork removes a network; one that is already gone is not an error.
 func (c *Client) RemoveNetwork(ctx context.Context, id string) error {
-	if err := c.cli.NetworkRemove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+	if err := c.cli.NetworkRemove(ctx, id); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove network %s: %w", id, err)
 	}
 	return nil

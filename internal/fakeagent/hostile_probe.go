@@ -18,7 +18,7 @@ import (
 // point it into temporary directories.
 var sandboxPaths = struct {
 	proc   string // procfs
-	out    string // the worker's result directory (event.OutDir)
+	out    string // the worker's result directory (workerproto.OutDir)
 	state  string // the agent state directory the runner mounts read-write
 	cursor string // where the runner mounts <state>/cursor
 	root   string // the container's root: file walks and write probes start here

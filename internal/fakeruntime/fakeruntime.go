@@ -20,15 +20,15 @@ import (
 	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // Script is what one container does once started.
 type Script struct {
 	// Lines are the worker's lines, numbered and signed as the worker does:
 	// with the key it takes (reads and removes) from the out folder's
-	// event.KeyFile, unsigned when there is none.
-	Lines []event.Line
+	// workerproto.KeyFile, unsigned when there is none.
+	Lines []workerproto.Line
 	// Forged are raw lines written to stdout unsigned, as an agent forging
 	// worker lines would.
 	Forged []string
@@ -36,7 +36,7 @@ type Script struct {
 	Stderr []string
 	// Result, when set, is written to the out folder's result file when the
 	// script ends on its own (not when stopped or killed).
-	Result *event.Result
+	Result *workerproto.Result
 	// Files are written into the workspace mount (path relative to it).
 	Files map[string]string
 	// Exit is the exit code when the script ends on its own.
@@ -236,10 +236,10 @@ func (r *Runtime) Start(ctx context.Context, id string) (<-chan docker.WaitResul
 // run plays the script, as the worker would inside the container.
 func (r *Runtime) run(c *container) {
 	sc := c.script
-	out, ws := mountOf(c.spec, event.OutDir), mountOf(c.spec, event.Workspace)
+	out, ws := mountOf(c.spec, workerproto.OutDir), mountOf(c.spec, workerproto.Workspace)
 	var key []byte
 	if out != "" {
-		kp := filepath.Join(out, event.KeyFile)
+		kp := filepath.Join(out, workerproto.KeyFile)
 		if b, err := os.ReadFile(kp); err == nil {
 			_ = os.Remove(kp)
 			key, _ = hex.DecodeString(strings.TrimSpace(string(b)))
@@ -264,7 +264,7 @@ func (r *Runtime) run(c *container) {
 		}
 		b := l.Encode()
 		if key != nil {
-			b = event.Sign(key, b)
+			b = workerproto.Sign(key, b)
 		}
 		r.log(c, false, strings.TrimSuffix(string(b), "\n"))
 	}
@@ -293,7 +293,7 @@ func (r *Runtime) run(c *container) {
 	// The worker writes its result last, when the agent ended on its own.
 	if sc.Result != nil && out != "" {
 		if b, err := json.Marshal(sc.Result); err == nil {
-			_ = os.WriteFile(filepath.Join(out, event.ResultFile), b, 0o644)
+			_ = os.WriteFile(filepath.Join(out, workerproto.ResultFile), b, 0o644)
 		}
 	}
 	r.exit(c, docker.ExitStatus{Code: sc.Exit})

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
-	"github.com/trakkar/trakkar-agent/internal/event"
+	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
 // The fake must keep the contract of docs/runtime.md, or tests built on it
@@ -150,14 +150,14 @@ func TestWaitOfCreatedReturns(t *testing.T) {
 func TestLinesSignedAndFollowed(t *testing.T) {
 	out := t.TempDir()
 	key := bytes.Repeat([]byte{7}, 32)
-	if err := os.WriteFile(filepath.Join(out, event.KeyFile), []byte(hex.EncodeToString(key)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(out, workerproto.KeyFile), []byte(hex.EncodeToString(key)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rt := New(func(docker.Spec) Script {
-		return Script{Lines: []event.Line{{Type: event.TypeMessage, Text: "one"}, {Type: event.TypeMessage, Text: "two"}},
-			Forged: []string{"forged"}, Stderr: []string{"err"}, Result: &event.Result{Outcome: event.OutcomeSucceeded}}
+		return Script{Lines: []workerproto.Line{{Type: workerproto.TypeMessage, Text: "one"}, {Type: workerproto.TypeMessage, Text: "two"}},
+			Forged: []string{"forged"}, Stderr: []string{"err"}, Result: &workerproto.Result{Outcome: workerproto.OutcomeSucceeded}}
 	})
-	id, ch := start(t, rt, docker.Spec{Name: "c", Mounts: []docker.Mount{{Source: out, Target: event.OutDir}}})
+	id, ch := start(t, rt, docker.Spec{Name: "c", Mounts: []docker.Mount{{Source: out, Target: workerproto.OutDir}}})
 	var stdout, stderr bytes.Buffer
 	if err := rt.LogsSince(context.Background(), id, time.Time{}, true, &stdout, &stderr); err != nil {
 		t.Fatal(err)
@@ -169,8 +169,8 @@ func TestLinesSignedAndFollowed(t *testing.T) {
 		if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
 			t.Fatalf("line without a timestamp: %q", l)
 		}
-		if line, ok := event.Verify(key, []byte(raw)); ok {
-			signed = append(signed, event.Parse(line, time.Now()).Text)
+		if line, ok := workerproto.Verify(key, []byte(raw)); ok {
+			signed = append(signed, workerproto.Parse(line, time.Now()).Text)
 		}
 	}
 	if strings.Join(signed, ",") != "one,two" {
@@ -179,10 +179,10 @@ func TestLinesSignedAndFollowed(t *testing.T) {
 	if !strings.HasSuffix(stderr.String(), " err\n") {
 		t.Errorf("stderr %q", stderr.String())
 	}
-	if _, err := os.Stat(filepath.Join(out, event.KeyFile)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(out, workerproto.KeyFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Error("the key file was left in the out folder")
 	}
-	if _, err := os.Stat(filepath.Join(out, event.ResultFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(out, workerproto.ResultFile)); err != nil {
 		t.Errorf("no result file: %v", err)
 	}
 }

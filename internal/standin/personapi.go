@@ -47,10 +47,7 @@ func (s *Server) handleCreateTask(w http.ResponseWriter, r *http.Request) {
 	if body.BaseBranch != nil && strings.TrimSpace(*body.BaseBranch) == "" {
 		body.BaseBranch = nil // an empty form field means the default branch
 	}
-	task, run, err := s.CreateTask(NewTask{
-		Key: body.Key, Title: body.Title, Description: body.Description,
-		BaseBranch: body.BaseBranch, Labels: body.Labels, Priority: body.Priority,
-	})
+	task, run, err := s.CreateTask(NewTask(body))
 	if err != nil {
 		writeGoError(w, err)
 		return

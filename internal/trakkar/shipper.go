@@ -662,14 +662,6 @@ func (s *Shipper) Gone() bool {
 	return s.gone
 }
 
-// Dropped counts events dropped because memory and spool were full or the
-// spool failed.
-func (s *Shipper) Dropped() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dropped
-}
-
 // Pending counts events added but not acked yet, in memory and spooled.
 func (s *Shipper) Pending() int {
 	return s.pending()

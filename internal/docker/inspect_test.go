@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// Inspect is what the supervisor and the security tests need to know about a
-// container: its state, identity and every security-relevant host setting.
+// Inspect is what the security tests need to know about a container: its
+// state, identity and every security-relevant host setting.
 type Inspect struct {
 	ID     string
 	Name   string

@@ -1,4 +1,4 @@
-package redact
+package termtext
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-func TestStripTerminal(t *testing.T) {
+func TestStrip(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ name, in, want string }{
 		{"plain", "hello, wörld ✓ 日本\n\tend", "hello, wörld ✓ 日本\n\tend"},
@@ -52,21 +52,21 @@ func TestStripTerminal(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			if got := StripTerminal(c.in); got != c.want {
-				t.Fatalf("StripTerminal(%q) = %q, want %q", c.in, got, c.want)
+			if got := Strip(c.in); got != c.want {
+				t.Fatalf("Strip(%q) = %q, want %q", c.in, got, c.want)
 			}
 		})
 	}
 }
 
-// FuzzStripTerminal: the output is valid UTF-8 with no control character other than
+// FuzzStrip: the output is valid UTF-8 with no control character other than
 // '\n' and '\t', and stripping again changes nothing.
-func FuzzStripTerminal(f *testing.F) {
+func FuzzStrip(f *testing.F) {
 	for _, s := range []string{"\x1b[31mred\x1b[0m", "\x1b]8;;http://x\x07l\x1b]8;;\x07", "\x9b1m\r\n", "a\xffb", "\x1bP\x1b\\"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out := StripTerminal(in)
+		out := Strip(in)
 		if !utf8.ValidString(out) {
 			t.Fatalf("invalid UTF-8 out of %q: %q", in, out)
 		}
@@ -75,7 +75,7 @@ func FuzzStripTerminal(f *testing.F) {
 				t.Fatalf("control %U survived in %q (from %q)", r, out, in)
 			}
 		}
-		if again := StripTerminal(out); again != out {
+		if again := Strip(out); again != out {
 			t.Fatalf("not idempotent: %q -> %q", out, again)
 		}
 		if strings.Count(out, "\n") > strings.Count(in, "\n") {

@@ -1,11 +1,13 @@
-package redact
+// Package termtext makes text safe to show on a terminal: it drops what a
+// terminal would interpret rather than print.
+package termtext
 
 import (
 	"strings"
 	"unicode/utf8"
 )
 
-// StripTerminal removes what a terminal would interpret rather than print, so agent
+// Strip removes what a terminal would interpret rather than print, so agent
 // output shown to a person (or pasted into one's terminal) cannot move the cursor,
 // rewrite earlier lines, set the window title, plant OSC 8 links or send device
 // queries: ANSI escape sequences (CSI, OSC, DCS, SOS, PM, APC and two-byte escapes),
@@ -15,7 +17,7 @@ import (
 // invalid bytes outside 0x80–0x9F become U+FFFD, so the result is valid UTF-8. A
 // string sequence (OSC, DCS…) with no terminator runs to the end of s, as it would on
 // a terminal.
-func StripTerminal(s string) string {
+func Strip(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); {

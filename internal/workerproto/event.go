@@ -1,7 +1,7 @@
-// Package event is the line protocol between the worker (inside the container) and
+// Package workerproto is the line protocol between the worker (inside the container) and
 // the supervisor: the worker writes one JSON Line per event on stdout and a final
 // Result file into its output directory, and exits with one of the codes below.
-package event
+package workerproto
 
 import (
 	"encoding/json"

@@ -233,7 +233,10 @@ func TestVerifyUnderAllowlist(t *testing.T) {
 	// stdin stays open a while: Go's server drops a request whose client
 	// half-closes before the answer.
 	cmd := `(printf 'GET http://allowed.test:8080/index.html HTTP/1.0\r\nHost: allowed.test:8080\r\n\r\n'; sleep 3) | busybox nc -w 5 127.0.0.1 3128 | grep -q ok-from-target && echo verify-proxy-ok; ` +
-		`busybox nc -w 3 ` + bridge + ` ` + anyPort + ` </dev/null && echo verify-reached-host; test "$(cat app.txt)" = ok`
+		`busybox nc -w 3 ` + bridge + ` ` + anyPort + ` </dev/null && echo verify-reached-host; ` +
+		// The pinned model path is the agent's alone: no secret, no injector port.
+		`echo "verify-key=${ANTHROPIC_API_KEY:-none}"; busybox nc -w 3 127.0.0.1 3129 </dev/null && echo verify-reached-model; ` +
+		`test "$(cat app.txt)" = ok`
 	e := newVerifyEnv(t, cmd)
 	netName, _ := outside(t, e)
 	createTask(t, e, "NET-5", "Make it ok\nfake:write=app.txt=ok\n")
@@ -241,10 +244,13 @@ func TestVerifyUnderAllowlist(t *testing.T) {
 		c.Network = supervisor.NetworkAllowlist
 		c.AllowDomains = []string{"allowed.test"}
 		c.EgressNetwork = netName
+		c.PinModelKey = true
+		c.ModelAPIURL = "http://model.test:8080"
 	}))
 	rv := e.waitCompleted("NET-5", 150*time.Second)
 	logs := logText(rv.Events)
-	if !strings.Contains(logs, "verify-proxy-ok") || strings.Contains(logs, "verify-reached-host") {
+	if !strings.Contains(logs, "verify-proxy-ok") || strings.Contains(logs, "verify-reached-host") ||
+		!strings.Contains(logs, "verify-key=none") || strings.Contains(logs, "verify-reached-model") {
 		t.Errorf("verify output:\n%s\nevents:\n%s", logs, eventTexts(rv.Events))
 	}
 	if n := anyHits.Load(); n != 0 {

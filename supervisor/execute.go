@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/sandbox"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
@@ -79,7 +79,7 @@ func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agen
 	if err := s.takeBack(ws); err != nil {
 		return s.fail(r, failReason{kind: reasonWorkspace, silent: true}, err)
 	}
-	defer s.releaseShares(ctx, r, ws)
+	defer s.box().ReleaseShares(ctx, sandboxRun(r, ws))
 	comp := s.outcome(r, ar)
 	var vr *verifyReport
 	if comp == nil && s.verifyCommand() != "" {
@@ -172,7 +172,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	}
 	// The worker writes its result here; an earlier run may have left the
 	// folder read-only, or anything else in it.
-	if err := resetDir(ws.outDir); err != nil {
+	if err := sandbox.ResetDir(ws.outDir); err != nil {
 		return nil, fmt.Errorf("prepare the out folder: %w", err)
 	}
 	key, err := writeEventKey(ws.outDir)
@@ -183,22 +183,23 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	if err := s.handOver(ws); err != nil {
 		return nil, err
 	}
-	if err := s.prepareShares(ws); err != nil {
+	box, sr := s.box(), sandboxRun(r, ws)
+	if err := box.PrepareShares(sr); err != nil {
 		return nil, err
 	}
-	tn, err := s.startEgress(ctx, r, ws, true)
+	tn, err := box.StartEgress(ctx, sandboxReporter{s, r}, sr, true)
 	if err != nil {
-		s.stopEgress(ctx, r.claim.Run.ID)
+		box.StopEgress(ctx, r.claim.Run.ID)
 		return nil, fmt.Errorf("set up the task's network: %w", err)
 	}
-	spec := s.containerSpec(r, ws)
+	spec := box.AgentSpec(sr)
 	// The worker is the container's init, so no process the agent can reach
 	// holds the container's stdout (see cmd/trakkar-worker).
 	spec.OwnInit = true
-	tn.apply(&spec)
+	tn.Apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
-		s.stopEgress(ctx, r.claim.Run.ID)
+		box.StopEgress(ctx, r.claim.Run.ID)
 		return nil, fmt.Errorf("create container: %w", err)
 	}
 	r.rec.ContainerID = id
@@ -271,7 +272,7 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		s.setPhase(r, phaseFinishing)
 	}
 	err = s.containerGone(ctx, r, ws, id)
-	s.stopEgress(ctx, r.claim.Run.ID)
+	s.box().StopEgress(ctx, r.claim.Run.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +319,7 @@ func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *line
 // then clears the unsafe modes it left in the task's host folders.
 func (s *Supervisor) containerGone(ctx context.Context, r *run, ws *workspace, id string) error {
 	s.removeContainer(ctx, r, id)
-	if err := s.clearUnsafeModes(ws); err != nil {
+	if err := s.box().ClearUnsafeModes(sandboxRun(r, ws)); err != nil {
 		r.log.Error("unsafe file modes left on the host", zap.String("container_id", shortID(id)), zap.Error(err))
 		return err
 	}
@@ -337,44 +338,6 @@ func splitStamp(line []byte) (time.Time, []byte) {
 	}
 	return t, joinPartials(line[i+1:])
 }
-
-func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
-	env := append([]string{"HOME=/home/agent", "CLAUDE_CONFIG_DIR=" + claudeConfigDir}, s.cfg.ModelEnv...)
-	env = append(env, s.cacheEnv()...)
-	var scratch []docker.Mount
-	if ws.scratch {
-		env = append(env, "GIT_DIR="+agentGitDir, "GIT_WORK_TREE="+workerproto.Workspace)
-		scratch = []docker.Mount{{Source: ws.gitDir, Target: agentGitDir}}
-	}
-	spec := docker.Spec{
-		Name:       containerName(ws, r),
-		Image:      s.cfg.Image,
-		Env:        env,
-		User:       s.cfg.ContainerUser,
-		WorkingDir: workerproto.Workspace,
-		Labels:     s.runLabels(r),
-		Runtime:    s.cfg.Runtime,
-		Mounts: []docker.Mount{
-			{Source: ws.wt.Path, Target: workerproto.Workspace},
-			{Source: ws.inDir, Target: workerproto.InDir, ReadOnly: true},
-			{Source: ws.outDir, Target: workerproto.OutDir},
-			{Source: ws.agentDir, Target: "/trakkar/state"},
-			{Source: filepath.Join(ws.agentDir, "cursor"), Target: cursorStateDir},
-		},
-		Volumes: append(s.cacheVolumes(ws, CacheAgent), s.shareVolumes(ws)...),
-		Tmpfs: map[string]string{
-			"/tmp":        "rw,exec,nosuid,nodev,size=1g,mode=1777",
-			"/home/agent": "rw,nosuid,nodev,size=256m,mode=1777",
-		},
-		Resources:  s.cfg.Resources,
-		LogMaxSize: s.cfg.LogMaxSize,
-	}
-	spec.Mounts = append(spec.Mounts, scratch...)
-	return spec
-}
-
-// agentGitDir is where the agent's disposable repository is mounted.
-const agentGitDir = "/trakkar/git"
 
 // readResult reads the worker's result; a missing or malformed file is nil and
 // the exit code decides.
@@ -455,19 +418,4 @@ func (w *lineWriter) Close() {
 	if len(w.buf) > 0 {
 		w.emit()
 	}
-}
-
-// withoutEnv drops the named variables from env.
-func withoutEnv(env, names []string) []string {
-	if len(names) == 0 {
-		return env
-	}
-	out := env[:0:0]
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(names, name) {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

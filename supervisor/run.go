@@ -57,17 +57,6 @@ func (r *run) stopRequested() bool {
 func (r *run) setState(s string) { r.state.Store(s) }
 func (r *run) getState() string  { return r.state.Load().(string) }
 
-// Labels put on every container the supervisor creates, so a restarted
-// supervisor can find, reattach to or reap them.
-const (
-	LabelManaged = "in.trakkar.agent.managed"
-	LabelTaskID  = "in.trakkar.agent.task-id"
-	LabelTaskKey = "in.trakkar.agent.task-key"
-	LabelRunID   = "in.trakkar.agent.run-id"
-	LabelRunner  = "in.trakkar.agent.runner-id"
-	LabelAttempt = "in.trakkar.agent.attempt"
-)
-
 // event builds a Trakkar event with secrets masked.
 func (s *Supervisor) event(typ, text string, data map[string]any) trakkar.Event {
 	// Terminal sequences are stripped here too: a custom image's worker may not.

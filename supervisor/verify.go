@@ -12,14 +12,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
-
-// RoleVerify marks a task's verify containers (LabelRole).
-const RoleVerify = "verify"
 
 // How much of the verify output is kept for the PR body and the fix prompt.
 const (
@@ -198,22 +194,23 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 			r.log.Warn("take workspace back after verify", zap.Error(err))
 		}
 	}()
-	if err := s.prepareShares(ws); err != nil {
+	box, sr := s.box(), sandboxRun(r, ws)
+	if err := box.PrepareShares(sr); err != nil {
 		return v, err
 	}
-	tn, err := s.startEgress(ctx, r, ws, false)
-	defer s.stopEgress(ctx, r.claim.Run.ID)
+	tn, err := box.StartEgress(ctx, sandboxReporter{s, r}, sr, false)
+	defer box.StopEgress(ctx, r.claim.Run.ID)
 	if err != nil {
 		return v, fmt.Errorf("set up the network: %w", err)
 	}
-	vol, err := s.verifyVolume(r, ws, round)
+	vol, err := box.VerifyVolume(sr, round)
 	if err != nil {
 		return v, err
 	}
 	// Deferred before the container's removal, so it runs after it.
-	defer s.releaseVerifyVolume(ctx, r, ws, vol)
-	spec := s.verifySpec(r, ws, cmd, round, vol)
-	tn.apply(&spec)
+	defer box.ReleaseVerifyVolume(ctx, sr, vol)
+	spec := box.VerifySpec(sr, cmd, round, vol)
+	tn.Apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
 		return v, fmt.Errorf("create verify container: %w", err)
@@ -261,24 +258,6 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	log.Info("verify finished", zap.Bool("passed", v.Passed), zap.Int("exit_code", v.ExitCode),
 		zap.Bool("timed_out", v.TimedOut), zap.Duration("duration", v.Duration))
 	return v, nil
-}
-
-// verifySpec is the agent's container spec (image, user, hardening, limits,
-// shared folders) with the task's verify caches, running the command under
-// sh -c, with only the worktree (through the round's throw-away overlay, wt)
-// and no model credential: the command runs the repository's code, which the
-// agent may have written.
-func (s *Supervisor) verifySpec(r *run, ws *workspace, cmd string, round int, wt docker.VolumeMount) docker.Spec {
-	spec := s.containerSpec(r, ws)
-	spec.Name = containerName(ws, r) + fmt.Sprintf("-verify-%d", round)
-	spec.Entrypoint = []string{"/bin/sh", "-c"}
-	spec.Cmd = []string{cmd}
-	spec.Env = append([]string{"HOME=/home/agent"}, s.cacheEnv()...)
-	spec.Labels[LabelRole] = RoleVerify
-	spec.Mounts = nil
-	// Caches of its own: the agent's could hold forged build and test results.
-	spec.Volumes = append(append([]docker.VolumeMount{wt}, s.cacheVolumes(ws, CacheVerify)...), s.shareVolumes(ws)...)
-	return spec
 }
 
 // removeVerifyContainers removes verify containers of this run that an

@@ -73,7 +73,7 @@ func BenchmarkVerifyColdVsWarmCache(b *testing.B) {
 		w := benchRound(b, s, r, ws, 2)
 		b.StopTimer()
 		cold, warm = cold+c, warm+w
-		if n, err := PruneCaches(ctx, dc, repo); err != nil || n != len(cacheTools) {
+		if n, err := PruneCaches(ctx, dc, repo); err != nil || n != len(s.box().CacheVolumes(sandboxRun(r, ws), CacheVerify)) {
 			b.Fatalf("prune caches: %d %v", n, err)
 		}
 	}

@@ -43,57 +43,6 @@ type agentRun struct {
 	result *workerproto.Result
 }
 
-// execute prepares the workspace, runs the agent and publishes. It returns nil
-// when nothing may be reported any more (lease lost, abort).
-func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
-	ws, err := s.prepareWorkspace(ctx, r)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return s.fail(r, failReason{kind: reasonWorkspace, msg: "prepare workspace", event: "Could not prepare the workspace"}, err)
-	}
-	r.rec.Worktree, r.rec.Base = ws.wt, ws.base
-	s.save(r)
-	s.status(r, "Workspace ready on branch %s (%s)", ws.wt.Branch, ws.origin())
-	if r.stopRequested() {
-		return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped before the agent started."}
-	}
-	if s.draining() {
-		return s.shutdownStopped()
-	}
-	ar, err := s.runAgent(ctx, r, ws)
-	if err != nil {
-		return s.fail(r, failReason{kind: reasonContainer}, err)
-	}
-	return s.finish(ctx, r, ws, ar)
-}
-
-// finish decides a run whose container has ended: report a failure or stop, or
-// publish the change.
-func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agentRun) *trakkar.Completion {
-	switch ar.end {
-	case endLost, endAborted:
-		return nil
-	}
-	if err := s.takeBack(ws); err != nil {
-		return s.fail(r, failReason{kind: reasonWorkspace, silent: true}, err)
-	}
-	defer s.box().ReleaseShares(ctx, sandboxRun(r, ws))
-	comp := s.outcome(r, ar)
-	var vr *verifyReport
-	if comp == nil && s.verifyCommand() != "" {
-		if ar, vr, comp = s.verifyAndFix(ctx, r, ws, ar); ar.end == endLost || ar.end == endAborted {
-			return nil
-		}
-	}
-	if comp == nil {
-		comp = s.verifyVerdict(r, s.publish(ctx, r, ws, ar.result, vr), vr)
-	}
-	s.attachSession(comp, ar)
-	return comp
-}
-
 func (s *Supervisor) shutdownStopped() *trakkar.Completion {
 	reason := "the runner shut down; the workspace is kept"
 	return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Error: &reason, Summary: "Stopped because the runner shut down."}

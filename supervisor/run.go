@@ -115,20 +115,6 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	return r
 }
 
-// work drives one claimed run from claim to completion.
-func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
-	r := s.newRun(c, seqStart{})
-	s.drive(ctx, r, func() *trakkar.Completion {
-		s.status(r, "Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
-		if s.cfg.DryRun {
-			s.dryRun(r)
-			return nil
-		}
-		s.save(r)
-		return s.execute(ctx, r)
-	})
-}
-
 // drive runs body with the run's event shipper and heartbeats going, then
 // delivers the events and the completion body decided on.
 func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {

@@ -66,10 +66,10 @@ func (s *Supervisor) attachSession(c *trakkar.Completion, ar *agentRun) {
 func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 	switch ar.end {
 	case endStopped:
-		s.status(r, "Agent stopped; the workspace is kept")
+		r.status("Agent stopped; the workspace is kept")
 		return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped at the person's request."}
 	case endDrained:
-		s.status(r, "Agent stopped because the runner is shutting down; the workspace is kept")
+		r.status("Agent stopped because the runner is shutting down; the workspace is kept")
 		return s.shutdownStopped()
 	}
 	if ar.end == endDiskFull {
@@ -152,16 +152,16 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 		return nil, fmt.Errorf("create container: %w", err)
 	}
 	r.rec.ContainerID = id
-	s.setPhase(r, phaseRunning)
+	r.setPhase(phaseRunning)
 	waitCh, err := s.rt.Start(ctx, id)
 	if err != nil {
 		s.removeContainer(ctx, r, id)
 		return nil, fmt.Errorf("start container: %w", err)
 	}
 	if resumed {
-		s.status(r, "Container started (%s); resuming the agent's session %s", s.cfg.Image, job.SessionID)
+		r.status("Container started (%s); resuming the agent's session %s", s.cfg.Image, job.SessionID)
 	} else {
-		s.status(r, "Container started (%s)", s.cfg.Image)
+		r.status("Container started (%s)", s.cfg.Image)
 	}
 	return s.supervise(ctx, r, ws, id, waitCh, logPos{})
 }
@@ -194,7 +194,7 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		// the worker's, whatever it looks like.
 		stderr: func(line []byte, add func(trakkar.Event, logPos)) {
 			at, text := splitStamp(line)
-			add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), logPos{At: at})
+			add(r.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), logPos{At: at})
 		},
 	})
 	if err != nil {
@@ -218,7 +218,7 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		if !s.outputAcked(ctx, r) {
 			return &agentRun{end: endAborted}, nil
 		}
-		s.setPhase(r, phaseFinishing)
+		r.setPhase(phaseFinishing)
 	}
 	err = s.containerGone(ctx, r, ws, id)
 	s.box().StopEgress(ctx, r.claim.Run.ID)
@@ -244,7 +244,7 @@ func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *line
 				unsigned++
 				if isPowerOf10(unsigned) {
 					log.Warn("unsigned lines on the worker's stdout", zap.Int64("count", unsigned))
-					add(s.event(trakkar.EventError, unsignedText(unsigned), map[string]any{"unsigned_lines": unsigned}), logPos{At: at})
+					add(r.event(trakkar.EventError, unsignedText(unsigned), map[string]any{"unsigned_lines": unsigned}), logPos{At: at})
 				}
 				return
 			}
@@ -258,9 +258,9 @@ func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *line
 		pos := logPos{At: at, N: l.N}
 		if lost > 0 {
 			log.Warn("worker lines lost", zap.Int64("lost", lost), zap.Int64("line", l.N))
-			add(s.event(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost}), pos)
+			add(r.event(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost}), pos)
 		}
-		add(s.event(l.Type, l.Text, l.Data), pos)
+		add(r.event(l.Type, l.Text, l.Data), pos)
 	}
 }
 

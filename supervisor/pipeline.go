@@ -27,12 +27,12 @@ import (
 func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
 	r := s.newRun(c, seqStart{})
 	s.drive(ctx, r, func() *trakkar.Completion {
-		s.status(r, "Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
+		r.status("Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
 		if s.cfg.DryRun {
 			s.dryRun(r)
 			return nil
 		}
-		s.save(r)
+		r.save()
 		return s.execute(ctx, r)
 	})
 }
@@ -63,8 +63,8 @@ func (s *Supervisor) readyWorkspace(ctx context.Context, r *run) (*workspace, *t
 		return nil, s.fail(r, failReason{kind: reasonWorkspace, msg: "prepare workspace", event: "Could not prepare the workspace"}, err)
 	}
 	r.rec.Worktree, r.rec.Base = ws.wt, ws.base
-	s.save(r)
-	s.status(r, "Workspace ready on branch %s (%s)", ws.wt.Branch, ws.origin())
+	r.save()
+	r.status("Workspace ready on branch %s (%s)", ws.wt.Branch, ws.origin())
 	if r.stopRequested() {
 		return nil, &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped before the agent started."}
 	}

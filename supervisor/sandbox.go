@@ -124,7 +124,7 @@ type sandboxReporter struct {
 	r *run
 }
 
-func (p sandboxReporter) Status(format string, args ...any) { p.s.status(p.r, format, args...) }
+func (p sandboxReporter) Status(format string, args ...any) { p.r.status(format, args...) }
 
 // FollowEgress follows the proxy's refusals; drive joins the follower
 // before the run's last events go.
@@ -143,7 +143,7 @@ func (s *Supervisor) followEgress(ctx context.Context, r *run, id string) {
 		if b.Reason == egress.ReasonPinned {
 			why = " is the model API, reachable only through the pinned key"
 		}
-		s.emit(r, trakkar.EventError, "Network access blocked: "+b.Blocked+why,
+		r.emit(trakkar.EventError, "Network access blocked: "+b.Blocked+why,
 			map[string]any{"blocked": b.Blocked, "method": b.Method, "reason": b.Reason})
 	})
 	_ = s.rt.Logs(ctx, id, true, w, nil)

@@ -99,18 +99,18 @@ func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar
 		}
 		rep.Rounds = append(rep.Rounds, v)
 		r.rec.VerifyRounds = rep.Rounds
-		s.save(r)
+		r.save()
 		if v.Passed {
-			s.emit(r, trakkar.EventStatus, fmt.Sprintf("Verify passed in %s: %s", roundDuration(v.Duration), rep.Command),
+			r.emit(trakkar.EventStatus, fmt.Sprintf("Verify passed in %s: %s", roundDuration(v.Duration), rep.Command),
 				map[string]any{"command": rep.Command, "round": round, "duration_ms": v.Duration.Milliseconds()})
 			return ar, rep, nil
 		}
-		s.emit(r, trakkar.EventError, fmt.Sprintf("Verify failed: %s %s", rep.Command, v.what(s.cfg.VerifyTimeout)),
+		r.emit(trakkar.EventError, fmt.Sprintf("Verify failed: %s %s", rep.Command, v.what(s.cfg.VerifyTimeout)),
 			map[string]any{"command": rep.Command, "round": round, "exit_code": v.ExitCode, "timed_out": v.TimedOut})
 		if round > rep.Retries {
 			return ar, rep, nil
 		}
-		s.status(r, "Resuming the agent to fix the failure (fix round %d of %d)", round, rep.Retries)
+		r.status("Resuming the agent to fix the failure (fix round %d of %d)", round, rep.Retries)
 		fix, comp := s.fixRound(ctx, r, ws, rep, v)
 		ar = mergeRuns(ar, fix)
 		if comp != nil || ar.end == endLost || ar.end == endAborted {
@@ -122,10 +122,10 @@ func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar
 // verifyCut is the completion of a run stopped during verification.
 func (s *Supervisor) verifyCut(r *run, end ending) *trakkar.Completion {
 	if end == endDrained {
-		s.status(r, "Verification stopped because the runner is shutting down; the workspace is kept")
+		r.status("Verification stopped because the runner is shutting down; the workspace is kept")
 		return s.shutdownStopped()
 	}
-	s.status(r, "Verification stopped; the workspace is kept")
+	r.status("Verification stopped; the workspace is kept")
 	return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped at the person's request."}
 }
 
@@ -184,7 +184,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	v := verifyRound{Round: round, end: endExited}
 	r.setState(trakkar.StateVerifying)
 	r.log.Info("verifying", zap.String("command", s.redact.String(cmd)), zap.Int("round", round))
-	s.emit(r, trakkar.EventStatus, "Verifying: "+cmd, map[string]any{"command": cmd, "round": round})
+	r.emit(trakkar.EventStatus, "Verifying: "+cmd, map[string]any{"command": cmd, "round": round})
 	s.removeVerifyContainers(ctx, r)
 	if err := s.handOver(ws); err != nil {
 		return v, err
@@ -228,7 +228,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 		return func(line []byte, add func(trakkar.Event, logPos)) {
 			_, text := splitStamp(line)
 			tail.add(string(text))
-			add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
+			add(r.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
 		}
 	}
 	started := time.Now()
@@ -356,11 +356,11 @@ func (s *Supervisor) verifyVerdict(r *run, comp *trakkar.Completion, vr *verifyR
 	}
 	switch pr := comp.PullRequest; {
 	case pr != nil && pr.Draft:
-		s.status(r, "Opened the pull request as a draft because verify failed")
+		r.status("Opened the pull request as a draft because verify failed")
 	case pr != nil:
-		s.status(r, "Verify failed; the task's existing pull request was updated and stays as it is")
+		r.status("Verify failed; the task's existing pull request was updated and stays as it is")
 	case s.cfg.Publish != PublishPR:
-		s.status(r, "Verify failed; no pull request is opened with --publish %s", s.cfg.Publish)
+		r.status("Verify failed; no pull request is opened with --publish %s", s.cfg.Publish)
 	}
 	if tail := lastLines(last.Tail, 20, 1500); tail != "" {
 		reason += "\n\nLast output:\n" + tail

@@ -14,6 +14,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/egress"
 	"github.com/trakkar/trakkar-agent/internal/forge"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
+	"github.com/trakkar/trakkar-agent/internal/sandbox"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -60,7 +61,7 @@ func Defaults() Config {
 		MinFreeBytes:     1024 << 20,
 		MaxWorkspaceMB:   DefaultMaxWorkspaceMB,
 		Network:          NetworkOpen,
-		ModelAPIURL:      "https://" + defaultModelHost,
+		ModelAPIURL:      "https://" + sandbox.DefaultModelHost,
 		DependencyCaches: true,
 	}
 }
@@ -206,7 +207,7 @@ func (c *Config) Validate() error {
 		bad("--pin-model-key needs --network allowlist")
 	}
 	for _, p := range c.Share {
-		if err := checkSharePath(p); err != nil {
+		if err := sandbox.CheckSharePath(p, WorktreeFolder); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/sandbox"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
@@ -43,57 +43,6 @@ type agentRun struct {
 	result *workerproto.Result
 }
 
-// execute prepares the workspace, runs the agent and publishes. It returns nil
-// when nothing may be reported any more (lease lost, abort).
-func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
-	ws, err := s.prepareWorkspace(ctx, r)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return s.fail(r, failReason{kind: reasonWorkspace, msg: "prepare workspace", event: "Could not prepare the workspace"}, err)
-	}
-	r.rec.Worktree, r.rec.Base = ws.wt, ws.base
-	s.save(r)
-	s.status(r, "Workspace ready on branch %s (%s)", ws.wt.Branch, ws.origin())
-	if r.stopRequested() {
-		return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped before the agent started."}
-	}
-	if s.draining() {
-		return s.shutdownStopped()
-	}
-	ar, err := s.runAgent(ctx, r, ws)
-	if err != nil {
-		return s.fail(r, failReason{kind: reasonContainer}, err)
-	}
-	return s.finish(ctx, r, ws, ar)
-}
-
-// finish decides a run whose container has ended: report a failure or stop, or
-// publish the change.
-func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agentRun) *trakkar.Completion {
-	switch ar.end {
-	case endLost, endAborted:
-		return nil
-	}
-	if err := s.takeBack(ws); err != nil {
-		return s.fail(r, failReason{kind: reasonWorkspace, silent: true}, err)
-	}
-	defer s.releaseShares(ctx, r, ws)
-	comp := s.outcome(r, ar)
-	var vr *verifyReport
-	if comp == nil && s.verifyCommand() != "" {
-		if ar, vr, comp = s.verifyAndFix(ctx, r, ws, ar); ar.end == endLost || ar.end == endAborted {
-			return nil
-		}
-	}
-	if comp == nil {
-		comp = s.verifyVerdict(r, s.publish(ctx, r, ws, ar.result, vr), vr)
-	}
-	s.attachSession(comp, ar)
-	return comp
-}
-
 func (s *Supervisor) shutdownStopped() *trakkar.Completion {
 	reason := "the runner shut down; the workspace is kept"
 	return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Error: &reason, Summary: "Stopped because the runner shut down."}
@@ -117,10 +66,10 @@ func (s *Supervisor) attachSession(c *trakkar.Completion, ar *agentRun) {
 func (s *Supervisor) outcome(r *run, ar *agentRun) *trakkar.Completion {
 	switch ar.end {
 	case endStopped:
-		s.status(r, "Agent stopped; the workspace is kept")
+		r.status("Agent stopped; the workspace is kept")
 		return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped at the person's request."}
 	case endDrained:
-		s.status(r, "Agent stopped because the runner is shutting down; the workspace is kept")
+		r.status("Agent stopped because the runner is shutting down; the workspace is kept")
 		return s.shutdownStopped()
 	}
 	if ar.end == endDiskFull {
@@ -172,7 +121,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	}
 	// The worker writes its result here; an earlier run may have left the
 	// folder read-only, or anything else in it.
-	if err := resetDir(ws.outDir); err != nil {
+	if err := sandbox.ResetDir(ws.outDir); err != nil {
 		return nil, fmt.Errorf("prepare the out folder: %w", err)
 	}
 	key, err := writeEventKey(ws.outDir)
@@ -183,35 +132,36 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	if err := s.handOver(ws); err != nil {
 		return nil, err
 	}
-	if err := s.prepareShares(ws); err != nil {
+	box, sr := s.box(), sandboxRun(r, ws)
+	if err := box.PrepareShares(sr); err != nil {
 		return nil, err
 	}
-	tn, err := s.startEgress(ctx, r, ws, true)
+	tn, err := box.StartEgress(ctx, sandboxReporter{s, r}, sr, true)
 	if err != nil {
-		s.stopEgress(ctx, r.claim.Run.ID)
+		box.StopEgress(ctx, r.claim.Run.ID)
 		return nil, fmt.Errorf("set up the task's network: %w", err)
 	}
-	spec := s.containerSpec(r, ws)
+	spec := box.AgentSpec(sr)
 	// The worker is the container's init, so no process the agent can reach
 	// holds the container's stdout (see cmd/trakkar-worker).
 	spec.OwnInit = true
-	tn.apply(&spec)
+	tn.Apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
-		s.stopEgress(ctx, r.claim.Run.ID)
+		box.StopEgress(ctx, r.claim.Run.ID)
 		return nil, fmt.Errorf("create container: %w", err)
 	}
 	r.rec.ContainerID = id
-	s.setPhase(r, phaseRunning)
+	r.setPhase(phaseRunning)
 	waitCh, err := s.rt.Start(ctx, id)
 	if err != nil {
 		s.removeContainer(ctx, r, id)
 		return nil, fmt.Errorf("start container: %w", err)
 	}
 	if resumed {
-		s.status(r, "Container started (%s); resuming the agent's session %s", s.cfg.Image, job.SessionID)
+		r.status("Container started (%s); resuming the agent's session %s", s.cfg.Image, job.SessionID)
 	} else {
-		s.status(r, "Container started (%s)", s.cfg.Image)
+		r.status("Container started (%s)", s.cfg.Image)
 	}
 	return s.supervise(ctx, r, ws, id, waitCh, logPos{})
 }
@@ -244,7 +194,7 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		// the worker's, whatever it looks like.
 		stderr: func(line []byte, add func(trakkar.Event, logPos)) {
 			at, text := splitStamp(line)
-			add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), logPos{At: at})
+			add(r.event(trakkar.EventLog, string(text), map[string]any{"stream": "stderr"}), logPos{At: at})
 		},
 	})
 	if err != nil {
@@ -268,10 +218,10 @@ func (s *Supervisor) supervise(ctx context.Context, r *run, ws *workspace, id st
 		if !s.outputAcked(ctx, r) {
 			return &agentRun{end: endAborted}, nil
 		}
-		s.setPhase(r, phaseFinishing)
+		r.setPhase(phaseFinishing)
 	}
 	err = s.containerGone(ctx, r, ws, id)
-	s.stopEgress(ctx, r.claim.Run.ID)
+	s.box().StopEgress(ctx, r.claim.Run.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +244,7 @@ func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *line
 				unsigned++
 				if isPowerOf10(unsigned) {
 					log.Warn("unsigned lines on the worker's stdout", zap.Int64("count", unsigned))
-					add(s.event(trakkar.EventError, unsignedText(unsigned), map[string]any{"unsigned_lines": unsigned}), logPos{At: at})
+					add(r.event(trakkar.EventError, unsignedText(unsigned), map[string]any{"unsigned_lines": unsigned}), logPos{At: at})
 				}
 				return
 			}
@@ -308,9 +258,9 @@ func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *line
 		pos := logPos{At: at, N: l.N}
 		if lost > 0 {
 			log.Warn("worker lines lost", zap.Int64("lost", lost), zap.Int64("line", l.N))
-			add(s.event(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost}), pos)
+			add(r.event(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost}), pos)
 		}
-		add(s.event(l.Type, l.Text, l.Data), pos)
+		add(r.event(l.Type, l.Text, l.Data), pos)
 	}
 }
 
@@ -318,7 +268,7 @@ func (s *Supervisor) workerLines(r *run, log *zap.Logger, key []byte, nums *line
 // then clears the unsafe modes it left in the task's host folders.
 func (s *Supervisor) containerGone(ctx context.Context, r *run, ws *workspace, id string) error {
 	s.removeContainer(ctx, r, id)
-	if err := s.clearUnsafeModes(ws); err != nil {
+	if err := s.box().ClearUnsafeModes(sandboxRun(r, ws)); err != nil {
 		r.log.Error("unsafe file modes left on the host", zap.String("container_id", shortID(id)), zap.Error(err))
 		return err
 	}
@@ -337,44 +287,6 @@ func splitStamp(line []byte) (time.Time, []byte) {
 	}
 	return t, joinPartials(line[i+1:])
 }
-
-func (s *Supervisor) containerSpec(r *run, ws *workspace) docker.Spec {
-	env := append([]string{"HOME=/home/agent", "CLAUDE_CONFIG_DIR=" + claudeConfigDir}, s.cfg.ModelEnv...)
-	env = append(env, s.cacheEnv()...)
-	var scratch []docker.Mount
-	if ws.scratch {
-		env = append(env, "GIT_DIR="+agentGitDir, "GIT_WORK_TREE="+workerproto.Workspace)
-		scratch = []docker.Mount{{Source: ws.gitDir, Target: agentGitDir}}
-	}
-	spec := docker.Spec{
-		Name:       containerName(ws, r),
-		Image:      s.cfg.Image,
-		Env:        env,
-		User:       s.cfg.ContainerUser,
-		WorkingDir: workerproto.Workspace,
-		Labels:     s.runLabels(r),
-		Runtime:    s.cfg.Runtime,
-		Mounts: []docker.Mount{
-			{Source: ws.wt.Path, Target: workerproto.Workspace},
-			{Source: ws.inDir, Target: workerproto.InDir, ReadOnly: true},
-			{Source: ws.outDir, Target: workerproto.OutDir},
-			{Source: ws.agentDir, Target: "/trakkar/state"},
-			{Source: filepath.Join(ws.agentDir, "cursor"), Target: cursorStateDir},
-		},
-		Volumes: append(s.cacheVolumes(ws, CacheAgent), s.shareVolumes(ws)...),
-		Tmpfs: map[string]string{
-			"/tmp":        "rw,exec,nosuid,nodev,size=1g,mode=1777",
-			"/home/agent": "rw,nosuid,nodev,size=256m,mode=1777",
-		},
-		Resources:  s.cfg.Resources,
-		LogMaxSize: s.cfg.LogMaxSize,
-	}
-	spec.Mounts = append(spec.Mounts, scratch...)
-	return spec
-}
-
-// agentGitDir is where the agent's disposable repository is mounted.
-const agentGitDir = "/trakkar/git"
 
 // readResult reads the worker's result; a missing or malformed file is nil and
 // the exit code decides.
@@ -455,19 +367,4 @@ func (w *lineWriter) Close() {
 	if len(w.buf) > 0 {
 		w.emit()
 	}
-}
-
-// withoutEnv drops the named variables from env.
-func withoutEnv(env, names []string) []string {
-	if len(names) == 0 {
-		return env
-	}
-	out := env[:0:0]
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(names, name) {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

@@ -55,7 +55,7 @@ func (s *Supervisor) fail(r *run, reason failReason, cause error) *trakkar.Compl
 		if reason.kept {
 			text += ". The workspace is kept for inspection."
 		}
-		s.emit(r, trakkar.EventError, text, nil)
+		r.emit(trakkar.EventError, text, nil)
 	}
 	return failed(withCause(reason.msg, cause))
 }

@@ -55,7 +55,7 @@ func TestAgentFailureSaidOnce(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			api := &recordingAPI{}
 			s := &Supervisor{cfg: Config{MaxWorkspaceMB: 5}, log: zap.NewNop(), redact: redact.New()}
-			r := &run{claim: trakkar.Claim{Run: trakkar.Run{ID: "run_1"}}, log: zap.NewNop(), lost: make(chan struct{}),
+			r := &run{runReporter: runReporter{redact: s.redact}, claim: trakkar.Claim{Run: trakkar.Run{ID: "run_1"}}, log: zap.NewNop(), lost: make(chan struct{}),
 				ship: trakkar.NewShipper(api, "run_1", trakkar.ShipperOptions{Logger: zap.NewNop()})}
 			comp := s.outcome(r, &c.ar)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/sandbox"
 )
 
 // PruneRuntime is what pruning needs from the container runtime: containers,
@@ -96,7 +97,7 @@ func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (Prune
 		}
 		if rt != nil {
 			// A volume that will not go is reported; the other tasks still go.
-			n, err := pruneTaskCaches(ctx, rt, repo, key)
+			n, err := sandbox.PruneTaskCaches(ctx, rt, repo, key)
 			rep.Volumes += n
 			volErrs = append(volErrs, err)
 		}

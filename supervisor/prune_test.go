@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/sandbox"
 )
 
 // fakeVolumes is a container runtime holding labelled volumes and no containers.
@@ -45,7 +46,7 @@ func (f *fakeVolumes) RemoveVolume(_ context.Context, name string) error {
 // run is not finished, and another repository's volumes, keep theirs.
 func TestPruneRemovesTheTaskCaches(t *testing.T) {
 	repo := t.TempDir()
-	s := testSupervisor(Config{Repo: repo, DependencyCaches: true})
+	s := sandbox.New(sandbox.Config{Repo: repo, DependencyCaches: true}, nil, nil)
 	rt := &fakeVolumes{}
 	for _, task := range []struct{ key, phase string }{{"web-1", phaseDone}, {"web-2", phaseRunning}} {
 		state := filepath.Join(repo, ".trakkar-worktrees", ".state", task.key)
@@ -57,13 +58,13 @@ func TestPruneRemovesTheTaskCaches(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, role := range []string{CacheAgent, CacheVerify} {
-			for _, v := range s.cacheVolumes(&workspace{key: task.key}, role) {
+			for _, v := range s.CacheVolumes(sandbox.Run{Folder: task.key}, role) {
 				rt.vols = append(rt.vols, docker.Volume{Name: v.Name, Labels: v.Labels})
 			}
 		}
 	}
-	other := testSupervisor(Config{Repo: t.TempDir(), DependencyCaches: true})
-	for _, v := range other.cacheVolumes(&workspace{key: "web-1"}, CacheAgent) {
+	other := sandbox.New(sandbox.Config{Repo: t.TempDir(), DependencyCaches: true}, nil, nil)
+	for _, v := range other.CacheVolumes(sandbox.Run{Folder: "web-1"}, CacheAgent) {
 		rt.vols = append(rt.vols, docker.Volume{Name: v.Name, Labels: v.Labels})
 	}
 
@@ -74,13 +75,17 @@ func TestPruneRemovesTheTaskCaches(t *testing.T) {
 	if !slices.Equal(rep.Workspaces, []string{"web-1"}) || !slices.Equal(rep.Kept, []string{"web-2"}) {
 		t.Fatalf("workspaces %v kept %v", rep.Workspaces, rep.Kept)
 	}
-	if rep.Volumes != 2*len(cacheTools) || len(rt.removed) != 2*len(cacheTools) {
-		t.Fatalf("removed %d volumes (reported %d), want %d: %v", len(rt.removed), rep.Volumes, 2*len(cacheTools), rt.removed)
+	var want []string
+	for _, role := range []string{CacheAgent, CacheVerify} {
+		for _, v := range s.CacheVolumes(sandbox.Run{Folder: "web-1"}, role) {
+			want = append(want, v.Name)
+		}
+	}
+	if rep.Volumes != len(want) || len(rt.removed) != len(want) {
+		t.Fatalf("removed %d volumes (reported %d), want %d: %v", len(rt.removed), rep.Volumes, len(want), rt.removed)
 	}
 	for _, name := range rt.removed {
-		if !slices.ContainsFunc(cacheTools, func(c cacheTool) bool {
-			return name == CacheVolumeName(repo, "web-1", CacheAgent, c.name) || name == CacheVolumeName(repo, "web-1", CacheVerify, c.name)
-		}) {
+		if !slices.Contains(want, name) {
 			t.Errorf("removed %s", name)
 		}
 	}

@@ -46,7 +46,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 		return s.fail(r, refused(""), errText(reason))
 	}
 	if len(staged) == 0 && len(committed) == 0 {
-		s.status(r, "The agent made no changes")
+		r.status("The agent made no changes")
 		s.removeWorkspace(ctx, r, ws)
 		return &trakkar.Completion{Outcome: trakkar.OutcomeNoChanges, Summary: summary}
 	}
@@ -55,19 +55,19 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 		if err != nil {
 			return s.fail(r, failReason{kind: reasonPublish, msg: "commit the agent's change", silent: true}, err)
 		}
-		s.status(r, "Committed %s on %s (%d files)", shortID(sha), ws.wt.Branch, len(staged))
+		r.status("Committed %s on %s (%d files)", shortID(sha), ws.wt.Branch, len(staged))
 	}
 
 	comp := &trakkar.Completion{Outcome: trakkar.OutcomeSucceeded, Summary: summary}
 	if s.cfg.Publish == PublishLocal {
-		s.status(r, "Kept on local branch %s (not pushed)", ws.wt.Branch)
+		r.status("Kept on local branch %s (not pushed)", ws.wt.Branch)
 		s.removeWorkspace(ctx, r, ws)
 		return comp
 	}
 	if err := s.git.Push(ctx, s.cfg.Repo, s.cfg.Remote, ws.wt.Branch, s.auth()); err != nil {
 		return s.fail(r, failReason{kind: reasonPublish, msg: "push branch " + ws.wt.Branch, event: "Push failed"}, err)
 	}
-	s.status(r, "Pushed branch %s", ws.wt.Branch)
+	r.status("Pushed branch %s", ws.wt.Branch)
 	if s.cfg.Publish == PublishBranch {
 		s.removeWorkspace(ctx, r, ws)
 		return comp
@@ -77,7 +77,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 	if err != nil {
 		return s.fail(r, failReason{kind: reasonPublish, msg: "open pull request", event: "Opening the pull request failed"}, err)
 	}
-	s.emit(r, trakkar.EventStatus, "Pull request opened: "+pr.URL, map[string]any{"url": pr.URL, "number": pr.Number})
+	r.emit(trakkar.EventStatus, "Pull request opened: "+pr.URL, map[string]any{"url": pr.URL, "number": pr.Number})
 	comp.PullRequest = &trakkar.PullRequest{URL: pr.URL, Number: pr.Number, Branch: ws.wt.Branch, Draft: pr.Draft}
 	s.removeWorkspace(ctx, r, ws)
 	return comp

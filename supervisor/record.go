@@ -53,31 +53,6 @@ func (s *Supervisor) stateDirFor(t trakkar.Task) string {
 	return filepath.Join(s.cfg.WorktreeRoot, ".state", s.taskFolder(t))
 }
 
-// save writes the run's record; failing to is logged, never fatal: the run
-// goes on, it is only harder to recover.
-func (s *Supervisor) save(r *run) {
-	if s.cfg.DryRun {
-		return
-	}
-	r.rec.UpdatedAt = time.Now().UTC()
-	r.rec.RunnerID = s.cfg.Runner.ID
-	b, err := json.MarshalIndent(r.rec, "", "  ")
-	if err == nil {
-		dir := s.stateDirFor(r.claim.Task)
-		if err = os.MkdirAll(dir, 0o755); err == nil {
-			err = writeFileAtomic(filepath.Join(dir, recordFile), b)
-		}
-	}
-	if err != nil {
-		r.log.Warn("write run record", zap.Error(err))
-	}
-}
-
-func (s *Supervisor) setPhase(r *run, phase string) {
-	r.rec.Phase = phase
-	s.save(r)
-}
-
 // loadRecords returns the unfinished runs recorded by this runner.
 func (s *Supervisor) loadRecords() []runRecord {
 	paths, _ := filepath.Glob(filepath.Join(s.cfg.WorktreeRoot, ".state", "*", recordFile))

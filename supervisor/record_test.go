@@ -30,9 +30,9 @@ func TestRecordKeepsVerifyRounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &run{claim: claim, log: zap.NewNop(), stopReq: make(chan struct{}), lost: make(chan struct{})}
+			r := &run{runReporter: s.reporter(claim.Task), claim: claim, log: zap.NewNop(), stopReq: make(chan struct{}), lost: make(chan struct{})}
 			r.rec = runRecord{Claim: claim, Phase: phaseFinishing, VerifyRounds: tt.rounds}
-			s.save(r)
+			r.save()
 			recs := s.loadRecords()
 			if len(recs) != 1 {
 				t.Fatalf("%d records", len(recs))

@@ -133,7 +133,7 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 			// A container created just before the crash, before the record
 			// named it, would clash with the new one's name.
 			s.discardRunContainers(ctx, r)
-			s.status(r, "Runner restarted; preparing the run again")
+			r.status("Runner restarted; preparing the run again")
 			return s.execute(ctx, r)
 		case phaseRunning:
 			if c == nil {
@@ -145,7 +145,7 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 			}
 			return s.reattach(ctx, r, ws, c.ID)
 		case phaseFinishing:
-			s.status(r, "Runner restarted; finishing the run")
+			r.status("Runner restarted; finishing the run")
 			return s.finishExited(ctx, r, ws, "")
 		case phaseCompleting:
 			return rec.Completion
@@ -195,7 +195,7 @@ func (s *Supervisor) reattach(ctx context.Context, r *run, ws *workspace, id str
 		st, err := s.rt.Wait(ctx, id)
 		waitCh <- docker.WaitResult{Status: st, Err: err}
 	}()
-	s.status(r, "Runner restarted; following the agent's container again")
+	r.status("Runner restarted; following the agent's container again")
 	if s.cfg.Network == NetworkAllowlist {
 		if ps, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleEgress}); err == nil && len(ps) == 1 {
 			go s.followEgress(ctx, r, ps[0].ID)
@@ -238,13 +238,13 @@ func (s *Supervisor) discardContainer(ctx context.Context, id string) {
 }
 
 func (s *Supervisor) markDone(rec runRecord) {
-	r := &run{claim: rec.Claim, rec: rec, log: s.log}
-	s.setPhase(r, phaseDone)
+	r := &run{runReporter: s.reporter(rec.Claim.Task), claim: rec.Claim, rec: rec, log: s.log}
+	r.setPhase(phaseDone)
 }
 
 // startCreated starts a container the previous process created but never started.
 func (s *Supervisor) startCreated(ctx context.Context, r *run, ws *workspace, id string) *trakkar.Completion {
-	s.status(r, "Runner restarted; starting the agent's container")
+	r.status("Runner restarted; starting the agent's container")
 	waitCh, err := s.rt.Start(ctx, id)
 	if err != nil {
 		s.removeContainer(ctx, r, id)

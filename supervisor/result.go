@@ -30,7 +30,7 @@ func (s *Supervisor) resultOf(r *run, ws *workspace) *workerproto.Result {
 	res, problems := checkedResult(ws.inDir, ws.outDir, readResult(ws.outDir))
 	for _, p := range problems {
 		r.log.Warn("result file rejected in part", zap.String("problem", p))
-		s.emit(r, trakkar.EventError, "Ignored in the agent's result file: "+p, nil)
+		r.emit(trakkar.EventError, "Ignored in the agent's result file: "+p, nil)
 	}
 	return res
 }

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -12,22 +11,22 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
 // run is the supervisor's state for one claimed run.
 type run struct {
-	claim    trakkar.Claim
-	log      *zap.Logger
-	ship     *trakkar.Shipper
-	state    atomic.Value // heartbeat state string
-	stopOnce sync.Once
-	stopReq  chan struct{} // a person pressed Stop
-	lostOnce sync.Once
-	lost     chan struct{} // the lease is gone: report nothing more
-	rec      runRecord     // persisted so a restarted supervisor can continue
-	pos      *seqMap       // log position of each shipped worker event
+	runReporter // masks and sends its events, saves its record
+	claim       trakkar.Claim
+	log         *zap.Logger
+	ship        *trakkar.Shipper
+	state       atomic.Value // heartbeat state string
+	stopOnce    sync.Once
+	stopReq     chan struct{} // a person pressed Stop
+	lostOnce    sync.Once
+	lost        chan struct{} // the lease is gone: report nothing more
+	rec         runRecord     // persisted so a restarted supervisor can continue
+	pos         *seqMap       // log position of each shipped worker event
 	// bg holds the goroutines the run's steps start beside the pipeline (the
 	// egress proxy's follower): drive joins them before the last events go.
 	bg sync.WaitGroup
@@ -57,41 +56,6 @@ func (r *run) stopRequested() bool {
 func (r *run) setState(s string) { r.state.Store(s) }
 func (r *run) getState() string  { return r.state.Load().(string) }
 
-// Labels put on every container the supervisor creates, so a restarted
-// supervisor can find, reattach to or reap them.
-const (
-	LabelManaged = "in.trakkar.agent.managed"
-	LabelTaskID  = "in.trakkar.agent.task-id"
-	LabelTaskKey = "in.trakkar.agent.task-key"
-	LabelRunID   = "in.trakkar.agent.run-id"
-	LabelRunner  = "in.trakkar.agent.runner-id"
-	LabelAttempt = "in.trakkar.agent.attempt"
-)
-
-// event builds a Trakkar event with secrets masked.
-func (s *Supervisor) event(typ, text string, data map[string]any) trakkar.Event {
-	// Terminal sequences are stripped here too: a custom image's worker may not.
-	ev := trakkar.Event{Type: typ, Text: s.redact.String(termtext.Strip(text)), At: time.Now().UTC()}
-	if data != nil {
-		ev.Data, _ = s.redact.Value(data).(map[string]any)
-	}
-	return ev
-}
-
-// emit sends one event to Trakkar, masking secrets first.
-func (s *Supervisor) emit(r *run, typ, text string, data map[string]any) {
-	if r.isLost() {
-		return
-	}
-	r.ship.Add(s.event(typ, text, data))
-}
-
-func (s *Supervisor) status(r *run, format string, args ...any) {
-	text := fmt.Sprintf(format, args...)
-	r.log.Info(s.redact.String(text))
-	s.emit(r, trakkar.EventStatus, text, nil)
-}
-
 // seqStart is where a run's events continue: acked is Trakkar's acked_seq
 // (assumed when unknown), sent the highest seq an earlier process recorded as
 // sent.
@@ -102,9 +66,10 @@ type seqStart struct {
 
 func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	r := &run{
-		claim:   c,
-		stopReq: make(chan struct{}),
-		lost:    make(chan struct{}),
+		runReporter: s.reporter(c.Task),
+		claim:       c,
+		stopReq:     make(chan struct{}),
+		lost:        make(chan struct{}),
 		log: s.log.With(zap.String("run_id", c.Run.ID), zap.String("task_id", c.Task.ID),
 			zap.String("task_key", c.Task.Key), zap.Int("attempt", c.Run.Attempt)),
 	}
@@ -126,20 +91,6 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	return r
 }
 
-// work drives one claimed run from claim to completion.
-func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
-	r := s.newRun(c, seqStart{})
-	s.drive(ctx, r, func() *trakkar.Completion {
-		s.status(r, "Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
-		if s.cfg.DryRun {
-			s.dryRun(r)
-			return nil
-		}
-		s.save(r)
-		return s.execute(ctx, r)
-	})
-}
-
 // drive runs body with the run's event shipper and heartbeats going, then
 // delivers the events and the completion body decided on.
 func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {
@@ -155,7 +106,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	r.bg.Wait() // nothing may add events once the flush below starts
 	if comp != nil && !r.isLost() && ctx.Err() == nil {
 		r.rec.Completion = comp
-		s.setPhase(r, phaseCompleting)
+		r.setPhase(phaseCompleting)
 	}
 
 	// Events first: after completion Trakkar refuses further events, so the
@@ -181,7 +132,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 		s.complete(ctx, r, *comp)
 	}
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {
-		s.setPhase(r, phaseDone)
+		r.setPhase(phaseDone)
 		_ = r.ship.Close()
 		_ = os.Remove(s.seqMapPath(r))
 	}
@@ -219,7 +170,7 @@ func (s *Supervisor) dryRun(r *run) {
 		zap.String("title", s.redact.String(t.Title)), zap.String("branch", branch),
 		zap.Int("description_bytes", len(t.Description)), zap.Int("messages", len(t.Messages)),
 		zap.String("image", s.cfg.Image), zap.String("provider", s.cfg.Provider))
-	s.status(r, "Dry run: read task %q; would work on branch %s with image %s. No container started, nothing pushed.",
+	r.status("Dry run: read task %q; would work on branch %s with image %s. No container started, nothing pushed.",
 		t.Title, branch, s.cfg.Image)
 }
 

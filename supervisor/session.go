@@ -73,14 +73,6 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// Where each provider keeps its state inside the container. The folder is the
-// task's agent dir on the host, mounted read-write, so the next container of the
-// same task finds the conversation again.
-const (
-	claudeConfigDir = "/trakkar/state/claude"
-	cursorStateDir  = "/home/agent/.cursor"
-)
-
 // sessionUsable reports whether the stored conversation can be resumed here:
 // same provider, and (for claude, whose storage is documented) its transcript
 // still on disk under the slug of /workspace.

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,26 +89,6 @@ func TestRetryDelay(t *testing.T) {
 	}
 }
 
-func TestParseUser(t *testing.T) {
-	for _, c := range []struct {
-		in       string
-		uid, gid int
-		ok       bool
-	}{
-		{"1000:1000", 1000, 1000, true},
-		{"501:20", 501, 20, true},
-		{"1000", 0, 0, false},
-		{"agent:agent", 0, 0, false},
-		{"-1:5", 0, 0, false},
-		{"", 0, 0, false},
-	} {
-		uid, gid, err := parseUser(c.in)
-		if (err == nil) != c.ok || (c.ok && (uid != c.uid || gid != c.gid)) {
-			t.Errorf("parseUser(%q) = %d, %d, %v", c.in, uid, gid, err)
-		}
-	}
-}
-
 func TestPromptAndBodies(t *testing.T) {
 	msgID := "msg_2"
 	c := trakkar.Claim{
@@ -165,26 +144,6 @@ func TestConfigValidate(t *testing.T) {
 		c.mod(&cfg)
 		if err := cfg.Validate(); (err == nil) != c.ok {
 			t.Errorf("%s: Validate() = %v", c.name, err)
-		}
-	}
-}
-
-func TestExposesRepo(t *testing.T) {
-	repo := t.TempDir()
-	for _, c := range []struct {
-		dir  string
-		want bool
-	}{
-		{filepath.Join(repo, "node_modules"), false},
-		{filepath.Join(repo, "web", "node_modules"), false},
-		{repo, true},
-		{filepath.Dir(repo), true},
-		{filepath.Join(repo, ".git"), true},
-		{filepath.Join(repo, ".git", "objects"), true},
-		{filepath.Join(filepath.Dir(repo), "other"), false},
-	} {
-		if got := exposesRepo(c.dir, repo); got != c.want {
-			t.Errorf("exposesRepo(%q) = %v, want %v", c.dir, got, c.want)
 		}
 	}
 }

@@ -12,14 +12,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
-
-// RoleVerify marks a task's verify containers (LabelRole).
-const RoleVerify = "verify"
 
 // How much of the verify output is kept for the PR body and the fix prompt.
 const (
@@ -103,18 +99,18 @@ func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar
 		}
 		rep.Rounds = append(rep.Rounds, v)
 		r.rec.VerifyRounds = rep.Rounds
-		s.save(r)
+		r.save()
 		if v.Passed {
-			s.emit(r, trakkar.EventStatus, fmt.Sprintf("Verify passed in %s: %s", roundDuration(v.Duration), rep.Command),
+			r.emit(trakkar.EventStatus, fmt.Sprintf("Verify passed in %s: %s", roundDuration(v.Duration), rep.Command),
 				map[string]any{"command": rep.Command, "round": round, "duration_ms": v.Duration.Milliseconds()})
 			return ar, rep, nil
 		}
-		s.emit(r, trakkar.EventError, fmt.Sprintf("Verify failed: %s %s", rep.Command, v.what(s.cfg.VerifyTimeout)),
+		r.emit(trakkar.EventError, fmt.Sprintf("Verify failed: %s %s", rep.Command, v.what(s.cfg.VerifyTimeout)),
 			map[string]any{"command": rep.Command, "round": round, "exit_code": v.ExitCode, "timed_out": v.TimedOut})
 		if round > rep.Retries {
 			return ar, rep, nil
 		}
-		s.status(r, "Resuming the agent to fix the failure (fix round %d of %d)", round, rep.Retries)
+		r.status("Resuming the agent to fix the failure (fix round %d of %d)", round, rep.Retries)
 		fix, comp := s.fixRound(ctx, r, ws, rep, v)
 		ar = mergeRuns(ar, fix)
 		if comp != nil || ar.end == endLost || ar.end == endAborted {
@@ -126,10 +122,10 @@ func (s *Supervisor) verifyAndFix(ctx context.Context, r *run, ws *workspace, ar
 // verifyCut is the completion of a run stopped during verification.
 func (s *Supervisor) verifyCut(r *run, end ending) *trakkar.Completion {
 	if end == endDrained {
-		s.status(r, "Verification stopped because the runner is shutting down; the workspace is kept")
+		r.status("Verification stopped because the runner is shutting down; the workspace is kept")
 		return s.shutdownStopped()
 	}
-	s.status(r, "Verification stopped; the workspace is kept")
+	r.status("Verification stopped; the workspace is kept")
 	return &trakkar.Completion{Outcome: trakkar.OutcomeStopped, Summary: "Stopped at the person's request."}
 }
 
@@ -188,7 +184,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	v := verifyRound{Round: round, end: endExited}
 	r.setState(trakkar.StateVerifying)
 	r.log.Info("verifying", zap.String("command", s.redact.String(cmd)), zap.Int("round", round))
-	s.emit(r, trakkar.EventStatus, "Verifying: "+cmd, map[string]any{"command": cmd, "round": round})
+	r.emit(trakkar.EventStatus, "Verifying: "+cmd, map[string]any{"command": cmd, "round": round})
 	s.removeVerifyContainers(ctx, r)
 	if err := s.handOver(ws); err != nil {
 		return v, err
@@ -198,22 +194,23 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 			r.log.Warn("take workspace back after verify", zap.Error(err))
 		}
 	}()
-	if err := s.prepareShares(ws); err != nil {
+	box, sr := s.box(), sandboxRun(r, ws)
+	if err := box.PrepareShares(sr); err != nil {
 		return v, err
 	}
-	tn, err := s.startEgress(ctx, r, ws, false)
-	defer s.stopEgress(ctx, r.claim.Run.ID)
+	tn, err := box.StartEgress(ctx, sandboxReporter{s, r}, sr, false)
+	defer box.StopEgress(ctx, r.claim.Run.ID)
 	if err != nil {
 		return v, fmt.Errorf("set up the network: %w", err)
 	}
-	vol, err := s.verifyVolume(r, ws, round)
+	vol, err := box.VerifyVolume(sr, round)
 	if err != nil {
 		return v, err
 	}
 	// Deferred before the container's removal, so it runs after it.
-	defer s.releaseVerifyVolume(ctx, r, ws, vol)
-	spec := s.verifySpec(r, ws, cmd, round, vol)
-	tn.apply(&spec)
+	defer box.ReleaseVerifyVolume(ctx, sr, vol)
+	spec := box.VerifySpec(sr, cmd, round, vol)
+	tn.Apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
 	if err != nil {
 		return v, fmt.Errorf("create verify container: %w", err)
@@ -231,7 +228,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 		return func(line []byte, add func(trakkar.Event, logPos)) {
 			_, text := splitStamp(line)
 			tail.add(string(text))
-			add(s.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
+			add(r.event(trakkar.EventLog, string(text), map[string]any{"stream": stream, "source": "verify", "round": round}), logPos{})
 		}
 	}
 	started := time.Now()
@@ -261,24 +258,6 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	log.Info("verify finished", zap.Bool("passed", v.Passed), zap.Int("exit_code", v.ExitCode),
 		zap.Bool("timed_out", v.TimedOut), zap.Duration("duration", v.Duration))
 	return v, nil
-}
-
-// verifySpec is the agent's container spec (image, user, hardening, limits,
-// shared folders) with the task's verify caches, running the command under
-// sh -c, with only the worktree (through the round's throw-away overlay, wt)
-// and no model credential: the command runs the repository's code, which the
-// agent may have written.
-func (s *Supervisor) verifySpec(r *run, ws *workspace, cmd string, round int, wt docker.VolumeMount) docker.Spec {
-	spec := s.containerSpec(r, ws)
-	spec.Name = containerName(ws, r) + fmt.Sprintf("-verify-%d", round)
-	spec.Entrypoint = []string{"/bin/sh", "-c"}
-	spec.Cmd = []string{cmd}
-	spec.Env = append([]string{"HOME=/home/agent"}, s.cacheEnv()...)
-	spec.Labels[LabelRole] = RoleVerify
-	spec.Mounts = nil
-	// Caches of its own: the agent's could hold forged build and test results.
-	spec.Volumes = append(append([]docker.VolumeMount{wt}, s.cacheVolumes(ws, CacheVerify)...), s.shareVolumes(ws)...)
-	return spec
 }
 
 // removeVerifyContainers removes verify containers of this run that an
@@ -377,11 +356,11 @@ func (s *Supervisor) verifyVerdict(r *run, comp *trakkar.Completion, vr *verifyR
 	}
 	switch pr := comp.PullRequest; {
 	case pr != nil && pr.Draft:
-		s.status(r, "Opened the pull request as a draft because verify failed")
+		r.status("Opened the pull request as a draft because verify failed")
 	case pr != nil:
-		s.status(r, "Verify failed; the task's existing pull request was updated and stays as it is")
+		r.status("Verify failed; the task's existing pull request was updated and stays as it is")
 	case s.cfg.Publish != PublishPR:
-		s.status(r, "Verify failed; no pull request is opened with --publish %s", s.cfg.Publish)
+		r.status("Verify failed; no pull request is opened with --publish %s", s.cfg.Publish)
 	}
 	if tail := lastLines(last.Tail, 20, 1500); tail != "" {
 		reason += "\n\nLast output:\n" + tail

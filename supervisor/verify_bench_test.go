@@ -73,7 +73,7 @@ func BenchmarkVerifyColdVsWarmCache(b *testing.B) {
 		w := benchRound(b, s, r, ws, 2)
 		b.StopTimer()
 		cold, warm = cold+c, warm+w
-		if n, err := PruneCaches(ctx, dc, repo); err != nil || n != len(cacheTools) {
+		if n, err := PruneCaches(ctx, dc, repo); err != nil || n != len(s.box().CacheVolumes(sandboxRun(r, ws), CacheVerify)) {
 			b.Fatalf("prune caches: %d %v", n, err)
 		}
 	}
@@ -131,7 +131,7 @@ func benchSetup(b *testing.B, dc *docker.Client, repo, image string) (*Superviso
 		}
 	}
 	claim := trakkar.Claim{Run: trakkar.Run{ID: "run_bench", Attempt: 1}, Task: trakkar.Task{ID: "tsk_bench", Key: "BENCH-1"}}
-	r := &run{claim: claim, log: zap.NewNop(), stopReq: make(chan struct{}), lost: make(chan struct{}),
+	r := &run{runReporter: s.reporter(claim.Task), claim: claim, log: zap.NewNop(), stopReq: make(chan struct{}), lost: make(chan struct{}),
 		ship: trakkar.NewShipper(stubAPI{}, claim.Run.ID, trakkar.ShipperOptions{Logger: zap.NewNop()})}
 	r.setState(trakkar.StateRunning)
 	return s, r, ws

@@ -100,5 +100,5 @@ func (s *Supervisor) reportTailLoss(r *run, res *workerproto.Result, key []byte,
 	}
 	lost := res.Lines - last
 	r.log.Warn("worker lines lost at the end", zap.Int64("lost", lost), zap.Int64("lines", res.Lines))
-	s.emit(r, trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost})
+	r.emit(trakkar.EventError, lostText(lost), map[string]any{"lost_lines": lost})
 }

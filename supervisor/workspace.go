@@ -7,11 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/sandbox"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
@@ -205,17 +205,6 @@ func (s *Supervisor) startPoint(ctx context.Context, branch, baseRef string) (st
 		"reconcile them by hand, then send the message again", branch, start)
 }
 
-// parseUser splits "uid:gid".
-func parseUser(u string) (int, int, error) {
-	a, b, ok := strings.Cut(u, ":")
-	uid, err1 := strconv.Atoi(a)
-	gid, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
-		return 0, 0, fmt.Errorf("container user %q is not uid:gid", u)
-	}
-	return uid, gid, nil
-}
-
 // handOver gives the container user the task's folders when it differs from the
 // supervisor's own uid (only possible as root). It never follows symlinks. It
 // runs before every container of the task, so it is also where the mount
@@ -226,7 +215,7 @@ func (s *Supervisor) handOver(ws *workspace) error {
 	if err := realDir(filepath.Join(ws.agentDir, "cursor")); err != nil {
 		return fmt.Errorf("prepare agent state folder: %w", err)
 	}
-	uid, gid, err := parseUser(s.cfg.ContainerUser)
+	uid, gid, err := sandbox.ParseUser(s.cfg.ContainerUser)
 	if err != nil {
 		return err
 	}

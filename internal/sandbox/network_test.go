@@ -1,4 +1,4 @@
-package supervisor
+package sandbox
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 )
 
 func TestTaskNetworkApply(t *testing.T) {
-	allow := &taskNetwork{
+	allow := &Network{
 		network: "none",
 		env:     []string{"HTTPS_PROXY=http://127.0.0.1:3128"},
 		drop:    []string{"ANTHROPIC_API_KEY"},
@@ -21,7 +21,7 @@ func TestTaskNetworkApply(t *testing.T) {
 	wrap := []string{"trakkar-worker", "egress-forward", "--forward", "127.0.0.1:3128=/trakkar/egress/proxy.sock", "--"}
 	for _, tc := range []struct {
 		name      string
-		tn        *taskNetwork
+		tn        *Network
 		spec      docker.Spec
 		wantEntry []string
 		wantCmd   []string
@@ -29,9 +29,9 @@ func TestTaskNetworkApply(t *testing.T) {
 		wantNet   string
 		mounts    int
 	}{
-		{"open leaves the command alone", &taskNetwork{}, docker.Spec{Env: []string{"A=1"}},
+		{"open leaves the command alone", &Network{}, docker.Spec{Env: []string{"A=1"}},
 			nil, nil, []string{"A=1"}, "", 0},
-		{"none", &taskNetwork{network: "none"}, docker.Spec{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"go test"}},
+		{"none", &Network{network: "none"}, docker.Spec{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"go test"}},
 			[]string{"/bin/sh", "-c"}, []string{"go test"}, nil, "none", 0},
 		{"allowlist wraps the image's worker", allow, docker.Spec{Env: []string{"ANTHROPIC_API_KEY=real", "A=1"}},
 			append(slices.Clone(wrap), "trakkar-worker"), nil, []string{"A=1", "HTTPS_PROXY=http://127.0.0.1:3128"}, "none", 1},
@@ -40,7 +40,7 @@ func TestTaskNetworkApply(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
-			tc.tn.apply(&spec)
+			tc.tn.Apply(&spec)
 			if !slices.Equal(spec.Entrypoint, tc.wantEntry) || !slices.Equal(spec.Cmd, tc.wantCmd) {
 				t.Errorf("entrypoint %q cmd %q, want %q %q", spec.Entrypoint, spec.Cmd, tc.wantEntry, tc.wantCmd)
 			}
@@ -59,16 +59,16 @@ func TestTaskNetworkApply(t *testing.T) {
 // Each container gets a new socket folder: nothing left there by an earlier
 // container survives, and only the containers' user may enter it.
 func TestEgressDirIsFresh(t *testing.T) {
-	s := &Supervisor{cfg: Config{ContainerUser: "1000:1000"}}
-	ws := &workspace{stateDir: t.TempDir()}
-	dir, err := s.egressDir(ws)
+	b := New(Config{User: "1000:1000"}, nil, nil)
+	r := Run{StateDir: t.TempDir()}
+	dir, err := b.egressDir(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, proxySocket), []byte("planted"), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	again, err := s.egressDir(ws)
+	again, err := b.egressDir(r)
 	if err != nil || again != dir {
 		t.Fatalf("second folder %q %v", again, err)
 	}

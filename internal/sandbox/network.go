@@ -1,10 +1,9 @@
-package supervisor
+package sandbox
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/egress"
-	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
 // Network policies for task containers.
@@ -46,21 +44,13 @@ const (
 	// placeholderPrefix starts the per-task secret the agent holds as its model
 	// key: shaped like a key so the CLI takes it, worthless outside the task.
 	placeholderPrefix = "sk-ant-api03-trakkar-pinned-"
-	// defaultModelHost is refused through the CONNECT proxy while the key is
+	// DefaultModelHost is refused through the CONNECT proxy while the key is
 	// pinned, whatever --model-api-url says.
-	defaultModelHost = "api.anthropic.com"
+	DefaultModelHost = "api.anthropic.com"
 )
 
-// DefaultAllowDomains is what each provider's CLI needs to work.
-func DefaultAllowDomains(provider string) []string {
-	if provider == ProviderCursor {
-		return []string{"api2.cursor.sh", ".cursor.sh", "cursor.com"}
-	}
-	return []string{"api.anthropic.com"}
-}
-
-// taskNetwork is what a task's container needs to use its network.
-type taskNetwork struct {
+// Network is what a task's container needs to use its network.
+type Network struct {
 	network string
 	env     []string
 	dns     []string
@@ -69,9 +59,9 @@ type taskNetwork struct {
 	forward []string // egress-forward --forward values; none: run the command as it is
 }
 
-// apply puts the network into spec; with forwards, spec's command runs under
+// Apply puts the network into spec; with forwards, spec's command runs under
 // egress-forward (no entrypoint means the image's, trakkar-worker).
-func (tn *taskNetwork) apply(spec *docker.Spec) {
+func (tn *Network) Apply(spec *docker.Spec) {
 	spec.Network, spec.DNS = tn.network, tn.dns
 	spec.Env = append(withoutEnv(spec.Env, tn.drop), tn.env...)
 	spec.Mounts = append(spec.Mounts, tn.mounts...)
@@ -89,31 +79,18 @@ func (tn *taskNetwork) apply(spec *docker.Spec) {
 	spec.Entrypoint = append(append(entry, "--"), cmd...)
 }
 
-// pinnedKey returns the API key to pin, or an error when pinning cannot apply.
-func (s *Supervisor) pinnedKey() (string, error) {
-	if s.cfg.Provider != ProviderClaude {
-		return "", fmt.Errorf("pinning the model key works for claude_code only")
-	}
-	for _, kv := range s.cfg.ModelEnv {
-		if v, ok := strings.CutPrefix(kv, "ANTHROPIC_API_KEY="); ok && v != "" {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("pinning the model key needs ANTHROPIC_API_KEY")
-}
-
 // egressDir makes the run's socket folder anew for each container, so nothing
 // an earlier container or proxy left there is reused, and hands it to the
 // containers' user alone: only this task's proxy and containers mount it.
-func (s *Supervisor) egressDir(ws *workspace) (string, error) {
-	dir := filepath.Join(ws.stateDir, "egress")
+func (b *Sandbox) egressDir(r Run) (string, error) {
+	dir := filepath.Join(r.StateDir, "egress")
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("clear egress folder: %w", err)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return "", fmt.Errorf("make egress folder: %w", err)
 	}
-	uid, gid, err := parseUser(s.cfg.ContainerUser)
+	uid, gid, err := ParseUser(b.cfg.User)
 	if err != nil {
 		return "", err
 	}
@@ -160,56 +137,53 @@ func newSecret() (string, error) {
 	return placeholderPrefix + hex.EncodeToString(b), nil
 }
 
-// startEgress starts the task's egress proxy and follows its refusals into the
-// task as error events. Under allowlist the task's container gets no network:
+// StartEgress starts the task's egress proxy and has rep follow its refusals
+// into the task. Under allowlist the task's container gets no network:
 // the proxy, on the egress network, is reached only through its sockets.
 // model says whether the container may use the pinned model key: the agent's
 // does, a verify container (which runs the repository's code) does not.
-func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace, model bool) (*taskNetwork, error) {
-	switch s.cfg.Network {
+func (b *Sandbox) StartEgress(ctx context.Context, rep Reporter, r Run, model bool) (*Network, error) {
+	switch b.cfg.Network {
 	case "", NetworkOpen:
-		return &taskNetwork{}, nil
+		return &Network{}, nil
 	case NetworkNone:
-		return &taskNetwork{network: "none"}, nil
+		return &Network{network: "none"}, nil
 	}
-	name := containerName(ws, r)
+	name := ContainerName(r)
 	// A proxy left by an earlier container of this run (a crash, a fix round)
 	// would make the names below collide.
-	s.stopEgress(ctx, r.claim.Run.ID)
-	dir, err := s.egressDir(ws)
+	b.StopEgress(ctx, r.RunID)
+	dir, err := b.egressDir(r)
 	if err != nil {
 		return nil, err
 	}
-	domains := s.cfg.AllowDomains
-	if len(domains) == 0 {
-		domains = DefaultAllowDomains(s.cfg.Provider)
-	}
-	plabels := s.runLabels(r)
+	domains := b.cfg.AllowDomains
+	plabels := b.Labels(r)
 	plabels[LabelRole] = RoleEgress
 	entry := []string{"trakkar-worker", "egress-proxy", "--listen", "unix:" + egressMount + "/" + proxySocket,
 		"--allow", strings.Join(domains, ",")}
 	var penv []string
 	sockets := []string{proxySocket}
-	tn := &taskNetwork{
+	tn := &Network{
 		network: "none",
 		mounts:  []docker.Mount{{Source: dir, Target: egressMount, ReadOnly: true}},
 		forward: []string{"127.0.0.1:" + egressPort + "=" + egressMount + "/" + proxySocket},
 	}
-	upstream := s.cfg.ModelAPIURL
+	upstream := b.cfg.ModelAPIURL
 	if upstream == "" {
-		upstream = "https://" + defaultModelHost
+		upstream = "https://" + DefaultModelHost
 	}
-	if s.cfg.PinModelKey {
+	if b.cfg.PinModelKey {
 		// Denied to every container of the task, verify's too: the model API
 		// is reached only through the agent's injector.
 		u, err := url.Parse(upstream)
 		if err != nil || u.Hostname() == "" {
 			return nil, fmt.Errorf("model API URL %q has no host", upstream)
 		}
-		entry = append(entry, "--deny", strings.Join([]string{defaultModelHost, u.Hostname()}, ","))
+		entry = append(entry, "--deny", strings.Join([]string{DefaultModelHost, u.Hostname()}, ","))
 	}
-	if s.cfg.PinModelKey && model {
-		key, err := s.pinnedKey()
+	if b.cfg.PinModelKey && model {
+		key, err := b.cfg.ModelKey()
 		if err != nil {
 			return nil, err
 		}
@@ -224,14 +198,14 @@ func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace, mod
 		tn.drop = []string{"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"}
 		tn.env = append(tn.env, "ANTHROPIC_API_KEY="+secret, "ANTHROPIC_BASE_URL=http://127.0.0.1:"+injectPort)
 	}
-	id, err := s.rt.Create(ctx, docker.Spec{
+	id, err := b.rt.Create(ctx, docker.Spec{
 		Name:       name + "-egress",
-		Image:      s.cfg.Image,
+		Image:      b.cfg.Image,
 		Entrypoint: entry,
 		Env:        penv,
-		User:       s.cfg.ContainerUser,
+		User:       b.cfg.User,
 		Labels:     plabels,
-		Network:    s.cfg.EgressNetwork,
+		Network:    b.cfg.EgressNetwork,
 		// The engine's default runtime, not --runtime: the proxy runs only our
 		// code, needs the network that gVisor registered with --network=none
 		// lacks, and must make sockets the host (and so the agent) can see.
@@ -241,75 +215,46 @@ func (s *Supervisor) startEgress(ctx context.Context, r *run, ws *workspace, mod
 	if err != nil {
 		return nil, fmt.Errorf("create egress proxy: %w", err)
 	}
-	if _, err := s.rt.Start(ctx, id); err != nil {
+	if _, err := b.rt.Start(ctx, id); err != nil {
 		return nil, fmt.Errorf("start egress proxy: %w", err)
 	}
-	// Ends when stopEgress removes the proxy (or ctx ends); drive joins it.
-	r.bg.Go(func() { s.followEgress(ctx, r, id) })
+	// The follow ends when StopEgress removes the proxy (or ctx ends).
+	rep.FollowEgress(ctx, id)
 	if err := waitSockets(ctx, dir, sockets); err != nil {
 		return nil, err
 	}
-	s.status(r, "Network: allowlist (%s) through the egress proxy", strings.Join(domains, ", "))
+	rep.Status("Network: allowlist (%s) through the egress proxy", strings.Join(domains, ", "))
 	proxy := "http://127.0.0.1:" + egressPort
 	noProxy := "localhost,127.0.0.1"
 	tn.env = append(tn.env, "HTTPS_PROXY="+proxy, "HTTP_PROXY="+proxy, "https_proxy="+proxy, "http_proxy="+proxy,
 		"NO_PROXY="+noProxy, "no_proxy="+noProxy)
-	if s.cfg.PinModelKey && model {
-		s.status(r, "Model key pinned in the egress proxy; the agent holds a per-task placeholder")
+	if b.cfg.PinModelKey && model {
+		rep.Status("Model key pinned in the egress proxy; the agent holds a per-task placeholder")
 	}
 	return tn, nil
 }
 
-// followEgress turns the proxy's refusal lines into task events.
-func (s *Supervisor) followEgress(ctx context.Context, r *run, id string) {
-	w := newLineWriter(func(line []byte) {
-		var b egress.Blocked
-		if json.Unmarshal(line, &b) != nil || b.Blocked == "" {
-			return
-		}
-		why := " is not in the allowlist"
-		if b.Reason == egress.ReasonPinned {
-			why = " is the model API, reachable only through the pinned key"
-		}
-		s.emit(r, trakkar.EventError, "Network access blocked: "+b.Blocked+why,
-			map[string]any{"blocked": b.Blocked, "method": b.Method, "reason": b.Reason})
-	})
-	_ = s.rt.Logs(ctx, id, true, w, nil)
-	w.Close()
-}
-
-// stopEgress removes a run's egress proxy, also one left by an earlier process,
+// StopEgress removes a run's egress proxy, also one left by an earlier process,
 // and any task network an older version made.
-func (s *Supervisor) stopEgress(ctx context.Context, runID string) {
-	if s.cfg.Network != NetworkAllowlist {
+func (b *Sandbox) StopEgress(ctx context.Context, runID string) {
+	if b.cfg.Network != NetworkAllowlist {
 		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	cs, err := s.rt.List(cctx, map[string]string{LabelRunID: runID, LabelRole: RoleEgress})
+	cs, err := b.rt.List(cctx, map[string]string{LabelRunID: runID, LabelRole: RoleEgress})
 	if err == nil {
 		for _, c := range cs {
-			_ = s.rt.Stop(cctx, c.ID, time.Second)
-			_ = s.rt.Remove(cctx, c.ID)
+			_ = b.rt.Stop(cctx, c.ID, time.Second)
+			_ = b.rt.Remove(cctx, c.ID)
 		}
 	}
-	nets, err := s.rt.ListNetworks(cctx, map[string]string{LabelRunID: runID})
+	nets, err := b.rt.ListNetworks(cctx, map[string]string{LabelRunID: runID})
 	if err == nil {
 		for _, n := range nets {
-			if err := s.rt.RemoveNetwork(cctx, n.ID); err != nil {
-				s.log.Warn("remove task network", zap.String("network", n.Name), zap.Error(err))
+			if err := b.rt.RemoveNetwork(cctx, n.ID); err != nil {
+				b.log.Warn("remove task network", zap.String("network", n.Name), zap.Error(err))
 			}
 		}
-	}
-}
-
-func (s *Supervisor) runLabels(r *run) map[string]string {
-	return map[string]string{
-		LabelManaged: "true",
-		LabelTaskID:  r.claim.Task.ID,
-		LabelTaskKey: r.claim.Task.Key,
-		LabelRunID:   r.claim.Run.ID,
-		LabelRunner:  s.cfg.Runner.ID,
-		LabelAttempt: fmt.Sprint(max(r.claim.Run.Attempt, 1)),
 	}
 }

@@ -1,4 +1,4 @@
-package supervisor
+package sandbox
 
 import (
 	"context"
@@ -20,14 +20,14 @@ import (
 // no container can have planted a symlink where they are made.
 
 // verifyLayers are the host folders of one verify round's overlay.
-func verifyLayers(ws *workspace) (upper, work string) {
-	dir := filepath.Join(ws.stateDir, "verify")
+func verifyLayers(r Run) (upper, work string) {
+	dir := filepath.Join(r.StateDir, "verify")
 	return filepath.Join(dir, "upper"), filepath.Join(dir, "work")
 }
 
-// verifyVolume prepares a fresh overlay of the worktree for one verify round.
-func (s *Supervisor) verifyVolume(r *run, ws *workspace, round int) (docker.VolumeMount, error) {
-	upper, work := verifyLayers(ws)
+// VerifyVolume prepares a fresh overlay of the worktree for one verify round.
+func (b *Sandbox) VerifyVolume(r Run, round int) (docker.VolumeMount, error) {
+	upper, work := verifyLayers(r)
 	if err := os.RemoveAll(filepath.Dir(upper)); err != nil {
 		return docker.VolumeMount{}, fmt.Errorf("prepare the verify overlay: %w", err)
 	}
@@ -38,28 +38,28 @@ func (s *Supervisor) verifyVolume(r *run, ws *workspace, round int) (docker.Volu
 	}
 	// The merged folder's root takes the upper layer's owner: the container
 	// user must be able to create files at the top of the workspace.
-	if uid, gid, err := parseUser(s.cfg.ContainerUser); err == nil && os.Geteuid() == 0 {
+	if uid, gid, err := ParseUser(b.cfg.User); err == nil && os.Geteuid() == 0 {
 		if err := os.Lchown(upper, uid, gid); err != nil {
 			return docker.VolumeMount{}, fmt.Errorf("prepare the verify overlay: %w", err)
 		}
 	}
 	return docker.VolumeMount{
-		Name:    fmt.Sprintf("trakkar-verify-%s-%s-%d", repoKey(s.cfg.Repo), runSlug(ws, r), round),
+		Name:    fmt.Sprintf("trakkar-verify-%s-%s-%d", repoKey(b.cfg.Repo), runSlug(r), round),
 		Target:  workerproto.Workspace,
-		Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(s.cfg.Repo), LabelTaskKey: ws.key},
-		Overlay: &docker.Overlay{Lower: ws.wt.Path, Upper: upper, Work: work},
+		Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(b.cfg.Repo), LabelTaskKey: r.Folder},
+		Overlay: &docker.Overlay{Lower: r.Worktree, Upper: upper, Work: work},
 	}, nil
 }
 
-// releaseVerifyVolume drops a round's overlay once its container is gone.
-func (s *Supervisor) releaseVerifyVolume(ctx context.Context, r *run, ws *workspace, vol docker.VolumeMount) {
+// ReleaseVerifyVolume drops a round's overlay once its container is gone.
+func (b *Sandbox) ReleaseVerifyVolume(ctx context.Context, r Run, vol docker.VolumeMount) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := s.rt.RemoveVolume(cctx, vol.Name); err != nil {
-		r.log.Warn("remove verify overlay volume", zap.String("volume", vol.Name), zap.Error(err))
+	if err := b.rt.RemoveVolume(cctx, vol.Name); err != nil {
+		r.Log.Warn("remove verify overlay volume", zap.String("volume", vol.Name), zap.Error(err))
 	}
-	upper, _ := verifyLayers(ws)
+	upper, _ := verifyLayers(r)
 	if err := os.RemoveAll(filepath.Dir(upper)); err != nil {
-		r.log.Warn("remove verify overlay layers", zap.Error(err))
+		r.Log.Warn("remove verify overlay layers", zap.Error(err))
 	}
 }

@@ -1,4 +1,4 @@
-package supervisor
+package sandbox
 
 import (
 	"errors"
@@ -18,20 +18,20 @@ import (
 // writableDirs are the host folders a task's containers can write: the
 // worktree, the agent's state, its git folder, the out folder and the writable
 // layers of the shared folders.
-func (s *Supervisor) writableDirs(ws *workspace) []string {
-	dirs := []string{ws.wt.Path, ws.outDir, ws.agentDir, ws.gitDir}
-	for _, sh := range s.shares(ws) {
+func (b *Sandbox) writableDirs(r Run) []string {
+	dirs := []string{r.Worktree, r.OutDir, r.AgentDir, r.GitDir}
+	for _, sh := range b.shares(r) {
 		dirs = append(dirs, sh.upper)
 	}
 	return dirs
 }
 
-// clearUnsafeModes walks the task's writable folders. Call it only once no
+// ClearUnsafeModes walks the task's writable folders. Call it only once no
 // container of the task runs: nothing can then swap an entry between the
 // lstat and the chmod.
-func (s *Supervisor) clearUnsafeModes(ws *workspace) error {
+func (b *Sandbox) ClearUnsafeModes(r Run) error {
 	var errs []error
-	for _, d := range s.writableDirs(ws) {
+	for _, d := range b.writableDirs(r) {
 		if d == "" {
 			continue
 		}
@@ -100,9 +100,9 @@ func safeMode(perm uint32, dir bool) uint32 {
 	return want &^ syscall.S_ISVTX
 }
 
-// resetDir empties dir, whatever modes were left inside it, and creates it
+// ResetDir empties dir, whatever modes were left inside it, and creates it
 // again with mode 0755. A symlink at dir is removed, never followed.
-func resetDir(dir string) error {
+func ResetDir(dir string) error {
 	if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
 		if err := clearModesUnder(dir); err != nil {
 			return fmt.Errorf("reset %s: %w", dir, err)

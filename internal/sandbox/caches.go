@@ -1,4 +1,4 @@
-package supervisor
+package sandbox
 
 import (
 	"context"
@@ -70,20 +70,20 @@ func CacheVolumeName(repo, task, role, tool string) string {
 	return "trakkar-cache-" + repoKey(repo) + "-" + task + "-" + role + "-" + tool
 }
 
-// cacheVolumes are the cache mounts of a task's containers of role; nil when
+// CacheVolumes are the cache mounts of a task's containers of role; nil when
 // caches are off. They are kept across the task's runs (follow-ups, fix and
 // verify rounds reuse them) until prune removes the task.
-func (s *Supervisor) cacheVolumes(ws *workspace, role string) []docker.VolumeMount {
-	if !s.cfg.DependencyCaches {
+func (b *Sandbox) CacheVolumes(r Run, role string) []docker.VolumeMount {
+	if !b.cfg.DependencyCaches {
 		return nil
 	}
-	key := repoKey(s.cfg.Repo)
+	key := repoKey(b.cfg.Repo)
 	out := make([]docker.VolumeMount, 0, len(cacheTools))
 	for _, t := range cacheTools {
 		out = append(out, docker.VolumeMount{
-			Name:   CacheVolumeName(s.cfg.Repo, ws.key, role, t.name),
+			Name:   CacheVolumeName(b.cfg.Repo, r.Folder, role, t.name),
 			Target: CacheDir + "/" + t.name,
-			Labels: map[string]string{LabelManaged: "true", LabelCacheRepo: key, LabelTaskKey: ws.key,
+			Labels: map[string]string{LabelManaged: "true", LabelCacheRepo: key, LabelTaskKey: r.Folder,
 				LabelCacheRole: role, LabelCacheTool: t.name},
 		})
 	}
@@ -91,8 +91,8 @@ func (s *Supervisor) cacheVolumes(ws *workspace, role string) []docker.VolumeMou
 }
 
 // cacheEnv points the package managers at the cache mounts.
-func (s *Supervisor) cacheEnv() []string {
-	if !s.cfg.DependencyCaches {
+func (b *Sandbox) cacheEnv() []string {
+	if !b.cfg.DependencyCaches {
 		return nil
 	}
 	var env []string
@@ -121,8 +121,8 @@ func PruneCaches(ctx context.Context, rt CacheRuntime, repo string) (int, error)
 	return removeVolumes(ctx, rt, "prune caches", map[string]string{LabelCacheRepo: key}, map[string]string{LabelShareRepo: key})
 }
 
-// pruneTaskCaches removes the cache volumes of one task of repo.
-func pruneTaskCaches(ctx context.Context, rt CacheRuntime, repo, task string) (int, error) {
+// PruneTaskCaches removes the cache volumes of one task of repo.
+func PruneTaskCaches(ctx context.Context, rt CacheRuntime, repo, task string) (int, error) {
 	return removeVolumes(ctx, rt, "remove task caches", map[string]string{LabelCacheRepo: repoKey(repo), LabelTaskKey: task})
 }
 

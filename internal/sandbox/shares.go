@@ -1,4 +1,4 @@
-package supervisor
+package sandbox
 
 // Shared dependency folders (--share, default node_modules).
 //
@@ -54,9 +54,9 @@ type share struct {
 	volume string
 }
 
-// checkSharePath refuses share paths that are not plain folders inside the
-// repository.
-func checkSharePath(p string) error {
+// CheckSharePath refuses share paths that are not plain folders inside the
+// repository, or that name its .git or worktrees, the runner's own folder.
+func CheckSharePath(p, worktrees string) error {
 	clean := filepath.Clean(p)
 	switch {
 	case strings.TrimSpace(p) == "" || clean == ".":
@@ -67,7 +67,7 @@ func checkSharePath(p string) error {
 		return fmt.Errorf("share path %q contains ',', ':' or '\\', which overlay mounts cannot express", p)
 	}
 	for _, part := range strings.Split(filepath.ToSlash(clean), "/") {
-		if strings.EqualFold(part, ".git") || part == WorktreeFolder {
+		if strings.EqualFold(part, ".git") || part == worktrees {
 			return fmt.Errorf("share path %q may not name %s", p, part)
 		}
 	}
@@ -75,59 +75,59 @@ func checkSharePath(p string) error {
 }
 
 // shares returns the task's shared folders that exist in the main checkout.
-func (s *Supervisor) shares(ws *workspace) []share {
-	paths, explicit := s.cfg.Share, true
+func (b *Sandbox) shares(r Run) []share {
+	paths, explicit := b.cfg.Share, true
 	if paths == nil {
 		paths, explicit = []string{DefaultShare}, false
 	}
 	var out []share
 	for _, p := range paths {
-		if checkSharePath(p) != nil {
-			continue // refused by Config.validate already
+		if CheckSharePath(p, b.cfg.WorktreeFolder) != nil {
+			continue // refused by the configuration's validation already
 		}
 		rel := filepath.Clean(p)
-		lower, err := filepath.EvalSymlinks(filepath.Join(s.cfg.Repo, rel))
+		lower, err := filepath.EvalSymlinks(filepath.Join(b.cfg.Repo, rel))
 		if err == nil {
 			var fi os.FileInfo
 			if fi, err = os.Stat(lower); err == nil && !fi.IsDir() {
 				err = errors.New("not a folder")
 			}
 		}
-		if err == nil && exposesRepo(lower, s.cfg.Repo) {
+		if err == nil && exposesRepo(lower, b.cfg.Repo) {
 			// A symlinked share must not hand the container the repository
 			// itself, and with it the user's .git.
-			s.log.Warn("shared folder resolves to the repository, a folder above it, or its .git; not shared",
+			b.log.Warn("shared folder resolves to the repository, a folder above it, or its .git; not shared",
 				zap.String("path", p), zap.String("resolves_to", lower))
 			continue
 		}
 		if err != nil {
 			if explicit {
-				s.log.Debug("shared folder not available; not shared", zap.String("path", p), zap.Error(err))
+				b.log.Debug("shared folder not available; not shared", zap.String("path", p), zap.Error(err))
 			}
 			continue
 		}
 		sum := sha256.Sum256([]byte(filepath.ToSlash(rel) + "\x00" + lower))
 		h := hex.EncodeToString(sum[:5])
-		dir := filepath.Join(ws.stateDir, "share", h)
+		dir := filepath.Join(r.StateDir, "share", h)
 		out = append(out, share{
 			path:   filepath.ToSlash(rel),
 			lower:  lower,
 			upper:  filepath.Join(dir, "upper"),
 			work:   filepath.Join(dir, "work"),
-			volume: "trakkar-share-" + repoKey(s.cfg.Repo) + "-" + ws.key + "-" + h,
+			volume: "trakkar-share-" + repoKey(b.cfg.Repo) + "-" + r.Folder + "-" + h,
 		})
 	}
 	return out
 }
 
-// prepareShares creates the writable layers of the task's shared folders and
+// PrepareShares creates the writable layers of the task's shared folders and
 // makes them the container user's. It runs before every container of the task.
-func (s *Supervisor) prepareShares(ws *workspace) error {
-	uid, gid, err := parseUser(s.cfg.ContainerUser)
+func (b *Sandbox) PrepareShares(r Run) error {
+	uid, gid, err := ParseUser(b.cfg.User)
 	if err != nil {
 		return err
 	}
-	for _, sh := range s.shares(ws) {
+	for _, sh := range b.shares(r) {
 		for _, d := range []string{sh.upper, sh.work} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return fmt.Errorf("prepare shared folder %s: %w", sh.path, err)
@@ -197,31 +197,31 @@ func owner(path string) int {
 }
 
 // shareVolumes are the overlay mounts of the task's prepared shared folders.
-func (s *Supervisor) shareVolumes(ws *workspace) []docker.VolumeMount {
+func (b *Sandbox) shareVolumes(r Run) []docker.VolumeMount {
 	var out []docker.VolumeMount
-	for _, sh := range s.shares(ws) {
+	for _, sh := range b.shares(r) {
 		if _, err := os.Stat(sh.upper); err != nil {
 			continue // not prepared: never mount a folder we did not set up
 		}
 		out = append(out, docker.VolumeMount{
 			Name:    sh.volume,
 			Target:  workerproto.Workspace + "/" + sh.path,
-			Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(s.cfg.Repo), LabelTaskKey: ws.key},
+			Labels:  map[string]string{LabelManaged: "true", LabelShareRepo: repoKey(b.cfg.Repo), LabelTaskKey: r.Folder},
 			Overlay: &docker.Overlay{Lower: sh.lower, Upper: sh.upper, Work: sh.work},
 		})
 	}
 	return out
 }
 
-// releaseShares removes the task's share volumes once no container uses them.
+// ReleaseShares removes the task's share volumes once no container uses them.
 // Only the engine's record goes: the writable layers stay in the task's state
 // folder, so a follow-up sees the task's own dependency changes again.
-func (s *Supervisor) releaseShares(ctx context.Context, r *run, ws *workspace) {
+func (b *Sandbox) ReleaseShares(ctx context.Context, r Run) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	for _, sh := range s.shares(ws) {
-		if err := s.rt.RemoveVolume(cctx, sh.volume); err != nil {
-			r.log.Warn("remove share volume", zap.String("volume", sh.volume), zap.Error(err))
+	for _, sh := range b.shares(r) {
+		if err := b.rt.RemoveVolume(cctx, sh.volume); err != nil {
+			r.Log.Warn("remove share volume", zap.String("volume", sh.volume), zap.Error(err))
 		}
 	}
 }

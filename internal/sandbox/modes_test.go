@@ -1,4 +1,4 @@
-package supervisor
+package sandbox
 
 import (
 	"os"
@@ -116,7 +116,7 @@ func TestResetDir(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.setup(t, dir)
-			if err := resetDir(dir); err != nil {
+			if err := ResetDir(dir); err != nil {
 				t.Fatal(err)
 			}
 			fi, err := os.Lstat(dir)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +155,44 @@ func TestStageAgainAfterAnAbandonedStage(t *testing.T) {
 	rawGit(t, "/", "--git-dir="+gd, "fsck", "--connectivity-only", "--no-dangling")
 	if got := rawGit(t, "/", "--git-dir="+gd, "cat-file", "-p", sha+":a.txt"); got != "first" {
 		t.Errorf("a.txt = %q", got)
+	}
+}
+
+// A restart finds the index of an abandoned stage while the files have changed
+// since (the runner hands the worktree to the container user and back, which
+// changes their stat data; a follow-up may rewrite them): resetting the index
+// must not compare it with the work tree.
+func TestResetAfterTheFilesChangedSinceStaging(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, path string)
+	}{
+		{"mode changed", func(t *testing.T, p string) {
+			if err := os.Chmod(p, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"rewritten", func(t *testing.T, p string) { writeFile(t, p, "rewritten\n") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, g, c, wt := newWorktree(t, "trakkar/changed-"+strings.ReplaceAll(tc.name, " ", "-"), "")
+			p := filepath.Join(wt.Path, "a.txt")
+			writeFile(t, p, "first\n")
+			old := time.Now().Add(-time.Hour)
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := g.StageAll(c, wt); err != nil {
+				t.Fatal(err)
+			}
+			tc.change(t, p) // the supervisor died before committing; then this
+			if err := g.Unstage(c, wt); err != nil {
+				t.Fatalf("unstage after the files changed: %v", err)
+			}
+			if _, err := g.StageAll(c, wt); err != nil {
+				t.Fatalf("stage again: %v", err)
+			}
+		})
 	}
 }

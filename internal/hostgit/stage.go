@@ -178,7 +178,7 @@ func (g *Git) CommitStaged(ctx context.Context, wt Worktree, message string) (st
 }
 
 // Unstage resets the index to HEAD and leaves the files alone, like a mixed reset.
-// It uses `read-tree -m HEAD`, which never reads or writes the work tree (so a
+// It uses `read-tree -m -i HEAD`, which never reads or writes the work tree (so a
 // refused change is not re-hashed, filtered or touched) but keeps cached stat data
 // for unchanged entries.
 func (g *Git) Unstage(ctx context.Context, wt Worktree) error {
@@ -206,11 +206,14 @@ func (g *Git) Unstage(ctx context.Context, wt Worktree) error {
 	return nil
 }
 
-// resetIndex is `read-tree -m HEAD` (see Unstage), with qenv while the index may
-// still name quarantined objects.
+// resetIndex is `read-tree -m -i HEAD` (see Unstage), with qenv while the index
+// may still name quarantined objects. -i keeps git from checking the work tree
+// against the index: after a crash the files may have changed since they were
+// staged (ownership handed over and back, a rewrite), and a plain -m then
+// refuses with "not uptodate".
 func (g *Git) resetIndex(ctx context.Context, wtArgs []string, filters []configPair, qenv []string) error {
 	_, err := g.run(ctx, call{op: "read-tree", config: filters, env: qenv,
-		args: append(append([]string{}, wtArgs...), "read-tree", "-m", "HEAD")})
+		args: append(append([]string{}, wtArgs...), "read-tree", "-m", "-i", "HEAD")})
 	return err
 }
 

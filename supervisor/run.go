@@ -143,6 +143,8 @@ func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
 // drive runs body with the run's event shipper and heartbeats going, then
 // delivers the events and the completion body decided on.
 func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {
+	started, res := time.Now(), newResult(r)
+	defer s.report(res, started) // deferred: a run that panics is reported too
 	shipCtx, stopShip := context.WithCancel(ctx)
 	shipDone := make(chan struct{})
 	go func() { defer close(shipDone); r.ship.Run(shipCtx) }()
@@ -177,9 +179,11 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	// Only a lost lease or an abort ends the wait early, and then nothing is
 	// completed; a gone run needs no completion either. Events Trakkar
 	// refuses for good (a 4xx) do not hold the outcome back.
-	if comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil {
+	completed := comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil
+	if completed {
 		s.complete(ctx, r, *comp)
 	}
+	s.settle(res, r, comp, completed, ctx.Err() != nil)
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {
 		s.setPhase(r, phaseDone)
 		_ = r.ship.Close()

@@ -34,6 +34,8 @@ type Supervisor struct {
 	// repoMu serialises operations on the user's repository (fetch, worktree
 	// add/remove) because git takes repository-wide locks for them.
 	repoMu sync.Mutex
+	// onRunEnd, when set, hears how each run ended (Deps.OnRunEnd).
+	onRunEnd func(RunResult)
 }
 
 // Deps are the adapters the supervisor drives.
@@ -46,6 +48,9 @@ type Deps struct {
 	// Agent is the agent's settings when the caller already read them (the
 	// CLI, at startup); nil: Run reads them.
 	Agent *trakkar.Agent
+	// OnRunEnd, when set, is called once for every run this process worked,
+	// as it ends, from the run's goroutine.
+	OnRunEnd func(RunResult)
 }
 
 // New validates the configuration and returns a supervisor.
@@ -65,7 +70,7 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 		log = zap.NewNop()
 	}
 	return &Supervisor{
-		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge,
+		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge, onRunEnd: d.OnRunEnd,
 		log:     log.Named("supervisor"),
 		redact:  redact.New(cfg.Secrets...),
 		known:   d.Agent,

@@ -53,7 +53,8 @@ func newApp() *cli.App {
 			"TRAKKAR_RUNNER_ID on this host) exits at once. SIGINT/SIGTERM while starting stop it at\n" +
 			"once; while running the first drains, the second aborts.\n" +
 			"Exit status: 0 after a clean stop (signals included), 1 on an error, 2 on bad input or\n" +
-			"when another runner already works this repository.",
+			"when another runner already works this repository. With --once: 0 when every claimed run\n" +
+			"succeeded or had no changes, 1 when any failed or was stopped; a line per run says how it ended.",
 		Flags:           runFlags(),
 		Action:          runAction,
 		HideHelpCommand: true,

@@ -36,7 +36,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "share", Usage: "folder of the main checkout (relative) that tasks see read-through with a private writable layer (repeatable; default node_modules when present; none to share nothing)"},
 		&cli.BoolFlag{Name: "no-caches", Usage: "do not mount the per-task package manager cache volumes into task containers"},
 		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once (default: the agent's setting, else " + strconv.Itoa(supervisor.DefaultConcurrency) + ")"},
-		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, exit"},
+		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, print a line per run and exit (1 when any run failed or was stopped)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "claim and read tasks only: no container, no push, no PR (the run is re-queued when its lease lapses)"},
 		&cli.StringFlag{Name: "repo", Usage: "the git repository to work on (default: the one containing the working directory)"},
 		&cli.StringFlag{Name: "image", EnvVars: []string{"TRAKKAR_IMAGE"}, Usage: "worker image (default: trakkar-agent/worker-<provider>:latest)"},
@@ -365,6 +365,11 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	if fg != nil {
 		deps.Forge = fg
 	}
+	var ended *results
+	if cfg.Once {
+		ended = &results{log: log}
+		deps.OnRunEnd = ended.add
+	}
 	sup, err := supervisor.New(*cfg, deps)
 	if err != nil {
 		return badInput("%s", oneLine(err))
@@ -374,7 +379,16 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		// A signal during startup: recover nothing, claim nothing.
 		return ctx.Err()
 	}
-	return sup.Run(ctx)
+	err = sup.Run(ctx)
+	if ended == nil {
+		return err
+	}
+	// --once's result: every run's line, then the exit status they decide.
+	_ = log.Sync()
+	if serr := ended.summarize(os.Stderr); err == nil {
+		err = serr
+	}
+	return err
 }
 
 // gitStateDir is host git's private HOME and config, shared by the commands.

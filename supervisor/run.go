@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
@@ -105,8 +106,8 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 		claim:   c,
 		stopReq: make(chan struct{}),
 		lost:    make(chan struct{}),
-		log: s.log.With(zap.String("run_id", c.Run.ID), zap.String("task_id", c.Task.ID),
-			zap.String("task_key", c.Task.Key), zap.Int("attempt", c.Run.Attempt)),
+		log: s.log.With(zap.String(logkey.RunID, c.Run.ID), zap.String(logkey.TaskID, c.Task.ID),
+			zap.String(logkey.TaskKey, c.Task.Key), zap.Int(logkey.Attempt, c.Run.Attempt)),
 	}
 	r.rec = runRecord{Claim: c, Phase: phasePreparing}
 	r.setState(trakkar.StatePreparing)
@@ -240,7 +241,7 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 		_, err := s.api.Complete(ctx, r.claim.Run.ID, c)
 		switch {
 		case err == nil:
-			r.log.Info("run completed", zap.String("outcome", c.Outcome))
+			r.log.Info("run completed", zap.String(logkey.Outcome, c.Outcome))
 			return
 		case trakkar.IsGone(err) || trakkar.IsLeaseLost(err):
 			r.log.Warn("run was finalised elsewhere; completion dropped", zap.Error(err))
@@ -249,7 +250,8 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 			r.log.Error("completion not delivered before shutdown", zap.Error(err))
 			return
 		}
-		r.log.Warn("completion failed; retrying", zap.Error(err), zap.Int("attempt", attempt))
+		// "retry", not "attempt": the run's logger carries the run's attempt.
+		r.log.Warn("completion failed; retrying", zap.Error(err), zap.Int("retry", attempt))
 		s.sleep(ctx, retryDelay(attempt, 30*time.Second))
 	}
 }

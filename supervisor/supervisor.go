@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/backoff"
+	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
@@ -228,7 +229,7 @@ func (s *Supervisor) sleep(ctx context.Context, d time.Duration) {
 }
 
 func (s *Supervisor) claimAndStart(ctx context.Context, r trakkar.Run) {
-	log := s.log.With(zap.String("run_id", r.ID), zap.String("task_id", r.TaskID))
+	log := s.log.With(zap.String(logkey.RunID, r.ID), zap.String(logkey.TaskID, r.TaskID))
 	claim, err := s.api.Claim(ctx, r.ID, trakkar.Runner(s.cfg.Runner))
 	switch {
 	case trakkar.IsAlreadyClaimed(err) || trakkar.IsGone(err) || trakkar.IsNotFound(err):

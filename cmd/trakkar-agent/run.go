@@ -64,6 +64,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-workspace-mb", EnvVars: []string{"TRAKKAR_MAX_WORKSPACE_MB"}, Value: int(d.MaxWorkspaceMB),
 			Usage: "stop a task's container once what it can write on the host (its worktree and state folders) passes this, and fail the run, MiB; 0 means no cap"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+		logFormatFlag(),
 	}
 }
 
@@ -186,7 +187,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, sink, err := newLogger(c.String("log-level"))
+	log, sink, err := newLogger(c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}

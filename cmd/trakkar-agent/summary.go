@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
 
@@ -22,8 +23,8 @@ type results struct {
 
 // add is the supervisor's OnRunEnd hook; runs end on their own goroutines.
 func (rs *results) add(r supervisor.RunResult) {
-	rs.log.Info("run ended", zap.String("task_key", r.TaskKey), zap.String("run_id", r.RunID),
-		zap.String("outcome", r.Outcome), zap.String("pr_url", r.PRURL), zap.String("reason", r.Reason),
+	rs.log.Info("run ended", zap.String(logkey.TaskKey, r.TaskKey), zap.String(logkey.RunID, r.RunID),
+		zap.String(logkey.Outcome, r.Outcome), zap.String("pr_url", r.PRURL), zap.String("reason", r.Reason),
 		zap.Duration("duration", r.Duration))
 	rs.mu.Lock()
 	defer rs.mu.Unlock()

@@ -242,7 +242,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 
 	// Before anything recovers or reconciles runs: one process per runner id.
 	host, _ := os.Hostname()
-	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
+	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: runnerVersion()}
 	if err := g.Exclude(ctx, cfg.Repo, supervisor.WorktreeExclude); err != nil {
 		return fmt.Errorf("exclude worktree folder: %w", err)
 	}
@@ -322,13 +322,13 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		}
 	}
 
-	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log})
+	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log})
 	if err != nil {
 		return badInput("%v", err)
 	}
 	// The startup probe makes single attempts (MaxElapsed of 1ns: no retry
 	// inside the client) so reachTrakkar can say why each one failed.
-	probe, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log, MaxElapsed: time.Nanosecond})
+	probe, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log, MaxElapsed: time.Nanosecond})
 	if err != nil {
 		return badInput("%v", err)
 	}

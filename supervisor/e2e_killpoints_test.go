@@ -240,7 +240,8 @@ func (e *killEnv) start(t *testing.T, kp *killPoint) (*killable, chan struct{}) 
 		"--stop-grace", "2", "--github-api-url", e.ghURL, "--log-level", "debug")
 	cmd.Env = append(os.Environ(),
 		"TRAKKAR_API_URL="+e.url, "TRAKKAR_TOKEN="+agentToken, "GH_TOKEN="+ghToken,
-		"ANTHROPIC_API_KEY="+modelKey, "TRAKKAR_RUNNER_ID="+e.runner)
+		// Console logs: the kill points' markers are tab-separated.
+		"ANTHROPIC_API_KEY="+modelKey, "TRAKKAR_RUNNER_ID="+e.runner, "TRAKKAR_LOG_FORMAT=console")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &killable{cmd: cmd, out: &lineTee{}, started: make(chan struct{}), done: make(chan struct{})}
 	p.out.fn = e.k.line

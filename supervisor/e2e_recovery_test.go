@@ -56,7 +56,7 @@ func (e *env) spawn(t *testing.T, apiURL string, extra ...string) *process {
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(),
 		"TRAKKAR_API_URL="+apiURL, "TRAKKAR_TOKEN="+agentToken, "GH_TOKEN="+ghToken,
-		"ANTHROPIC_API_KEY="+modelKey, "TRAKKAR_RUNNER_ID="+e.runner)
+		"ANTHROPIC_API_KEY="+modelKey, "TRAKKAR_RUNNER_ID="+e.runner, "TRAKKAR_LOG_FORMAT=console")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -61,7 +61,7 @@ func (s *Supervisor) planJob(ws *workspace, resume bool, resumePrompt, freshProm
 	}
 	job.Prompt = freshPrompt
 	if s.cfg.Provider == ProviderClaude {
-		// Our own id, so the conversation can be found again (see agent-clis §1.8).
+		// Our own id, so the conversation can be found again (see docs/agent-clis.md §1.8).
 		job.SessionID = uuid.NewString()
 	}
 	return job, false

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
@@ -81,7 +82,7 @@ func (s *Supervisor) recoverRuns(ctx context.Context) {
 		go func(rec runRecord) {
 			defer s.wg.Done()
 			defer s.releaseSlot()
-			defer s.survive(s.log.With(zap.String("run_id", rec.Claim.Run.ID)))
+			defer s.survive(s.log.With(zap.String(logkey.RunID, rec.Claim.Run.ID)))
 			s.resume(ctx, rec, c)
 		}(rec)
 	}
@@ -99,7 +100,7 @@ func (s *Supervisor) recoverRuns(ctx context.Context) {
 
 // resume continues one recorded run.
 func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Container) {
-	log := s.log.With(zap.String("run_id", rec.Claim.Run.ID), zap.String("task_key", rec.Claim.Task.Key),
+	log := s.log.With(zap.String(logkey.RunID, rec.Claim.Run.ID), zap.String(logkey.TaskKey, rec.Claim.Task.Key),
 		zap.String("phase", rec.Phase))
 	// Claiming again with the same runner id is idempotent: it tells us whether
 	// the run is still ours and renews the lease.

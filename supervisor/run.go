@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -70,8 +71,8 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 		claim:       c,
 		stopReq:     make(chan struct{}),
 		lost:        make(chan struct{}),
-		log: s.log.With(zap.String("run_id", c.Run.ID), zap.String("task_id", c.Task.ID),
-			zap.String("task_key", c.Task.Key), zap.Int("attempt", c.Run.Attempt)),
+		log: s.log.With(zap.String(logkey.RunID, c.Run.ID), zap.String(logkey.TaskID, c.Task.ID),
+			zap.String(logkey.TaskKey, c.Task.Key), zap.Int(logkey.Attempt, c.Run.Attempt)),
 	}
 	r.rec = runRecord{Claim: c, Phase: phasePreparing}
 	r.setState(trakkar.StatePreparing)
@@ -94,6 +95,8 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 // drive runs body with the run's event shipper and heartbeats going, then
 // delivers the events and the completion body decided on.
 func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {
+	started, res := time.Now(), newResult(r)
+	defer s.report(res, started) // deferred: a run that panics is reported too
 	shipCtx, stopShip := context.WithCancel(ctx)
 	shipDone := make(chan struct{})
 	go func() { defer close(shipDone); r.ship.Run(shipCtx) }()
@@ -128,9 +131,11 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	// Only a lost lease or an abort ends the wait early, and then nothing is
 	// completed; a gone run needs no completion either. Events Trakkar
 	// refuses for good (a 4xx) do not hold the outcome back.
-	if comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil {
+	completed := comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil
+	if completed {
 		s.complete(ctx, r, *comp)
 	}
+	s.settle(res, r, comp, completed, ctx.Err() != nil)
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {
 		r.setPhase(phaseDone)
 		_ = r.ship.Close()
@@ -187,7 +192,7 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 		_, err := s.api.Complete(ctx, r.claim.Run.ID, c)
 		switch {
 		case err == nil:
-			r.log.Info("run completed", zap.String("outcome", c.Outcome))
+			r.log.Info("run completed", zap.String(logkey.Outcome, c.Outcome))
 			return
 		case trakkar.IsGone(err) || trakkar.IsLeaseLost(err):
 			r.log.Warn("run was finalised elsewhere; completion dropped", zap.Error(err))
@@ -196,7 +201,8 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 			r.log.Error("completion not delivered before shutdown", zap.Error(err))
 			return
 		}
-		r.log.Warn("completion failed; retrying", zap.Error(err), zap.Int("attempt", attempt))
+		// "retry", not "attempt": the run's logger carries the run's attempt.
+		r.log.Warn("completion failed; retrying", zap.Error(err), zap.Int("retry", attempt))
 		s.sleep(ctx, retryDelay(attempt, 30*time.Second))
 	}
 }

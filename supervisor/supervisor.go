@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/backoff"
+	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
@@ -34,6 +35,8 @@ type Supervisor struct {
 	// repoMu serialises operations on the user's repository (fetch, worktree
 	// add/remove) because git takes repository-wide locks for them.
 	repoMu sync.Mutex
+	// onRunEnd, when set, hears how each run ended (Deps.OnRunEnd).
+	onRunEnd func(RunResult)
 }
 
 // Deps are the adapters the supervisor drives.
@@ -46,6 +49,9 @@ type Deps struct {
 	// Agent is the agent's settings when the caller already read them (the
 	// CLI, at startup); nil: Run reads them.
 	Agent *trakkar.Agent
+	// OnRunEnd, when set, is called once for every run this process worked,
+	// as it ends, from the run's goroutine.
+	OnRunEnd func(RunResult)
 }
 
 // New validates the configuration and returns a supervisor.
@@ -65,7 +71,7 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 		log = zap.NewNop()
 	}
 	return &Supervisor{
-		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge,
+		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge, onRunEnd: d.OnRunEnd,
 		log:     log.Named("supervisor"),
 		redact:  redact.New(cfg.Secrets...),
 		known:   d.Agent,
@@ -223,7 +229,7 @@ func (s *Supervisor) sleep(ctx context.Context, d time.Duration) {
 }
 
 func (s *Supervisor) claimAndStart(ctx context.Context, r trakkar.Run) {
-	log := s.log.With(zap.String("run_id", r.ID), zap.String("task_id", r.TaskID))
+	log := s.log.With(zap.String(logkey.RunID, r.ID), zap.String(logkey.TaskID, r.TaskID))
 	claim, err := s.api.Claim(ctx, r.ID, trakkar.Runner(s.cfg.Runner))
 	switch {
 	case trakkar.IsAlreadyClaimed(err) || trakkar.IsGone(err) || trakkar.IsNotFound(err):

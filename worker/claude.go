@@ -10,7 +10,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
-// claudeCode runs Claude Code headless (agent-clis.md §1).
+// claudeCode runs Claude Code headless (docs/agent-clis.md §1).
 type claudeCode struct{}
 
 func init() { registerProvider("claude_code", claudeCode{}) }

@@ -60,7 +60,7 @@ var (
 
 // Classify decides whether a claude run failed and why. Text patterns are matched
 // only on error results and stderr: the model may write the same words in a
-// successful answer (agent-clis.md §4).
+// successful answer (docs/agent-clis.md §4).
 func Classify(r ClaudeRun) Classification {
 	if !r.HaveResult {
 		return classifyNoResult(r)

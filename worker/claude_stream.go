@@ -12,7 +12,7 @@ import (
 )
 
 // claudeParser reads `claude -p --output-format stream-json --verbose` output
-// (agent-clis.md §1.4-§1.5). Unknown types, subtypes, fields and non-JSON lines
+// (docs/agent-clis.md §1.4-§1.5). Unknown types, subtypes, fields and non-JSON lines
 // are ignored: the format grows with every CLI release.
 type claudeParser struct {
 	now       func() time.Time

@@ -8,7 +8,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
-// cursorAgent runs Cursor's cursor-agent headless (agent-clis.md §2).
+// cursorAgent runs Cursor's cursor-agent headless (docs/agent-clis.md §2).
 type cursorAgent struct{}
 
 func init() { registerProvider("cursor", cursorAgent{}) }

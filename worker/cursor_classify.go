@@ -16,7 +16,7 @@ const (
 
 var (
 	// "Error: Authentication required. Please run 'agent login' first, or set
-	// CURSOR_API_KEY environment variable." (agent-clis.md §2.1) and kin.
+	// CURSOR_API_KEY environment variable." (docs/agent-clis.md §2.1) and kin.
 	cursorAuthPatterns = []string{"authentication required", "not authenticated", "invalid api key", "agent login"}
 	// The wording of a missing --resume chat in print mode is not established;
 	// these cover "chat/session not found" with or without the id.

@@ -12,7 +12,7 @@ import (
 )
 
 // cursorParser reads `cursor-agent -p --output-format stream-json` output
-// (agent-clis.md §2.3). Unknown types, subtypes, fields and non-JSON lines are
+// (docs/agent-clis.md §2.3). Unknown types, subtypes, fields and non-JSON lines are
 // ignored.
 //
 // Assistant text comes in two shapes. Without --stream-partial-output every

@@ -27,12 +27,13 @@ func devServerCommand() *cli.Command {
 			&cli.StringFlag{Name: "provider", Value: "claude_code", Usage: "provider in the agent's settings"},
 			&cli.IntFlag{Name: "lease", Value: 60, Usage: "lease seconds handed out on claim"},
 			&cli.StringFlag{Name: "log-level", Value: "info"},
+			logFormatFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Int("lease") <= 0 {
 				return badInput("--lease must be positive")
 			}
-			log, _, err := newLogger(c.String("log-level"))
+			log, _, err := newLogger(c.String("log-level"), c.String("log-format"))
 			if err != nil {
 				return err
 			}

@@ -105,7 +105,8 @@ func standIn(t *testing.T) string {
 func TestOneRunnerPerRunnerID(t *testing.T) {
 	url := standIn(t)
 	base := []string{"--dry-run", "--provider", "claude_code", "--interval", "1", "--poll-wait", "1"}
-	env := []string{"TRAKKAR_TOKEN=trk_agent_locktest", "TRAKKAR_API_URL=" + url}
+	// Console logs: the test waits for their tab-separated "started".
+	env := []string{"TRAKKAR_TOKEN=trk_agent_locktest", "TRAKKAR_API_URL=" + url, "TRAKKAR_LOG_FORMAT=console"}
 	id := "rnr_locktest_" + testimage.RunID()
 	cases := []struct {
 		name             string

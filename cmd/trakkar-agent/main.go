@@ -10,9 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // usageError marks bad input: one line on stderr and exit status 2.
 type usageError struct{ msg string }
 
@@ -45,7 +42,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:    "trakkar-agent",
 		Usage:   "run Trakkar's delegated tasks with an AI agent, each in its own container",
-		Version: version,
+		Version: runnerVersion(),
 		Description: "Run it inside the git repository the agent should work on. It watches Trakkar for delegated\n" +
 			"tasks, works up to --max-concurrency of them at once, each in a fresh container on its own\n" +
 			"worktree and branch, streams progress into the task, and opens a pull request.\n\n" +
@@ -53,7 +50,8 @@ func newApp() *cli.App {
 			"TRAKKAR_RUNNER_ID on this host) exits at once. SIGINT/SIGTERM while starting stop it at\n" +
 			"once; while running the first drains, the second aborts.\n" +
 			"Exit status: 0 after a clean stop (signals included), 1 on an error, 2 on bad input or\n" +
-			"when another runner already works this repository.",
+			"when another runner already works this repository. With --once: 0 when every claimed run\n" +
+			"succeeded or had no changes, 1 when any failed or was stopped; a line per run says how it ended.",
 		Flags:           runFlags(),
 		Action:          runAction,
 		HideHelpCommand: true,

@@ -64,6 +64,7 @@ func TestBadInput(t *testing.T) {
 		{"negative workspace cap from env", withOrigin, nil, []string{"TRAKKAR_TOKEN=t", "TRAKKAR_MAX_WORKSPACE_MB=-3"}, "--max-workspace-mb must not be negative"},
 		{"unknown publish", withOrigin, []string{"--publish", "mail"}, []string{"TRAKKAR_TOKEN=t"}, `unknown --publish "mail"`},
 		{"root container user", withOrigin, []string{"--container-user", "0:0"}, []string{"TRAKKAR_TOKEN=t"}, "non-root uid:gid"},
+		{"unknown log format", withOrigin, []string{"--log-format", "xml"}, []string{"TRAKKAR_TOKEN=t"}, `unknown --log-format "xml"`},
 		{"unknown flag", withOrigin, []string{"--frobnicate"}, []string{"TRAKKAR_TOKEN=t"}, "flag provided but not defined"},
 		{"stray argument", withOrigin, []string{"go"}, []string{"TRAKKAR_TOKEN=t"}, `unexpected argument "go"`},
 		{"not a git repository", plain, nil, []string{"TRAKKAR_TOKEN=t"}, "is not inside a git repository"},

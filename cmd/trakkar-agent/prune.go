@@ -24,9 +24,10 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "repo", Usage: "the repository (default: the one containing the working directory)"},
 			&cli.BoolFlag{Name: "caches", Usage: "also drop the dependency cache volumes of every task of this repository, kept or not"},
 			&cli.StringFlag{Name: "log-level", Value: "warn"},
+			logFormatFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			log, _, err := newLogger(c.String("log-level"))
+			log, _, err := newLogger(c.String("log-level"), c.String("log-format"))
 			if err != nil {
 				return err
 			}

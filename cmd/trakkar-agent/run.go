@@ -36,7 +36,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "share", Usage: "folder of the main checkout (relative) that tasks see read-through with a private writable layer (repeatable; default node_modules when present; none to share nothing)"},
 		&cli.BoolFlag{Name: "no-caches", Usage: "do not mount the per-task package manager cache volumes into task containers"},
 		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once (default: the agent's setting, else " + strconv.Itoa(supervisor.DefaultConcurrency) + ")"},
-		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, exit"},
+		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, print a line per run and exit (1 when any run failed or was stopped)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "claim and read tasks only: no container, no push, no PR (the run is re-queued when its lease lapses)"},
 		&cli.StringFlag{Name: "repo", Usage: "the git repository to work on (default: the one containing the working directory)"},
 		&cli.StringFlag{Name: "image", EnvVars: []string{"TRAKKAR_IMAGE"}, Usage: "worker image (default: trakkar-agent/worker-<provider>:latest)"},
@@ -64,6 +64,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-workspace-mb", EnvVars: []string{"TRAKKAR_MAX_WORKSPACE_MB"}, Value: int(d.MaxWorkspaceMB),
 			Usage: "stop a task's container once what it can write on the host (its worktree and state folders) passes this, and fail the run, MiB; 0 means no cap"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+		logFormatFlag(),
 	}
 }
 
@@ -186,7 +187,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, sink, err := newLogger(c.String("log-level"))
+	log, sink, err := newLogger(c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}
@@ -241,7 +242,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 
 	// Before anything recovers or reconciles runs: one process per runner id.
 	host, _ := os.Hostname()
-	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: version}
+	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: runnerVersion()}
 	if err := g.Exclude(ctx, cfg.Repo, supervisor.WorktreeExclude); err != nil {
 		return fmt.Errorf("exclude worktree folder: %w", err)
 	}
@@ -321,13 +322,13 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		}
 	}
 
-	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log})
+	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log})
 	if err != nil {
 		return badInput("%v", err)
 	}
 	// The startup probe makes single attempts (MaxElapsed of 1ns: no retry
 	// inside the client) so reachTrakkar can say why each one failed.
-	probe, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: version, Logger: log, MaxElapsed: time.Nanosecond})
+	probe, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log, MaxElapsed: time.Nanosecond})
 	if err != nil {
 		return badInput("%v", err)
 	}
@@ -365,6 +366,11 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	if fg != nil {
 		deps.Forge = fg
 	}
+	var ended *results
+	if cfg.Once {
+		ended = &results{log: log}
+		deps.OnRunEnd = ended.add
+	}
 	sup, err := supervisor.New(*cfg, deps)
 	if err != nil {
 		return badInput("%s", oneLine(err))
@@ -374,7 +380,16 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		// A signal during startup: recover nothing, claim nothing.
 		return ctx.Err()
 	}
-	return sup.Run(ctx)
+	err = sup.Run(ctx)
+	if ended == nil {
+		return err
+	}
+	// --once's result: every run's line, then the exit status they decide.
+	_ = log.Sync()
+	if serr := ended.summarize(os.Stderr); err == nil {
+		err = serr
+	}
+	return err
 }
 
 // gitStateDir is host git's private HOME and config, shared by the commands.

@@ -1,5 +1,5 @@
 // Package fakeagent is a stand-in for the agent CLIs in tests. It follows the
-// headless behaviour documented in design/agent-clis.md (§1.11 for claude, §2
+// headless behaviour documented in docs/agent-clis.md (§1.11 for claude, §2
 // for cursor-agent: flags, errors, stream-json shapes, conversations on disk),
 // and its script is chosen by `fake:` directives inside the prompt so end-to-end
 // tests can drive it through ordinary task descriptions.
@@ -28,7 +28,7 @@ type options struct {
 	hasPrompt                                             bool
 }
 
-// Messages the real CLI prints (agent-clis.md §1.2, §1.6, §1.9).
+// Messages the real CLI prints (docs/agent-clis.md §1.2, §1.6, §1.9).
 const (
 	errNeedsVerbose = "Error: When using --print, --output-format=stream-json requires --verbose"
 	errRoot         = "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// The fake cursor-agent follows design/agent-clis.md §2: flags, the plain-text
+// The fake cursor-agent follows docs/agent-clis.md §2: flags, the plain-text
 // pre-flight errors on stderr, and the stream-json shapes (including the
 // --stream-partial-output deltas and their whole-segment repeats).
 //
@@ -29,7 +29,7 @@ type cursorOptions struct {
 	prompt                                    string
 }
 
-// Messages of the real CLI (agent-clis.md §2.1, §2.2); the trust message
+// Messages of the real CLI (docs/agent-clis.md §2.1, §2.2); the trust message
 // paraphrases the observed one, which names the flags that grant trust.
 const (
 	cursorAuthError  = "Error: Authentication required. Please run 'agent login' first, or set CURSOR_API_KEY environment variable."

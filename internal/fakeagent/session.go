@@ -15,7 +15,7 @@ import (
 
 // Slug is the transcript directory name the CLI derives from the working
 // directory: every character outside [A-Za-z0-9] becomes '-', no squeezing; a
-// slug over 200 characters is cut and suffixed with a hash (agent-clis.md §1.8).
+// slug over 200 characters is cut and suffixed with a hash (docs/agent-clis.md §1.8).
 func Slug(dir string) string {
 	var b strings.Builder
 	for _, r := range dir {

@@ -1,5 +1,5 @@
 // Package hostgit runs git on the host for the supervisor, hardened against content
-// written by the agent (see design/security.md §1.10 and §5): every invocation uses an
+// written by the agent (see docs/security.md §1.10 and §5): every invocation uses an
 // explicit argv, a scrubbed environment with a supervisor-owned global config and HOME,
 // per-call overrides that disable config-named programs (fsmonitor, hooks, credential
 // helpers, askpass, filter drivers), cwd in the supervisor's state dir, and — for

@@ -1,5 +1,5 @@
 // Package importpolicy decides whether the changes an agent made in its worktree may
-// be committed and pushed (design/security.md §5, rule 5). Everything the agent wrote
+// be committed and pushed (docs/security.md §5, rule 5). Everything the agent wrote
 // is attacker-controlled, so the policy refuses what could hurt the host, the
 // repository's consumers or CI: git metadata under any alias, nested repositories,
 // submodule configuration, symlinks leaving the tree, oversized blobs, mass changes
@@ -355,7 +355,7 @@ func display(s string) string {
 
 // bareRepos refuses folders that a git client would take for a bare
 // repository: git honours an embedded bare repository when someone runs git
-// inside it, and its config can name programs (see security.md §1.4).
+// inside it, and its config can name programs (see docs/security.md §1.4).
 func bareRepos(changes []hostgit.Change) []Violation {
 	type marks struct{ head, store bool }
 	dirs := map[string]*marks{}

@@ -27,7 +27,7 @@ type ShipperOptions struct {
 	Interval  time.Duration    // batching period, default 1s
 	MaxBuffer int              // without SpoolDir: max events held unacknowledged, default 10000
 	StartSeq  int64            // last seq already acknowledged (0 for a new run); the next event gets StartSeq+1
-	Logger    *zap.Logger      // nil → zap.NewNop()
+	Logger    *zap.Logger      // names the run (the shipper adds no run field); nil → zap.NewNop()
 	Now       func() time.Time // stamps Event.At; for tests; default time.Now
 
 	// With SpoolDir, memory holds at most MaxMemory unacked events (default
@@ -142,7 +142,9 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
-	s.log = s.log.Named("shipper").With(zap.String("run_id", runID))
+	// The caller's logger names the run already; adding run_id again would
+	// repeat the key in every line.
+	s.log = s.log.Named("shipper")
 	if s.now == nil {
 		s.now = time.Now
 	}

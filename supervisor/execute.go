@@ -147,6 +147,9 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	spec.OwnInit = true
 	tn.Apply(&spec)
 	id, err := s.rt.Create(ctx, spec)
+	if err != nil && s.removeLeftover(ctx, r, spec.Name) {
+		id, err = s.rt.Create(ctx, spec)
+	}
 	if err != nil {
 		box.StopEgress(ctx, r.claim.Run.ID)
 		return nil, fmt.Errorf("create container: %w", err)

@@ -3,6 +3,7 @@ package supervisor_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -582,5 +583,34 @@ func TestPhasesPanicInOneRun(t *testing.T) {
 	rv := e.runOf("WEB-2")
 	if rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
 		t.Fatalf("the other run did not succeed: %+v; events:\n%s", rv.Completion, texts(rv.Events))
+	}
+}
+
+// A create that the previous process sent just before it was killed can reach
+// the engine after the restart cleaned up: the run's own container name is
+// then taken by a leftover of the same run. The run replaces it instead of
+// failing (TestKillAnywhere's kill point just after "Workspace ready").
+func TestPhasesLeftoverContainerHoldsTheName(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t, trakkar.Agent{})
+	e.task("WEB-1")
+	var planted atomic.Bool
+	e.rt.OnCreate = func(s docker.Spec) {
+		if isVerify(s) || s.Labels[supervisor.LabelRole] != "" || !planted.CompareAndSwap(false, true) {
+			return
+		}
+		leftover := s
+		leftover.Labels = maps.Clone(s.Labels)
+		if _, err := e.rt.Create(context.Background(), leftover); err != nil {
+			t.Errorf("plant the leftover: %v", err)
+		}
+	}
+	e.start(e.config(nil)).wait(t)
+	if !planted.Load() {
+		t.Fatal("no agent container was created")
+	}
+	rv := e.runOf("WEB-1")
+	if rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("run did not succeed over the leftover: %+v %s; events:\n%s", rv.Completion, errText(rv.Completion), texts(rv.Events))
 	}
 }

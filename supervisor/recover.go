@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -227,6 +228,27 @@ func (s *Supervisor) workspaceFor(r *run) *workspace {
 	ws := s.workspacePaths(r.claim.Task)
 	ws.wt, ws.base = r.rec.Worktree, r.rec.Base
 	return ws
+}
+
+// removeLeftover removes a container of this run named name, if there is one,
+// and reports whether it did. A create that the previous process sent just
+// before it died can reach the engine after the restart cleaned up, and then
+// holds the run's container name; the name carries the run id, so it is ours.
+func (s *Supervisor) removeLeftover(ctx context.Context, r *run, name string) bool {
+	cs, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRunner: s.cfg.Runner.ID})
+	if err != nil {
+		return false
+	}
+	removed := false
+	for _, c := range cs {
+		if strings.TrimPrefix(c.Name, "/") == name {
+			r.log.Warn("a container of this run from before the restart holds its name; replacing it",
+				zap.String("container_id", shortID(c.ID)))
+			s.discardContainer(ctx, c.ID)
+			removed = true
+		}
+	}
+	return removed
 }
 
 func (s *Supervisor) discardContainer(ctx context.Context, id string) {

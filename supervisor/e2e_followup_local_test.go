@@ -17,6 +17,7 @@ import (
 // under --publish local, the pushed branch under branch. It never resets a
 // branch holding earlier work, and says what it continued from.
 func TestFollowUpContinuesTheTaskBranch(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		publish string
 		key     string
@@ -26,6 +27,7 @@ func TestFollowUpContinuesTheTaskBranch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.publish, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOpts{})
 			e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = c.publish }))
 			task, _, err := e.stand.CreateTask(standin.NewTask{Key: c.key, Title: "Add greeting files",
@@ -81,6 +83,7 @@ func TestFollowUpContinuesTheTaskBranch(t *testing.T) {
 // earlier push failed) is continued, not reset; one that diverged from it is
 // refused with a clear reason and left as it was.
 func TestFollowUpKeepsUnpushedWork(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		key      string
@@ -91,6 +94,7 @@ func TestFollowUpKeepsUnpushedWork(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOpts{})
 			e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = supervisor.PublishBranch }))
 			task, _, err := e.stand.CreateTask(standin.NewTask{Key: c.key, Title: "Add greeting files",
@@ -172,6 +176,7 @@ func renameOnFollowUp(next http.Handler) http.Handler {
 // A task renamed between runs keeps its branch: the follow-up continues it
 // instead of starting a new branch from the base.
 func TestFollowUpKeepsTheBranchOfARenamedTask(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	e.wrapHandler(renameOnFollowUp)
 	e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = supervisor.PublishLocal }))

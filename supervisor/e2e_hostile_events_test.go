@@ -22,6 +22,7 @@ import (
 // worker also signs every line with a key only its memory holds (gVisor does
 // guard /proc/<pid>/mem), and the supervisor ignores unsigned lines, saying so.
 func TestHostileForgedEventsDoNotReachTrakkar(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, hostileForgedEvents)
 }
 
@@ -66,6 +67,7 @@ func hostileForgedEvents(t *testing.T, rt hostileRuntime) {
 // many lines were lost. Protection: the worker caps what it forwards of the
 // CLI's stderr, and numbers its event lines so the supervisor sees gaps.
 func TestHostileStderrFloodKeepsToolCall(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, hostileStderrFlood)
 }
 
@@ -106,6 +108,7 @@ func tailText(s string, n int) string {
 // container: every note arrives at most once and in order, and the notes that
 // rotation took are counted in loss events rather than silently missing.
 func TestRotationFloodAcrossRestartExactlyOnce(t *testing.T) {
+	t.Parallel()
 	const notes = 20000
 	e := newEnv(t, envOpts{lease: 10})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "ROT-1", Title: "Flood",

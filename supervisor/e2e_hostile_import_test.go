@@ -64,6 +64,7 @@ func refusedWithoutPR(t *testing.T, e *env, rv standin.RunView, branchGlob strin
 // The import and disk attacks of issue 9 (items 4 and 8), with the runner's
 // default protected paths, a small file cap and a small workspace cap.
 func TestHostileImportAndDisk(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, hostileImportAndDisk)
 }
 

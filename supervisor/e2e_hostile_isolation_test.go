@@ -23,6 +23,7 @@ const cacheTools = 7
 // task's agent or verify may see it; the task's own follow-up still does.
 // Protection: cache volumes are per task, and verify has its own set.
 func TestHostileCachesArePrivatePerTask(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, hostileCachesArePrivatePerTask)
 }
 
@@ -81,6 +82,7 @@ func hostileCachesArePrivatePerTask(t *testing.T, rt hostileRuntime) {
 // those bits without following links, and resets the out folder before each
 // container, so the follow-up runs normally.
 func TestHostileSetuidFilesAreCleared(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, hostileSetuidFilesAreCleared)
 }
 

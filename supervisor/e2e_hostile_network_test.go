@@ -78,6 +78,7 @@ func hostAddresses(t *testing.T) []string {
 // the host fails, though servers listen there on all interfaces. Under gVisor
 // too: the sandbox reaches the proxy's socket (runsc --host-uds=open).
 func TestAllowlistReachesOnlyTheProxy(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, allowlistReachesOnlyTheProxy)
 }
 
@@ -134,6 +135,7 @@ func allowlistReachesOnlyTheProxy(t *testing.T, rt hostileRuntime) {
 // path and only with the task's own secret: a CONNECT to the model host is
 // refused, a wrong key is refused, and no other container reaches the injector.
 func TestPinnedModelKeyOnlyForTheTask(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, pinnedModelKeyOnlyForTheTask)
 }
 
@@ -228,6 +230,7 @@ func pinnedModelKeyOnlyForTheTask(t *testing.T, rt hostileRuntime) {
 // A verify step under --network allowlist runs like the agent: no network of
 // its own, the allowlisted names through the proxy on its loopback port.
 func TestVerifyUnderAllowlist(t *testing.T) {
+	t.Parallel()
 	anyPort, anyHits := hostListener(t, "0.0.0.0:0")
 	bridge := bridgeAddress(t)
 	// stdin stays open a while: Go's server drops a request whose client

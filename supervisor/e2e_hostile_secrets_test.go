@@ -114,6 +114,7 @@ func leakTask(t *testing.T, e *env, key, scenario string) {
 }
 
 func TestHostileAgentCannotPublishTheModelKey(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, hostileAgentCannotPublishTheModelKey)
 }
 

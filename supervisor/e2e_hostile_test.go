@@ -170,11 +170,21 @@ var hostileRuntimes = []hostileRuntime{
 	{name: "runsc", runtime: "runsc", network: supervisor.NetworkNone},
 }
 
-// forEachRuntime runs a hostile case once per runtime, as subtests.
+// forEachRuntime runs a hostile case once per runtime, as parallel subtests.
 func forEachRuntime(t *testing.T, fn func(t *testing.T, rt hostileRuntime)) {
+	t.Helper()
+	eachRuntime(t, true, fn)
+}
+
+// eachRuntime runs a hostile case once per runtime, as subtests that run
+// side by side when parallel is set.
+func eachRuntime(t *testing.T, parallel bool, fn func(t *testing.T, rt hostileRuntime)) {
 	t.Helper()
 	for _, rt := range hostileRuntimes {
 		t.Run(rt.name, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
 			if rt.runtime != "" {
 				dc := testimage.Docker(t)
 				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -193,8 +203,12 @@ func forEachRuntime(t *testing.T, fn func(t *testing.T, rt hostileRuntime)) {
 // memory, pids and import caps. The user's trusted git config is the dangerous
 // kind real users have: a husky hooksPath, custom filter/diff/merge drivers in the
 // repository config and git-lfs in the global config, all pointing at canaries.
+//
+// Serial, one runtime after the other: each sets the process's environment
+// (an env canary, the user's HOME), and eleven tasks at once per runtime take
+// longer side by side on a small host than in turn.
 func TestHostileAgentIsContained(t *testing.T) {
-	forEachRuntime(t, hostileContainment)
+	eachRuntime(t, false, hostileContainment)
 }
 
 func hostileContainment(t *testing.T, rt hostileRuntime) {
@@ -541,6 +555,7 @@ func hostileContainment(t *testing.T, rt hostileRuntime) {
 // runner or be read through. Protection: readResult opens the file without
 // following symlinks and without blocking, and accepts only a regular file.
 func TestHostileResultFileCannotHangTheRunner(t *testing.T) {
+	t.Parallel()
 	forEachRuntime(t, hostileResultFile)
 }
 

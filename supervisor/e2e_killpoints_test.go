@@ -295,6 +295,7 @@ func (c tally) String() string {
 // behind: one completion and one PR per task, gapless events carrying every
 // progress note exactly once, no container, network or worktree left over.
 func TestKillAnywhere(t *testing.T) {
+	t.Parallel()
 	verify := "echo verify-start; sleep 1; echo verify-done"
 	e := &killEnv{env: newEnv(t, envOpts{lease: 3, agent: trakkar.Agent{VerifyCommand: &verify}}), k: &killer{}}
 	e.wrapHandler(e.k.middleware)

@@ -31,6 +31,7 @@ func attempts(evs []trakkar.Event) [][]trakkar.Event {
 // A lost lease stops the container within seconds and nothing more is reported
 // for that attempt; the re-queued run is picked up again cleanly.
 func TestLeaseLostStopsTheContainer(t *testing.T) {
+	t.Parallel()
 	var offset atomic.Int64
 	e := newEnv(t, envOpts{lease: 3, now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "REL-10", Title: "Lose the lease", Description: "fake:scenario=hang\n"}); err != nil {
@@ -81,18 +82,23 @@ func TestLeaseLostStopsTheContainer(t *testing.T) {
 	}
 }
 
-// Trakkar answers 503 for a minute mid-run: the agent keeps going, and every
-// event reaches Trakkar exactly once, in order, when it is back.
+// Trakkar answers 503 for 35 s mid-run, past the 30 s after which the runner
+// once gave up on its events: the agent keeps going, and every event reaches
+// Trakkar exactly once, in order, when it is back. Retries are capped at half
+// a second, so the outage holds dozens of them and its end is seen at once.
 func TestTrakkarOutageLosesNothing(t *testing.T) {
-	e := newEnv(t, envOpts{lease: 300})
+	t.Parallel()
+	// The client gives up on a call after 2 s, so the shipper's own retries
+	// carry the outage (the agent's-end outage test keeps the client's).
+	e := newEnv(t, envOpts{lease: 300, clientBackoff: 300 * time.Millisecond, clientMaxElapsed: 2 * time.Second})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "REL-11", Title: "Talk through an outage",
-		Description: "fake:scenario=chatty\nfake:count=75\nfake:delay=1s\n"}); err != nil {
+		Description: "fake:scenario=chatty\nfake:count=50\nfake:delay=1s\n"}); err != nil {
 		t.Fatal(err)
 	}
-	e.start(e.config(nil))
+	e.start(e.config(func(c *supervisor.Config) { c.EventRetryMax = 500 * time.Millisecond }))
 	waitFor(t, 60*time.Second, "first progress notes", func() bool {
 		rv, _ := e.lastRun("REL-11")
-		return strings.Contains(eventTexts(rv.Events), "Progress note 2 of 75")
+		return strings.Contains(eventTexts(rv.Events), "Progress note 2 of 50")
 	})
 	var down atomic.Bool
 	down.Store(true)
@@ -104,7 +110,7 @@ func TestTrakkarOutageLosesNothing(t *testing.T) {
 		}
 		return 0, false
 	})
-	time.Sleep(60 * time.Second)
+	time.Sleep(35 * time.Second)
 	down.Store(false)
 	rv := e.waitCompleted("REL-11", 120*time.Second)
 	if refused.Load() == 0 {
@@ -113,8 +119,8 @@ func TestTrakkarOutageLosesNothing(t *testing.T) {
 	assertSeqContiguous(t, rv.Events)
 	assertNoDuplicateContent(t, rv.Events)
 	all := eventTexts(rv.Events)
-	for i := 1; i <= 75; i++ {
-		if !strings.Contains(all, "Progress note "+strconv.Itoa(i)+" of 75") {
+	for i := 1; i <= 50; i++ {
+		if !strings.Contains(all, "Progress note "+strconv.Itoa(i)+" of 50") {
 			t.Fatalf("progress note %d lost in the outage", i)
 		}
 	}
@@ -125,6 +131,8 @@ func TestTrakkarOutageLosesNothing(t *testing.T) {
 
 // Stop reaches the agent within the 5 s budget after the heartbeat that
 // carries it, also when the agent ignores SIGTERM (killed after the grace).
+// It measures a latency, so it stays out of the parallel e2e crowd; its two
+// cases run side by side.
 func TestStopLatency(t *testing.T) {
 	for _, c := range []struct {
 		name, desc string
@@ -133,6 +141,7 @@ func TestStopLatency(t *testing.T) {
 		{"ignores SIGTERM", "fake:scenario=hang\nfake:ignore-sigterm\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOpts{lease: 3})
 			// Record when a heartbeat answer first carries the Stop.
 			var carried atomic.Int64
@@ -178,6 +187,7 @@ func TestStopLatency(t *testing.T) {
 
 // Two supervisors (two hosts) share one agent: ten tasks, each run exactly once.
 func TestTwoSupervisorsShareTheQueue(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	// The second host has its own clone of the same origin.
 	second := filepath.Join(t.TempDir(), "web2")
@@ -226,6 +236,7 @@ func TestTwoSupervisorsShareTheQueue(t *testing.T) {
 // The first SIGTERM drains: running agents are stopped and reported stopped,
 // workspaces kept, no container left, exit status 0.
 func TestSIGTERMDrains(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	for _, k := range []string{"DRAIN-1", "DRAIN-2"} {
 		if _, _, err := e.stand.CreateTask(standin.NewTask{Key: k, Title: k, Description: "fake:scenario=hang\n"}); err != nil {

@@ -38,20 +38,44 @@ type PruneReport struct {
 }
 
 // Prune removes the worktrees, state and exited containers of finished tasks
-// in repo. Workspaces of unfinished runs (a run still working, or one a
+// in repo; only containers of runs recorded in repo are touched. Workspaces of unfinished runs (a run still working, or one a
 // restarted supervisor will pick up) are kept.
 func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (PruneReport, error) {
 	var rep PruneReport
 	root := WorktreeRoot(repo)
-	running := map[string]bool{} // task keys with a live container
+	states, err := os.ReadDir(filepath.Join(root, ".state"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return rep, fmt.Errorf("read state folder: %w", err)
+	}
+	// The engine is shared: only containers of this repository's runs, known
+	// from their records, are looked at.
+	records := map[string]runRecord{} // state folder → its record
+	runKey := map[string]string{}     // run id → state folder
+	for _, d := range states {
+		if !d.IsDir() {
+			continue
+		}
+		var rec runRecord
+		if b, err := os.ReadFile(filepath.Join(root, ".state", d.Name(), recordFile)); err == nil && json.Unmarshal(b, &rec) == nil {
+			records[d.Name()] = rec
+			if rec.Claim.Run.ID != "" {
+				runKey[rec.Claim.Run.ID] = d.Name()
+			}
+		}
+	}
+	running := map[string]bool{} // state folders with a live container
 	if rt != nil {
 		cs, err := rt.List(ctx, map[string]string{LabelManaged: "true"})
 		if err != nil {
 			return rep, fmt.Errorf("list task containers: %w", err)
 		}
 		for _, c := range cs {
+			key, ours := runKey[c.Labels[LabelRunID]]
+			if !ours {
+				continue
+			}
 			if c.State == "running" || c.State == "restarting" || c.State == "created" {
-				running[c.Labels[LabelTaskKey]] = true
+				running[key] = true
 				continue
 			}
 			if err := rt.Remove(ctx, c.ID); err != nil {
@@ -61,26 +85,15 @@ func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (Prune
 		}
 	}
 	var volErrs []error
-	states, err := os.ReadDir(filepath.Join(root, ".state"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return rep, fmt.Errorf("read state folder: %w", err)
-	}
 	for _, d := range states {
 		if !d.IsDir() {
 			continue
 		}
 		key := d.Name()
 		stateDir := filepath.Join(root, ".state", key)
-		var rec runRecord
-		if b, err := os.ReadFile(filepath.Join(stateDir, recordFile)); err == nil {
-			if json.Unmarshal(b, &rec) == nil && rec.Phase != phaseDone {
-				rep.Kept = append(rep.Kept, key)
-				continue
-			}
-			if running[rec.Claim.Task.Key] {
-				rep.Kept = append(rep.Kept, key)
-				continue
-			}
+		if rec, ok := records[key]; ok && (rec.Phase != phaseDone || running[key]) {
+			rep.Kept = append(rep.Kept, key)
+			continue
 		}
 		wtPath := filepath.Join(root, key)
 		if _, err := os.Lstat(wtPath); err == nil {

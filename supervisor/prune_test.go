@@ -90,3 +90,53 @@ func TestPruneRemovesTheTaskCaches(t *testing.T) {
 		}
 	}
 }
+
+// fakeContainers adds containers to fakeVolumes.
+type fakeContainers struct {
+	fakeVolumes
+	cs      []docker.Container
+	removed []string
+}
+
+func (f *fakeContainers) List(context.Context, map[string]string) ([]docker.Container, error) {
+	return f.cs, nil
+}
+func (f *fakeContainers) Remove(_ context.Context, id string) error {
+	f.removed = append(f.removed, id)
+	return nil
+}
+
+// Prune touches only the containers of this repository's runs: the engine is
+// shared, and another checkout's exited container (or a running one whose
+// task has the same key) is none of its business.
+func TestPruneTouchesOnlyThisRepositorysContainers(t *testing.T) {
+	repo := t.TempDir()
+	state := filepath.Join(repo, ".trakkar-worktrees", ".state", "web-1")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rec := runRecord{Phase: phaseDone}
+	rec.Claim.Run.ID, rec.Claim.Task.Key = "run_mine", "WEB-1"
+	b, _ := json.Marshal(rec)
+	if err := os.WriteFile(filepath.Join(state, recordFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	labels := func(run string) map[string]string {
+		return map[string]string{LabelManaged: "true", LabelRunID: run, LabelTaskKey: "WEB-1"}
+	}
+	rt := &fakeContainers{cs: []docker.Container{
+		{ID: "mine-exited", State: "exited", Labels: labels("run_mine")},
+		{ID: "other-exited", State: "exited", Labels: labels("run_other")},
+		{ID: "other-running", State: "running", Labels: labels("run_other2")},
+	}}
+	rep, err := Prune(context.Background(), repo, rt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rt.removed, []string{"mine-exited"}) || rep.Containers != 1 {
+		t.Errorf("removed containers %v (reported %d), want only mine-exited", rt.removed, rep.Containers)
+	}
+	if !slices.Equal(rep.Workspaces, []string{"web-1"}) {
+		t.Errorf("another checkout's running task kept this one's workspace: workspaces %v kept %v", rep.Workspaces, rep.Kept)
+	}
+}

@@ -80,15 +80,27 @@ func hostileStderrFlood(t *testing.T, rt hostileRuntime) {
 		rt.apply(c)
 	}))
 	rv := e.waitCompleted("HOS-31", 3*time.Minute)
-	requireLines(t, hostileLines(t, rv), "HOSTILE PLANTED stderr-flood:", "wrote 50 MiB to stderr")
-	toolSeen, lossReported := false, false
+	// The attack ran: its report arrived, or the worker said how much of the
+	// flood it dropped (the report itself may be among the lines rotation
+	// took, which a loss event must then say).
+	planted := false
+	for _, l := range hostileLines(t, rv) {
+		planted = planted || (strings.HasPrefix(l, "HOSTILE PLANTED stderr-flood:") && strings.Contains(l, "wrote 50 MiB to stderr"))
+	}
+	toolSeen, lossReported, dropped := false, false, false
 	for _, ev := range rv.Events {
+		if strings.Contains(ev.Text, "bytes of the agent's stderr") {
+			dropped = true
+		}
 		if ev.Type == trakkar.EventTool && strings.Contains(ev.Text, fakeagent.FloodToolMarker) {
 			toolSeen = true
 		}
 		if ev.Type == trakkar.EventError && strings.Contains(ev.Text, "were lost (container log rotation)") {
 			lossReported = true
 		}
+	}
+	if !planted && !dropped {
+		t.Errorf("no sign that the flood ran:\n%s", tailText(eventTexts(rv.Events), 3000))
 	}
 	if !toolSeen && !lossReported {
 		t.Errorf("the tool call after the flood vanished without a loss report:\n%s", tailText(eventTexts(rv.Events), 3000))

@@ -597,25 +597,39 @@ func TestPhasesPanicInOneRun(t *testing.T) {
 // failing (TestKillAnywhere's kill point just after "Workspace ready").
 func TestPhasesLeftoverContainerHoldsTheName(t *testing.T) {
 	t.Parallel()
-	e := newFakeEnv(t, trakkar.Agent{})
-	e.task("WEB-1")
-	var planted atomic.Bool
-	e.rt.OnCreate = func(s docker.Spec) {
-		if isVerify(s) || s.Labels[supervisor.LabelRole] != "" || !planted.CompareAndSwap(false, true) {
-			return
-		}
-		leftover := s
-		leftover.Labels = maps.Clone(s.Labels)
-		if _, err := e.rt.Create(context.Background(), leftover); err != nil {
-			t.Errorf("plant the leftover: %v", err)
-		}
-	}
-	e.start(e.config(nil)).wait(t)
-	if !planted.Load() {
-		t.Fatal("no agent container was created")
-	}
-	rv := e.runOf("WEB-1")
-	if rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
-		t.Fatalf("run did not succeed over the leftover: %+v %s; events:\n%s", rv.Completion, errText(rv.Completion), texts(rv.Events))
+	verifyCmd := "make test"
+	for _, tc := range []struct {
+		name   string
+		agent  trakkar.Agent
+		target func(docker.Spec) bool
+	}{
+		{"agent container", trakkar.Agent{}, func(s docker.Spec) bool { return s.Labels[supervisor.LabelRole] == "" }},
+		// A kill during verify: the restarted runner verifies again.
+		{"verify container", trakkar.Agent{VerifyCommand: &verifyCmd}, isVerify},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newFakeEnv(t, tc.agent)
+			e.task("WEB-1")
+			var planted atomic.Bool
+			e.rt.OnCreate = func(s docker.Spec) {
+				if !tc.target(s) || !planted.CompareAndSwap(false, true) {
+					return
+				}
+				leftover := s
+				leftover.Labels = maps.Clone(s.Labels)
+				if _, err := e.rt.Create(context.Background(), leftover); err != nil {
+					t.Errorf("plant the leftover: %v", err)
+				}
+			}
+			e.start(e.config(nil)).wait(t)
+			if !planted.Load() {
+				t.Fatal("no such container was created")
+			}
+			rv := e.runOf("WEB-1")
+			if rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+				t.Fatalf("run did not succeed over the leftover: %+v %s; events:\n%s", rv.Completion, errText(rv.Completion), texts(rv.Events))
+			}
+		})
 	}
 }

@@ -126,6 +126,7 @@ type Git interface {
 	RemoveWorktree(ctx context.Context, repo string, wt hostgit.Worktree) error
 	Exclude(ctx context.Context, repo, pattern string) error
 	InitScratch(ctx context.Context, gitDir, workTree, branch string) error
+	ScratchFromCheckout(ctx context.Context, gitDir string, wt hostgit.Worktree) error
 }
 
 // Forge opens pull requests.

@@ -26,8 +26,11 @@ type workspace struct {
 	agentDir string // the agent CLI's config dir (sessions), mounted read-write
 	gitDir   string // the agent's disposable repository, rebuilt for every run
 	scratch  bool   // gitDir is ready to mount
-	base     string // base branch name
-	earlier  int    // commits the task branch already had over the base
+	// fresh: the worktree was checked out by this run and nothing has
+	// written to it since, so its index and files are exactly its HEAD.
+	fresh   bool
+	base    string // base branch name
+	earlier int    // commits the task branch already had over the base
 }
 
 // origin says where the workspace starts, for the "Workspace ready" status.
@@ -147,6 +150,7 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		if ws.wt, err = s.git.AddWorktree(ctx, s.cfg.Repo, path, branch, start); err != nil {
 			return nil, fmt.Errorf("create worktree: %w", err)
 		}
+		ws.fresh = true
 		if ws.earlier, err = s.git.CountCommits(ctx, s.cfg.Repo, baseRef, ws.wt.Base); err != nil {
 			return nil, fmt.Errorf("count the branch's commits: %w", err)
 		}

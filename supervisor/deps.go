@@ -124,6 +124,8 @@ type Git interface {
 	CommitStaged(ctx context.Context, wt hostgit.Worktree, message string) (string, error)
 	Push(ctx context.Context, repo, remote, branch string, auth hostgit.Auth) error
 	RemoveWorktree(ctx context.Context, repo string, wt hostgit.Worktree) error
+	TrashWorktree(ctx context.Context, repo string, wt hostgit.Worktree, trashDir string) (string, error)
+	PruneWorktrees(ctx context.Context, repo string) error
 	Exclude(ctx context.Context, repo, pattern string) error
 	InitScratch(ctx context.Context, gitDir, workTree, branch string) error
 	ScratchFromCheckout(ctx context.Context, gitDir string, wt hostgit.Worktree) error

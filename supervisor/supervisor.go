@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/backoff"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
@@ -117,6 +118,23 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		zap.Int("slots", slots), zap.String("repo", s.cfg.Repo), zap.String("image", s.cfg.Image),
 		zap.Bool("once", s.cfg.Once), zap.Bool("dry_run", s.cfg.DryRun))
 
+	if !s.cfg.DryRun {
+		// Worktree removals a crash cut short; their folders are in the
+		// trash, so no run waits for them.
+		s.repoMu.Lock()
+		err := s.git.PruneWorktrees(ctx, s.cfg.Repo)
+		s.repoMu.Unlock()
+		if err != nil {
+			s.log.Warn("prune worktree records", zap.Error(err))
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := hostgit.EmptyTrash(trashDir(s.cfg.WorktreeRoot)); err != nil {
+				s.log.Warn("empty the worktree trash", zap.Error(err))
+			}
+		}()
+	}
 	s.recoverRuns(ctx)
 	err = s.pollLoop(ctx, slots)
 	s.wg.Wait()

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/sandbox"
@@ -283,4 +286,59 @@ func chownTree(root string, uid, gid int) error {
 		}
 		return os.Lchown(p, uid, gid)
 	})
+}
+
+// trashFolder, under the worktree root, holds worktrees being deleted.
+const trashFolder = ".trash"
+
+func trashDir(root string) string { return filepath.Join(root, trashFolder) }
+
+// discardWorkspace removes a published run's worktree. Only the rename into
+// the trash and git's bookkeeping hold the repository lock; the deletion, as
+// long as git's checkout took, runs in the background. A crash anywhere here
+// leaves a trash folder and a stale worktree record, which the next start and
+// prune finish (cleanTrash).
+func (s *Supervisor) discardWorkspace(ctx context.Context, r *run) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	wt := r.rec.Worktree
+	s.repoMu.Lock()
+	trashed, err := s.git.TrashWorktree(cctx, s.cfg.Repo, wt, trashDir(s.cfg.WorktreeRoot))
+	if err != nil && trashed == "" {
+		// A rename across file systems, say: delete in place, as before.
+		r.log.Warn("move worktree to the trash; removing it in place", zap.Error(err))
+		if err := s.git.RemoveWorktree(cctx, s.cfg.Repo, wt); err != nil {
+			r.log.Warn("remove worktree", zap.Error(err))
+		}
+	} else if err != nil {
+		r.log.Warn("trash worktree", zap.Error(err))
+	}
+	s.repoMu.Unlock()
+	if trashed == "" {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := hostgit.DeleteTrashed(trashed); err != nil {
+			r.log.Warn("delete trashed worktree", zap.Error(err))
+		}
+	}()
+}
+
+// TrashGit is what finishing interrupted worktree removals needs.
+type TrashGit interface {
+	PruneWorktrees(ctx context.Context, repo string) error
+}
+
+// cleanTrash finishes worktree removals a crash cut short: git's records of
+// worktrees whose folders went to the trash are pruned, and the trash
+// emptied. A nil g leaves git's records alone.
+func cleanTrash(ctx context.Context, repo string, g TrashGit) error {
+	if g != nil {
+		if err := g.PruneWorktrees(ctx, repo); err != nil {
+			return err
+		}
+	}
+	return hostgit.EmptyTrash(trashDir(WorktreeRoot(repo)))
 }

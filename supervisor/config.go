@@ -111,6 +111,11 @@ type Config struct {
 	PinModelKey bool
 	ModelAPIURL string // default https://api.anthropic.com
 
+	// FetchShare is how long after a fetch of the remote started a claim may
+	// still use it rather than fetch again (0 → 500ms): a burst of claims
+	// shares one fetch.
+	FetchShare time.Duration
+
 	// EventRetryMax caps the wait between retries of event delivery while
 	// Trakkar is unreachable (0 → 30s). Delivery itself has no time limit.
 	EventRetryMax time.Duration

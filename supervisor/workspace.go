@@ -115,14 +115,14 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		}
 	}
 
-	s.repoMu.Lock()
-	defer s.repoMu.Unlock()
 	if err := s.git.Exclude(ctx, s.cfg.Repo, WorktreeExclude); err != nil {
 		return nil, fmt.Errorf("exclude worktree folder: %w", err)
 	}
-	if err := s.git.Fetch(ctx, s.cfg.Repo, s.cfg.Remote, s.auth()); err != nil {
+	if err := s.fetches.do(ctx, fetchTimeout); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", s.cfg.Remote, err)
 	}
+	// From here on only git's own locks: another task's worktree add, as long
+	// as a large checkout takes, does not hold this one up.
 	if t.BaseBranch != nil && *t.BaseBranch != "" {
 		if err := hostgit.ValidateBranch(*t.BaseBranch); err != nil {
 			return nil, fmt.Errorf("task base branch: %w", err)
@@ -172,6 +172,10 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 	}
 	return ws, nil
 }
+
+// fetchTimeout bounds one shared fetch of the remote, which no single claim
+// can cancel.
+const fetchTimeout = 10 * time.Minute
 
 // startPoint is where a new worktree of the task's branch begins: everything
 // the task already has, never less. That is the pushed branch or the base, moved

@@ -103,7 +103,7 @@ type Config struct {
 	AllowDomains   []string // allowlist; empty → DefaultAllowDomains(provider)
 	EgressNetwork  string   // where the egress proxy reaches out from; "" → the default bridge
 	Runtime        string   // OCI runtime for task containers, e.g. runsc; "" → the engine's default
-	NoAgentGit     bool     // skip the agent's disposable repository (saves hashing a huge tree every run)
+	NoAgentGit     bool     // skip the agent's disposable repository
 	LogMaxSize     string   // rotation size of an agent container's log; "" → docker.LogMaxSize (tests shrink it)
 	// PinModelKey (allowlist, claude_code, ANTHROPIC_API_KEY) keeps the real key
 	// in the egress proxy, which injects it into every request to ModelAPIURL;

@@ -114,6 +114,7 @@ type Git interface {
 	DefaultBranch(ctx context.Context, repo, remote string) (string, error)
 	RemoteBranchExists(ctx context.Context, repo, remote, branch string) (bool, error)
 	AddWorktree(ctx context.Context, repo, path, branch, startPoint string) (hostgit.Worktree, error)
+	AddWorktreeOwned(ctx context.Context, repo, path, branch, startPoint string, owner hostgit.Owner) (hostgit.Worktree, bool, error)
 	BranchTip(ctx context.Context, repo, branch string) (string, error)
 	IsAncestor(ctx context.Context, repo, ancestor, rev string) (bool, error)
 	CountCommits(ctx context.Context, repo, from, rev string) (int, error)

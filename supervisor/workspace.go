@@ -31,7 +31,10 @@ type workspace struct {
 	scratch  bool   // gitDir is ready to mount
 	// fresh: the worktree was checked out by this run and nothing has
 	// written to it since, so its index and files are exactly its HEAD.
-	fresh   bool
+	fresh bool
+	// owned: the worktree's files were made by the container's user, so
+	// they are handed over and taken back without a chown of the tree.
+	owned   bool
 	base    string // base branch name
 	earlier int    // commits the task branch already had over the base
 }
@@ -150,7 +153,12 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		if err := os.MkdirAll(s.cfg.WorktreeRoot, 0o755); err != nil {
 			return nil, fmt.Errorf("create worktree folder: %w", err)
 		}
-		if ws.wt, err = s.git.AddWorktree(ctx, s.cfg.Repo, path, branch, start); err != nil {
+		if owner, ok := s.handOverTo(); ok {
+			ws.wt, ws.owned, err = s.git.AddWorktreeOwned(ctx, s.cfg.Repo, path, branch, start, owner)
+		} else {
+			ws.wt, err = s.git.AddWorktree(ctx, s.cfg.Repo, path, branch, start)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("create worktree: %w", err)
 		}
 		ws.fresh = true
@@ -233,7 +241,10 @@ func (s *Supervisor) handOver(ws *workspace) error {
 	if os.Geteuid() != 0 || uid == os.Geteuid() {
 		return nil
 	}
-	dirs := []string{ws.wt.Path, ws.inDir, ws.outDir, ws.agentDir}
+	dirs := []string{ws.inDir, ws.outDir, ws.agentDir}
+	if !ws.owned {
+		dirs = append(dirs, ws.wt.Path)
+	}
 	if ws.scratch {
 		// Only when made: --no-agent-git, or a failed InitScratch, leaves none.
 		dirs = append(dirs, ws.gitDir)
@@ -248,7 +259,10 @@ func (s *Supervisor) handOver(ws *workspace) error {
 
 // takeBack returns the worktree to the repository's owner before host git
 // reads it, and puts back the .git pointer the agent may have replaced, so a
-// kept workspace is safe to open.
+// kept workspace is safe to open. A worktree checked out as the container's
+// user stays that user's: host git (root here) reads it all the same, with
+// its own gitdir, after the container is gone; and its files were never the
+// repository owner's, so nothing of the owner's is left to the agent.
 func (s *Supervisor) takeBack(ws *workspace) error {
 	if err := hostgit.RestorePointer(ws.wt); err != nil {
 		return err
@@ -264,12 +278,26 @@ func (s *Supervisor) takeBack(ws *workspace) error {
 	if !ok {
 		return nil
 	}
-	for _, d := range []string{ws.wt.Path, ws.outDir} {
+	dirs := []string{ws.outDir}
+	if !ws.owned {
+		dirs = append(dirs, ws.wt.Path)
+	}
+	for _, d := range dirs {
 		if err := chownTree(d, int(st.Uid), int(st.Gid)); err != nil {
 			return fmt.Errorf("take workspace back: %w", err)
 		}
 	}
 	return nil
+}
+
+// handOverTo is the container's user when the task's files must be made
+// for it (this process is root and the container's user is not).
+func (s *Supervisor) handOverTo() (hostgit.Owner, bool) {
+	uid, gid, err := sandbox.ParseUser(s.cfg.ContainerUser)
+	if err != nil || os.Geteuid() != 0 || uid == os.Geteuid() {
+		return hostgit.Owner{}, false
+	}
+	return hostgit.Owner{UID: uid, GID: gid}, true
 }
 
 // realDir makes path a folder that is not a symlink: anything else there is

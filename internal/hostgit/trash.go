@@ -77,6 +77,8 @@ func (g *Git) PruneWorktrees(ctx context.Context, repo string) error {
 }
 
 func (g *Git) pruneWorktrees(ctx context.Context, gd string) error {
+	g.worktreesMu.Lock()
+	defer g.worktreesMu.Unlock()
 	if _, err := g.run(ctx, call{op: "worktree prune",
 		args: []string{"--git-dir=" + gd, "worktree", "prune"}}); err != nil {
 		return fmt.Errorf("prune worktrees: %w", err)

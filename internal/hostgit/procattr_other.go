@@ -9,4 +9,6 @@ import (
 
 func setProcessGroup(*exec.Cmd) {}
 
-func runAs(*exec.Cmd, Owner) error { return errors.New("running git as another user is not supported here") }
+func runAs(*exec.Cmd, Owner) error {
+	return errors.New("running git as another user is not supported here")
+}

@@ -103,13 +103,18 @@ type Config struct {
 	AllowDomains   []string // allowlist; empty → DefaultAllowDomains(provider)
 	EgressNetwork  string   // where the egress proxy reaches out from; "" → the default bridge
 	Runtime        string   // OCI runtime for task containers, e.g. runsc; "" → the engine's default
-	NoAgentGit     bool     // skip the agent's disposable repository (saves hashing a huge tree every run)
+	NoAgentGit     bool     // skip the agent's disposable repository
 	LogMaxSize     string   // rotation size of an agent container's log; "" → docker.LogMaxSize (tests shrink it)
 	// PinModelKey (allowlist, claude_code, ANTHROPIC_API_KEY) keeps the real key
 	// in the egress proxy, which injects it into every request to ModelAPIURL;
 	// the agent's container gets a placeholder.
 	PinModelKey bool
 	ModelAPIURL string // default https://api.anthropic.com
+
+	// FetchShare is how long after a fetch of the remote started a claim may
+	// still use it rather than fetch again (0 → 500ms): a burst of claims
+	// shares one fetch.
+	FetchShare time.Duration
 
 	// EventRetryMax caps the wait between retries of event delivery while
 	// Trakkar is unreachable (0 → 30s). Delivery itself has no time limit.

@@ -114,6 +114,7 @@ type Git interface {
 	DefaultBranch(ctx context.Context, repo, remote string) (string, error)
 	RemoteBranchExists(ctx context.Context, repo, remote, branch string) (bool, error)
 	AddWorktree(ctx context.Context, repo, path, branch, startPoint string) (hostgit.Worktree, error)
+	AddWorktreeOwned(ctx context.Context, repo, path, branch, startPoint string, owner hostgit.Owner) (hostgit.Worktree, bool, error)
 	BranchTip(ctx context.Context, repo, branch string) (string, error)
 	IsAncestor(ctx context.Context, repo, ancestor, rev string) (bool, error)
 	CountCommits(ctx context.Context, repo, from, rev string) (int, error)
@@ -124,8 +125,11 @@ type Git interface {
 	CommitStaged(ctx context.Context, wt hostgit.Worktree, message string) (string, error)
 	Push(ctx context.Context, repo, remote, branch string, auth hostgit.Auth) error
 	RemoveWorktree(ctx context.Context, repo string, wt hostgit.Worktree) error
+	TrashWorktree(ctx context.Context, repo string, wt hostgit.Worktree, trashDir string) (string, error)
+	PruneWorktrees(ctx context.Context, repo string) error
 	Exclude(ctx context.Context, repo, pattern string) error
 	InitScratch(ctx context.Context, gitDir, workTree, branch string) error
+	ScratchFromCheckout(ctx context.Context, gitDir string, wt hostgit.Worktree) error
 }
 
 // Forge opens pull requests.

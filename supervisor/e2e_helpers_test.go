@@ -77,7 +77,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.dc = testimage.Docker(t)
 	e.gh = fakegithub.New(t, ghToken)
 	cloneURL := e.gh.AddRepo(t, "acme", "web", map[string]string{"README.md": "# web\n"})
-	e.repo = filepath.Join(t.TempDir(), "web")
+	e.repo = filepath.Join(reachableTempDir(t), "web")
 	gitCmd(t, "", "clone", "-q", cloneURL, e.repo)
 	t.Cleanup(e.dropCaches) // after every supervisor of the test stopped
 
@@ -112,6 +112,19 @@ func gitCmd(t testing.TB, dir string, args ...string) string {
 		t.Fatalf("git %v: %v\n%s", args, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// reachableTempDir is a t.TempDir the container's user can pass through, as
+// a repository in a home folder usually is: as root the runner then checks
+// the worktree out as that user instead of chowning it.
+func reachableTempDir(t testing.TB) string {
+	dir := t.TempDir()
+	for _, p := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // containerUser is the user task containers run as: the test's own, or 1000

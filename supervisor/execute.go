@@ -101,13 +101,29 @@ func (s *Supervisor) runAgent(ctx context.Context, r *run, ws *workspace) (*agen
 	// only commit is the run's starting point; the user's .git never enters.
 	ws.scratch = false
 	if !s.cfg.NoAgentGit {
-		if err := s.git.InitScratch(ctx, ws.gitDir, ws.wt.Path, ws.wt.Branch); err != nil {
-			r.log.Warn("the agent gets no git repository", zap.Error(err))
-		} else {
-			ws.scratch = true
-		}
+		ws.scratch = s.initScratch(ctx, r, ws)
 	}
 	return s.startAgent(ctx, r, ws, job, resumed)
+}
+
+// initScratch makes the agent's repository: from the tree object when the
+// worktree is a fresh checkout (nothing hashed again), else, or when that
+// fails, from the worktree's files as they are (a kept workspace may hold an
+// earlier run's uncommitted work).
+func (s *Supervisor) initScratch(ctx context.Context, r *run, ws *workspace) bool {
+	if ws.fresh {
+		ws.fresh = false // the agent writes to the worktree from here on
+		err := s.git.ScratchFromCheckout(ctx, ws.gitDir, ws.wt)
+		if err == nil {
+			return true
+		}
+		r.log.Warn("scratch repository from the checkout failed; hashing the worktree instead", zap.Error(err))
+	}
+	if err := s.git.InitScratch(ctx, ws.gitDir, ws.wt.Path, ws.wt.Branch); err != nil {
+		r.log.Warn("the agent gets no git repository", zap.Error(err))
+		return false
+	}
+	return true
 }
 
 // startAgent runs the worker with job (a verify fix round brings its own).

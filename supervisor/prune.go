@@ -27,6 +27,15 @@ type PruneRuntime interface {
 type PruneGit interface {
 	OpenWorktree(ctx context.Context, repo, path string) (hostgit.Worktree, error)
 	RemoveWorktree(ctx context.Context, repo string, wt hostgit.Worktree) error
+	TrashGit
+}
+
+// pruneTrashGit keeps a nil PruneGit a nil TrashGit.
+func pruneTrashGit(g PruneGit) TrashGit {
+	if g == nil {
+		return nil
+	}
+	return g
 }
 
 // PruneReport says what Prune removed and what it kept.
@@ -43,6 +52,10 @@ type PruneReport struct {
 func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (PruneReport, error) {
 	var rep PruneReport
 	root := WorktreeRoot(repo)
+	// First what a crash cut short: a worktree half deleted in the trash.
+	if err := cleanTrash(ctx, repo, pruneTrashGit(g)); err != nil {
+		return rep, fmt.Errorf("finish interrupted worktree removals: %w", err)
+	}
 	states, err := os.ReadDir(filepath.Join(root, ".state"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rep, fmt.Errorf("read state folder: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -47,7 +46,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 	}
 	if len(staged) == 0 && len(committed) == 0 {
 		r.status("The agent made no changes")
-		s.removeWorkspace(ctx, r, ws)
+		r.rec.Discard = true
 		return &trakkar.Completion{Outcome: trakkar.OutcomeNoChanges, Summary: summary}
 	}
 	if len(staged) > 0 {
@@ -61,7 +60,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 	comp := &trakkar.Completion{Outcome: trakkar.OutcomeSucceeded, Summary: summary}
 	if s.cfg.Publish == PublishLocal {
 		r.status("Kept on local branch %s (not pushed)", ws.wt.Branch)
-		s.removeWorkspace(ctx, r, ws)
+		r.rec.Discard = true
 		return comp
 	}
 	if err := s.git.Push(ctx, s.cfg.Repo, s.cfg.Remote, ws.wt.Branch, s.auth()); err != nil {
@@ -69,7 +68,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 	}
 	r.status("Pushed branch %s", ws.wt.Branch)
 	if s.cfg.Publish == PublishBranch {
-		s.removeWorkspace(ctx, r, ws)
+		r.rec.Discard = true
 		return comp
 	}
 
@@ -79,7 +78,7 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 	}
 	r.emit(trakkar.EventStatus, "Pull request opened: "+pr.URL, map[string]any{"url": pr.URL, "number": pr.Number})
 	comp.PullRequest = &trakkar.PullRequest{URL: pr.URL, Number: pr.Number, Branch: ws.wt.Branch, Draft: pr.Draft}
-	s.removeWorkspace(ctx, r, ws)
+	r.rec.Discard = true
 	return comp
 }
 
@@ -101,16 +100,6 @@ func (s *Supervisor) openPR(ctx context.Context, r *run, ws *workspace, summary 
 		Base:  ws.base,
 		Draft: vr.failed(),
 	})
-}
-
-func (s *Supervisor) removeWorkspace(ctx context.Context, r *run, ws *workspace) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	s.repoMu.Lock()
-	defer s.repoMu.Unlock()
-	if err := s.git.RemoveWorktree(cctx, s.cfg.Repo, ws.wt); err != nil {
-		r.log.Warn("remove worktree", zap.Error(err))
-	}
 }
 
 func commitMessage(c trakkar.Claim, summary string) string {

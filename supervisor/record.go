@@ -38,6 +38,9 @@ type runRecord struct {
 	Worktree    hostgit.Worktree    `json:"worktree"`
 	Base        string              `json:"base,omitempty"`
 	Completion  *trakkar.Completion `json:"completion,omitempty"`
+	// Discard: the worktree goes once the completion is sent (publish
+	// decided so); a restart at phaseCompleting still removes it.
+	Discard bool `json:"discard_worktree,omitempty"`
 	// VerifyRounds are the verify rounds run so far; a restart continues
 	// counting from them, so the fix-round budget is not granted afresh.
 	VerifyRounds []verifyRound `json:"verify_rounds,omitempty"`

@@ -136,6 +136,11 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	if completed {
 		s.complete(ctx, r, *comp)
 	}
+	// The workspace goes after Trakkar has the outcome, never before: the
+	// person sees the PR while the files are deleted.
+	if comp != nil && r.rec.Discard && ctx.Err() == nil {
+		s.discardWorkspace(ctx, r)
+	}
 	s.settle(res, r, comp, completed, ctx.Err() != nil)
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {
 		r.setPhase(phaseDone)

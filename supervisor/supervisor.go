@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/backoff"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/redact"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
@@ -32,9 +33,12 @@ type Supervisor struct {
 	mu      sync.Mutex
 	active  int
 	slotCh  chan struct{} // signalled whenever a slot frees
-	// repoMu serialises operations on the user's repository (fetch, worktree
-	// add/remove) because git takes repository-wide locks for them.
+	// repoMu serialises the operations on the user's repository that update
+	// the same refs (fetch, push) or prune worktree records. Worktree adds do
+	// not take it: git's own locks cover them.
 	repoMu sync.Mutex
+	// fetches lets a burst of claims share one fetch of the remote.
+	fetches *fetchGroup
 	// onRunEnd, when set, hears how each run ended (Deps.OnRunEnd).
 	onRunEnd func(RunResult)
 }
@@ -70,14 +74,24 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Supervisor{
+	s := &Supervisor{
 		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge, onRunEnd: d.OnRunEnd,
 		log:     log.Named("supervisor"),
 		redact:  redact.New(cfg.Secrets...),
 		known:   d.Agent,
 		drainCh: make(chan struct{}),
 		slotCh:  make(chan struct{}, 1),
-	}, nil
+	}
+	share := cfg.FetchShare
+	if share <= 0 {
+		share = defaultFetchShare
+	}
+	s.fetches = &fetchGroup{share: share, fetch: func(ctx context.Context) error {
+		s.repoMu.Lock()
+		defer s.repoMu.Unlock()
+		return s.git.Fetch(ctx, s.cfg.Repo, s.cfg.Remote, s.auth())
+	}}
+	return s, nil
 }
 
 // Drain stops claiming new work and stops running agents gracefully; Run then
@@ -117,6 +131,23 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		zap.Int("slots", slots), zap.String("repo", s.cfg.Repo), zap.String("image", s.cfg.Image),
 		zap.Bool("once", s.cfg.Once), zap.Bool("dry_run", s.cfg.DryRun))
 
+	if !s.cfg.DryRun {
+		// Worktree removals a crash cut short; their folders are in the
+		// trash, so no run waits for them.
+		s.repoMu.Lock()
+		err := s.git.PruneWorktrees(ctx, s.cfg.Repo)
+		s.repoMu.Unlock()
+		if err != nil {
+			s.log.Warn("prune worktree records", zap.Error(err))
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := hostgit.EmptyTrash(trashDir(s.cfg.WorktreeRoot)); err != nil {
+				s.log.Warn("empty the worktree trash", zap.Error(err))
+			}
+		}()
+	}
 	s.recoverRuns(ctx)
 	err = s.pollLoop(ctx, slots)
 	s.wg.Wait()

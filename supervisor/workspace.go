@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/sandbox"
@@ -26,8 +29,14 @@ type workspace struct {
 	agentDir string // the agent CLI's config dir (sessions), mounted read-write
 	gitDir   string // the agent's disposable repository, rebuilt for every run
 	scratch  bool   // gitDir is ready to mount
-	base     string // base branch name
-	earlier  int    // commits the task branch already had over the base
+	// fresh: the worktree was checked out by this run and nothing has
+	// written to it since, so its index and files are exactly its HEAD.
+	fresh bool
+	// owned: the worktree's files were made by the container's user, so
+	// they are handed over and taken back without a chown of the tree.
+	owned   bool
+	base    string // base branch name
+	earlier int    // commits the task branch already had over the base
 }
 
 // origin says where the workspace starts, for the "Workspace ready" status.
@@ -109,14 +118,14 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		}
 	}
 
-	s.repoMu.Lock()
-	defer s.repoMu.Unlock()
 	if err := s.git.Exclude(ctx, s.cfg.Repo, WorktreeExclude); err != nil {
 		return nil, fmt.Errorf("exclude worktree folder: %w", err)
 	}
-	if err := s.git.Fetch(ctx, s.cfg.Repo, s.cfg.Remote, s.auth()); err != nil {
+	if err := s.fetches.do(ctx, fetchTimeout); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", s.cfg.Remote, err)
 	}
+	// From here on only git's own locks: another task's worktree add, as long
+	// as a large checkout takes, does not hold this one up.
 	if t.BaseBranch != nil && *t.BaseBranch != "" {
 		if err := hostgit.ValidateBranch(*t.BaseBranch); err != nil {
 			return nil, fmt.Errorf("task base branch: %w", err)
@@ -144,9 +153,15 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 		if err := os.MkdirAll(s.cfg.WorktreeRoot, 0o755); err != nil {
 			return nil, fmt.Errorf("create worktree folder: %w", err)
 		}
-		if ws.wt, err = s.git.AddWorktree(ctx, s.cfg.Repo, path, branch, start); err != nil {
+		if owner, ok := s.handOverTo(); ok {
+			ws.wt, ws.owned, err = s.git.AddWorktreeOwned(ctx, s.cfg.Repo, path, branch, start, owner)
+		} else {
+			ws.wt, err = s.git.AddWorktree(ctx, s.cfg.Repo, path, branch, start)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("create worktree: %w", err)
 		}
+		ws.fresh = true
 		if ws.earlier, err = s.git.CountCommits(ctx, s.cfg.Repo, baseRef, ws.wt.Base); err != nil {
 			return nil, fmt.Errorf("count the branch's commits: %w", err)
 		}
@@ -165,6 +180,10 @@ func (s *Supervisor) prepareWorkspace(ctx context.Context, r *run) (*workspace, 
 	}
 	return ws, nil
 }
+
+// fetchTimeout bounds one shared fetch of the remote, which no single claim
+// can cancel.
+const fetchTimeout = 10 * time.Minute
 
 // startPoint is where a new worktree of the task's branch begins: everything
 // the task already has, never less. That is the pushed branch or the base, moved
@@ -222,7 +241,10 @@ func (s *Supervisor) handOver(ws *workspace) error {
 	if os.Geteuid() != 0 || uid == os.Geteuid() {
 		return nil
 	}
-	dirs := []string{ws.wt.Path, ws.inDir, ws.outDir, ws.agentDir}
+	dirs := []string{ws.inDir, ws.outDir, ws.agentDir}
+	if !ws.owned {
+		dirs = append(dirs, ws.wt.Path)
+	}
 	if ws.scratch {
 		// Only when made: --no-agent-git, or a failed InitScratch, leaves none.
 		dirs = append(dirs, ws.gitDir)
@@ -237,7 +259,10 @@ func (s *Supervisor) handOver(ws *workspace) error {
 
 // takeBack returns the worktree to the repository's owner before host git
 // reads it, and puts back the .git pointer the agent may have replaced, so a
-// kept workspace is safe to open.
+// kept workspace is safe to open. A worktree checked out as the container's
+// user stays that user's: host git (root here) reads it all the same, with
+// its own gitdir, after the container is gone; and its files were never the
+// repository owner's, so nothing of the owner's is left to the agent.
 func (s *Supervisor) takeBack(ws *workspace) error {
 	if err := hostgit.RestorePointer(ws.wt); err != nil {
 		return err
@@ -253,12 +278,26 @@ func (s *Supervisor) takeBack(ws *workspace) error {
 	if !ok {
 		return nil
 	}
-	for _, d := range []string{ws.wt.Path, ws.outDir} {
+	dirs := []string{ws.outDir}
+	if !ws.owned {
+		dirs = append(dirs, ws.wt.Path)
+	}
+	for _, d := range dirs {
 		if err := chownTree(d, int(st.Uid), int(st.Gid)); err != nil {
 			return fmt.Errorf("take workspace back: %w", err)
 		}
 	}
 	return nil
+}
+
+// handOverTo is the container's user when the task's files must be made
+// for it (this process is root and the container's user is not).
+func (s *Supervisor) handOverTo() (hostgit.Owner, bool) {
+	uid, gid, err := sandbox.ParseUser(s.cfg.ContainerUser)
+	if err != nil || os.Geteuid() != 0 || uid == os.Geteuid() {
+		return hostgit.Owner{}, false
+	}
+	return hostgit.Owner{UID: uid, GID: gid}, true
 }
 
 // realDir makes path a folder that is not a symlink: anything else there is
@@ -279,4 +318,59 @@ func chownTree(root string, uid, gid int) error {
 		}
 		return os.Lchown(p, uid, gid)
 	})
+}
+
+// trashFolder, under the worktree root, holds worktrees being deleted.
+const trashFolder = ".trash"
+
+func trashDir(root string) string { return filepath.Join(root, trashFolder) }
+
+// discardWorkspace removes a published run's worktree. Only the rename into
+// the trash and git's bookkeeping hold the repository lock; the deletion, as
+// long as git's checkout took, runs in the background. A crash anywhere here
+// leaves a trash folder and a stale worktree record, which the next start and
+// prune finish (cleanTrash).
+func (s *Supervisor) discardWorkspace(ctx context.Context, r *run) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	wt := r.rec.Worktree
+	s.repoMu.Lock()
+	trashed, err := s.git.TrashWorktree(cctx, s.cfg.Repo, wt, trashDir(s.cfg.WorktreeRoot))
+	if err != nil && trashed == "" {
+		// A rename across file systems, say: delete in place, as before.
+		r.log.Warn("move worktree to the trash; removing it in place", zap.Error(err))
+		if err := s.git.RemoveWorktree(cctx, s.cfg.Repo, wt); err != nil {
+			r.log.Warn("remove worktree", zap.Error(err))
+		}
+	} else if err != nil {
+		r.log.Warn("trash worktree", zap.Error(err))
+	}
+	s.repoMu.Unlock()
+	if trashed == "" {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := hostgit.DeleteTrashed(trashed); err != nil {
+			r.log.Warn("delete trashed worktree", zap.Error(err))
+		}
+	}()
+}
+
+// TrashGit is what finishing interrupted worktree removals needs.
+type TrashGit interface {
+	PruneWorktrees(ctx context.Context, repo string) error
+}
+
+// cleanTrash finishes worktree removals a crash cut short: git's records of
+// worktrees whose folders went to the trash are pruned, and the trash
+// emptied. A nil g leaves git's records alone.
+func cleanTrash(ctx context.Context, repo string, g TrashGit) error {
+	if g != nil {
+		if err := g.PruneWorktrees(ctx, repo); err != nil {
+			return err
+		}
+	}
+	return hostgit.EmptyTrash(trashDir(WorktreeRoot(repo)))
 }

@@ -59,7 +59,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "model-api-url", Value: d.ModelAPIURL, Usage: "model API the pinned key is sent to"},
 		&cli.StringFlag{Name: "egress-network", Usage: "Docker network the egress proxy reaches out from (default: the engine's bridge)"},
 		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for task containers, e.g. runsc (gVisor); refused if the engine lacks it"},
-		&cli.BoolFlag{Name: "no-agent-git", Usage: "give the agent no disposable git repository (skips hashing the worktree before every run)"},
+		&cli.BoolFlag{Name: "no-agent-git", Usage: "give the agent no disposable git repository"},
 		&cli.IntFlag{Name: "min-free-mb", Value: int(d.MinFreeBytes >> 20), Usage: "refuse to create a workspace with less free disk, MiB"},
 		&cli.IntFlag{Name: "max-workspace-mb", EnvVars: []string{"TRAKKAR_MAX_WORKSPACE_MB"}, Value: int(d.MaxWorkspaceMB),
 			Usage: "stop a task's container once what it can write on the host (its worktree and state folders) passes this, and fail the run, MiB; 0 means no cap"},

@@ -54,6 +54,11 @@ type Git struct {
 	log        *zap.Logger
 
 	excludeMu sync.Mutex // serialises read-modify-append of info/exclude
+	// worktreesMu serialises fetch with what changes the set of worktrees:
+	// a worktree being registered has a null HEAD for a moment, which a
+	// concurrent fetch's connectivity check reports as a bad object. The
+	// long part, the checkout, runs outside it.
+	worktreesMu sync.Mutex
 }
 
 // New prepares the state directory and resolves the git binary.
@@ -142,7 +147,12 @@ type call struct {
 	config   []configPair // via env
 	secrets  []string     // redacted from error text
 	env      []string     // extra GIT_* variables set by this package (the staging quarantine)
+	as       *Owner       // run as this user instead (checkout for the container user)
+	dir      string       // cwd instead of the state dir
 }
+
+// Owner is a uid:gid that files are made for.
+type Owner struct{ UID, GID int }
 
 // gitError is a failed git invocation.
 type gitError struct {
@@ -188,6 +198,9 @@ func (g *Git) run(ctx context.Context, c call) (string, error) {
 	argv = append(argv, c.args...)
 	cmd := exec.CommandContext(ctx, g.gitPath, argv...)
 	cmd.Dir = g.stateDir
+	if c.dir != "" {
+		cmd.Dir = c.dir
+	}
 	cmd.Env = append(g.env(c.readOnly, c.config), c.env...)
 	cmd.Stdin = c.stdin
 	var stdout bytes.Buffer
@@ -196,6 +209,11 @@ func (g *Git) run(ctx context.Context, c call) (string, error) {
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 5 * time.Second
 	setProcessGroup(cmd)
+	if c.as != nil {
+		if err := runAs(cmd, *c.as); err != nil {
+			return "", &gitError{op: c.op, code: -1, err: err}
+		}
+	}
 
 	start := time.Now()
 	err := cmd.Run()

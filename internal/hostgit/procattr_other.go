@@ -2,6 +2,13 @@
 
 package hostgit
 
-import "os/exec"
+import (
+	"errors"
+	"os/exec"
+)
 
 func setProcessGroup(*exec.Cmd) {}
+
+func runAs(*exec.Cmd, Owner) error {
+	return errors.New("running git as another user is not supported here")
+}

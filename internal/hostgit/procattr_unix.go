@@ -15,3 +15,9 @@ func setProcessGroup(cmd *exec.Cmd) {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
+
+// runAs makes the command run as uid:gid, with no supplementary groups.
+func runAs(cmd *exec.Cmd, o Owner) error {
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(o.UID), Gid: uint32(o.GID)}
+	return nil
+}

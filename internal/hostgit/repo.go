@@ -167,6 +167,8 @@ func (g *Git) Fetch(ctx context.Context, repo, remote string, auth Auth) error {
 		return fmt.Errorf("fetch: %w", err)
 	}
 	cfg := auth.config(urls)
+	g.worktreesMu.Lock()
+	defer g.worktreesMu.Unlock()
 	if _, err := g.run(ctx, call{op: "fetch", config: cfg, secrets: auth.secrets(),
 		args: []string{"--git-dir=" + gd, "fetch", "--no-recurse-submodules", "--no-write-fetch-head", "--", remote}}); err != nil {
 		return fmt.Errorf("fetch %s: %w", remote, err)

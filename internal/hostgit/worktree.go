@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"go.uber.org/zap"
 )
@@ -34,69 +36,164 @@ const baseFile = "trakkar-base"
 var hexSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 
 // AddWorktree creates a linked worktree at path with branch at startPoint, as
-// `git worktree add --no-track -B <branch> -- <path> <commit>`. An existing local
+// `git worktree add --no-track -B <branch> -- <path> <commit>` (registered with
+// --no-checkout, then checked out with read-tree, so that a fetch need only
+// wait for the registration). An existing local
 // branch of that name is only ever moved forward: if startPoint lacks any of its
 // commits (earlier work of the task) it fails with ErrWouldDropCommits and leaves the
 // branch alone. It fails if branch is checked out in another worktree or path exists
 // and is not empty. Filter drivers are neutralised for the checkout, as for CommitAll, so
 // the files the agent sees round-trip unchanged through the commit.
 func (g *Git) AddWorktree(ctx context.Context, repo, path, branch, startPoint string) (Worktree, error) {
+	wt, _, err := g.addWorktree(ctx, repo, path, branch, startPoint, nil)
+	return wt, err
+}
+
+// AddWorktreeOwned is AddWorktree with the files made by owner: the folder
+// is created and registered by this process, then its files are checked out
+// by a git running as owner (the container's user), so no chown of the tree
+// is needed before or after the container. That git writes only into the new
+// folder and a private temporary index beside it, which is then copied into
+// the worktree's admin dir; it reads the repository's objects, so owner must
+// be able to reach them. When it cannot, the checkout is done by this
+// process as usual and owned is false: the caller hands the files over
+// itself.
+func (g *Git) AddWorktreeOwned(ctx context.Context, repo, path, branch, startPoint string, owner Owner) (wt Worktree, owned bool, err error) {
+	return g.addWorktree(ctx, repo, path, branch, startPoint, &owner)
+}
+
+func (g *Git) addWorktree(ctx context.Context, repo, path, branch, startPoint string, owner *Owner) (Worktree, bool, error) {
 	if err := ValidateBranch(branch); err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	if err := validateArg("start point", startPoint); err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	abs, err := absPath(path)
 	if err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	gd, err := g.repoGitDir(ctx, repo)
 	if err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	base, err := g.resolveCommit(ctx, gd, startPoint)
 	if err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: start point %q: %w", startPoint, err)
+		return Worktree{}, false, fmt.Errorf("add worktree: start point %q: %w", startPoint, err)
 	}
 	tip, err := g.localTip(ctx, gd, branch)
 	if err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	if tip != "" {
 		ff, err := g.isAncestor(ctx, gd, tip, base)
 		if err != nil {
-			return Worktree{}, fmt.Errorf("add worktree: %w", err)
+			return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 		}
 		if !ff {
-			return Worktree{}, fmt.Errorf("add worktree: branch %s at %s, start point %s: %w", branch, tip[:12], startPoint, ErrWouldDropCommits)
+			return Worktree{}, false, fmt.Errorf("add worktree: branch %s at %s, start point %s: %w", branch, tip[:12], startPoint, ErrWouldDropCommits)
 		}
 	}
 	filters, err := g.filterOverrides(ctx, gd)
 	if err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
-	if _, err := g.run(ctx, call{op: "worktree add", config: filters,
-		args: []string{"--git-dir=" + gd, "worktree", "add", "--no-track", "-B", branch, "--", abs, base}}); err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+	// Only the registration holds the lock; the checkout, long in a large
+	// repository, follows outside it.
+	g.worktreesMu.Lock()
+	_, err = g.run(ctx, call{op: "worktree add", config: filters,
+		args: []string{"--git-dir=" + gd, "worktree", "add", "--no-track", "--no-checkout", "-B", branch, "--", abs, base}})
+	g.worktreesMu.Unlock()
+	if err != nil {
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	common, err := g.commonDirOf(ctx, gd)
 	if err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	admin, err := findAdminDir(common, resolved)
 	if err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
 	}
 	if err := writeFileAtomic(filepath.Join(admin, baseFile), []byte(base+"\n"), 0o644); err != nil {
-		return Worktree{}, fmt.Errorf("add worktree: record base: %w", err)
+		return Worktree{}, false, fmt.Errorf("add worktree: record base: %w", err)
 	}
-	g.log.Info("worktree added", zap.String("path", resolved), zap.String("branch", branch), zap.String("base", base))
-	return Worktree{Path: resolved, GitDir: admin, Branch: branch, Base: base}, nil
+	owned := false
+	if owner != nil {
+		if err := g.checkoutAs(ctx, admin, resolved, base, *owner, filters); err != nil {
+			g.log.Warn("checkout as the container user failed; checking out as this process",
+				zap.Int("uid", owner.UID), zap.Error(err))
+			for _, p := range []string{resolved, filepath.Join(resolved, ".git")} {
+				if err := os.Lchown(p, os.Geteuid(), os.Getegid()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
+				}
+			}
+		} else {
+			owned = true
+		}
+	}
+	// What `worktree add` itself would do, as `reset --hard`.
+	if !owned {
+		if _, err := g.run(ctx, call{op: "checkout", config: filters,
+			args: []string{"--git-dir=" + admin, "--work-tree=" + resolved, "read-tree", "--reset", "-u", base}}); err != nil {
+			return Worktree{}, false, fmt.Errorf("add worktree: %w", err)
+		}
+	}
+	g.log.Info("worktree added", zap.String("path", resolved), zap.String("branch", branch), zap.String("base", base),
+		zap.Bool("owned_by_container_user", owned))
+	return Worktree{Path: resolved, GitDir: admin, Branch: branch, Base: base}, owned, nil
+}
+
+// checkoutAs fills the empty worktree folder with base's files as owner. The
+// git doing it gets no access to anything of this process's: its index, cwd
+// and HOME are a fresh folder beside the worktree, its global config is
+// empty, and it runs with the same hardening and neutralised filters as
+// every other call.
+func (g *Git) checkoutAs(ctx context.Context, admin, path, base string, owner Owner, filters []configPair) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".checkout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for _, p := range []string{tmp, path, filepath.Join(path, ".git")} {
+		if err := os.Lchown(p, owner.UID, owner.GID); err != nil {
+			return err
+		}
+	}
+	index := filepath.Join(tmp, "index")
+	if _, err := g.run(ctx, call{op: "checkout as container user", config: filters, as: &owner, dir: tmp,
+		env: []string{"HOME=" + tmp, "XDG_CONFIG_HOME=" + filepath.Join(tmp, ".config"),
+			"GIT_CONFIG_GLOBAL=/dev/null", "GIT_INDEX_FILE=" + index},
+		args: []string{"--git-dir=" + admin, "--work-tree=" + path, "read-tree", "--reset", "-u", base}}); err != nil {
+		return err
+	}
+	// Read without following links: the file is owner's until it is copied.
+	b, err := readRegular(index)
+	if err != nil {
+		return fmt.Errorf("read the checkout's index: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(admin, "index"), b, 0o644)
+}
+
+// readRegular reads path if it is a regular file, never following a symlink.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(f)
 }
 
 // OpenWorktree finds the existing linked worktree at path. It trusts only git's
@@ -228,8 +325,7 @@ func (g *Git) RemoveWorktree(ctx context.Context, repo string, wt Worktree) erro
 		return fmt.Errorf("remove worktree: %w", err)
 	}
 	prune := func() error {
-		if _, err := g.run(ctx, call{op: "worktree prune",
-			args: []string{"--git-dir=" + gd, "worktree", "prune"}}); err != nil {
+		if err := g.pruneWorktrees(ctx, gd); err != nil {
 			return fmt.Errorf("remove worktree: %w", err)
 		}
 		return nil
@@ -241,8 +337,11 @@ func (g *Git) RemoveWorktree(ctx context.Context, repo string, wt Worktree) erro
 		}
 		return fmt.Errorf("remove worktree: refusing to delete %s: not a registered linked worktree of %s", abs, repo)
 	}
-	if _, err := g.run(ctx, call{op: "worktree remove",
-		args: []string{"--git-dir=" + gd, "worktree", "remove", "--force", "--", abs}}); err != nil {
+	g.worktreesMu.Lock()
+	_, err = g.run(ctx, call{op: "worktree remove",
+		args: []string{"--git-dir=" + gd, "worktree", "remove", "--force", "--", abs}})
+	g.worktreesMu.Unlock()
+	if err != nil {
 		g.log.Warn("git worktree remove failed; deleting the directory", zap.String("path", abs), zap.Error(err))
 	}
 	if err := forceRemoveAll(abs); err != nil {

@@ -140,6 +140,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if err != nil {
 			s.log.Warn("prune worktree records", zap.Error(err))
 		}
+		if err := hostgit.TrashLeftoverCheckouts(s.cfg.WorktreeRoot, trashDir(s.cfg.WorktreeRoot)); err != nil {
+			s.log.Warn("clear leftover checkouts", zap.Error(err))
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -38,7 +38,7 @@ func trashRepo(t *testing.T) (string, *hostgit.Git) {
 // leaves nothing Prune does not finish, and the task's branch can be checked
 // out again.
 func TestPruneFinishesInterruptedRemovals(t *testing.T) {
-	for _, crash := range []string{"after rename", "mid delete", "none"} {
+	for _, crash := range []string{"after rename", "mid delete", "none", "mid checkout"} {
 		t.Run(crash, func(t *testing.T) {
 			ctx := context.Background()
 			repo, g := trashRepo(t)
@@ -73,6 +73,19 @@ func TestPruneFinishesInterruptedRemovals(t *testing.T) {
 				if out := gitOut(t, repo, "worktree", "list", "--porcelain"); !strings.Contains(out, "trakkar/web-1") {
 					t.Fatalf("control: git lost the record without a prune: %s", out)
 				}
+			case "mid checkout":
+				// A checkout as the container user died: its private index
+				// folder is left beside the worktrees.
+				left := filepath.Join(root, ".checkout-123")
+				if err := os.MkdirAll(left, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(left, "index"), []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := g.TrashWorktree(ctx, repo, wt, trash); err != nil {
+					t.Fatal(err)
+				}
 			case "mid delete", "none":
 				moved, err := g.TrashWorktree(ctx, repo, wt, trash)
 				if err != nil {
@@ -94,6 +107,9 @@ func TestPruneFinishesInterruptedRemovals(t *testing.T) {
 			}
 			if ents, err := os.ReadDir(trash); err == nil && len(ents) > 0 {
 				t.Fatalf("trash not emptied: %v", ents)
+			}
+			if left, _ := filepath.Glob(filepath.Join(root, ".checkout-*")); len(left) > 0 {
+				t.Fatalf("leftover checkout folders: %v", left)
 			}
 			if out := gitOut(t, repo, "worktree", "list", "--porcelain"); strings.Contains(out, "web-1") {
 				t.Fatalf("git still records the worktree: %s", out)

@@ -372,5 +372,9 @@ func cleanTrash(ctx context.Context, repo string, g TrashGit) error {
 			return err
 		}
 	}
-	return hostgit.EmptyTrash(trashDir(WorktreeRoot(repo)))
+	root := WorktreeRoot(repo)
+	if err := hostgit.TrashLeftoverCheckouts(root, trashDir(root)); err != nil {
+		return err
+	}
+	return hostgit.EmptyTrash(trashDir(root))
 }

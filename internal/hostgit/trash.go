@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.uber.org/zap"
 )
@@ -113,6 +114,38 @@ func EmptyTrash(trashDir string) error {
 func DeleteTrashed(path string) error {
 	if err := forceRemoveAll(path); err != nil {
 		return fmt.Errorf("delete trashed worktree: %w", err)
+	}
+	return nil
+}
+
+// checkoutPrefix names the private folders checkoutAs makes beside a worktree.
+const checkoutPrefix = ".checkout-"
+
+// TrashLeftoverCheckouts moves into trashDir the private checkout folders in
+// root that a crash mid-checkout left behind. Call it only while no worktree
+// is being added (at start, under the runner's lock).
+func TrashLeftoverCheckouts(root, trashDir string) error {
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("trash leftover checkouts: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), checkoutPrefix) {
+			continue
+		}
+		if err := os.MkdirAll(trashDir, 0o700); err != nil {
+			return fmt.Errorf("trash leftover checkouts: %w", err)
+		}
+		if err := os.Rename(filepath.Join(root, e.Name()), filepath.Join(trashDir, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("trash leftover checkouts: %w", err)
 	}
 	return nil
 }

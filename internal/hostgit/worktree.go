@@ -154,7 +154,7 @@ func (g *Git) addWorktree(ctx context.Context, repo, path, branch, startPoint st
 // empty, and it runs with the same hardening and neutralised filters as
 // every other call.
 func (g *Git) checkoutAs(ctx context.Context, admin, path, base string, owner Owner, filters []configPair) error {
-	tmp, err := os.MkdirTemp(filepath.Dir(path), ".checkout-")
+	tmp, err := os.MkdirTemp(filepath.Dir(path), checkoutPrefix)
 	if err != nil {
 		return err
 	}

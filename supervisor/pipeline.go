@@ -94,7 +94,10 @@ func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agen
 		}
 	}
 	if comp == nil {
-		comp = s.verifyVerdict(r, s.publish(ctx, r, ws, ar.result, vr), vr)
+		if comp = s.publish(ctx, r, ws, ar.result, vr); comp == nil {
+			return nil // lease lost or aborting before publishing
+		}
+		comp = s.verifyVerdict(r, comp, vr)
 	}
 	s.attachSession(comp, ar)
 	return comp

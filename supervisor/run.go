@@ -26,6 +26,7 @@ type run struct {
 	stopReq     chan struct{} // a person pressed Stop
 	lostOnce    sync.Once
 	lost        chan struct{} // the lease is gone: report nothing more
+	lease       leaseState    // when Trakkar last confirmed the lease
 	rec         runRecord     // persisted so a restarted supervisor can continue
 	pos         *seqMap       // log position of each shipped worker event
 	// bg holds the goroutines the run's steps start beside the pipeline (the
@@ -75,6 +76,7 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 			zap.String(logkey.TaskKey, c.Task.Key), zap.Int(logkey.Attempt, c.Run.Attempt)),
 	}
 	r.rec = runRecord{Claim: c, Phase: phasePreparing}
+	r.lease.seconds.Store(int64(c.LeaseSeconds))
 	r.setState(trakkar.StatePreparing)
 	// The spool and the sent record live in the state folder, which a dry
 	// run leaves untouched.
@@ -210,9 +212,17 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
 	lease := r.claim.LeaseSeconds
 	for {
-		reply, err := s.api.Heartbeat(ctx, r.claim.Run.ID, r.getState())
+		// Each beat is bounded by the period: a request stuck on a dead link
+		// must not hold back the next beat, and the client's own retries
+		// within the period still smooth over a short failure.
+		period := heartbeatPeriod(lease)
+		beatCtx, cancel := context.WithTimeout(ctx, period)
+		sent := time.Now()
+		reply, err := s.api.Heartbeat(beatCtx, r.claim.Run.ID, r.getState())
+		cancel()
 		switch {
 		case err == nil:
+			r.lease.confirm(sent, reply.LeaseSeconds)
 			if reply.StopRequested {
 				r.requestStop()
 			}
@@ -228,7 +238,7 @@ func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
 		default:
 			r.log.Warn("heartbeat failed", zap.Error(err))
 		}
-		s.sleep(ctx, heartbeatPeriod(lease))
+		s.sleep(ctx, max(period-time.Since(sent), 10*time.Millisecond))
 		if ctx.Err() != nil {
 			return
 		}

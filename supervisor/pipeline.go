@@ -27,7 +27,7 @@ import (
 func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
 	r := s.newRun(c, seqStart{})
 	s.drive(ctx, r, func() *trakkar.Completion {
-		r.status("Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
+		r.status("Claimed by runner %s on %s (attempt %d)", s.cfg.Runner.ID, s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
 		if s.cfg.DryRun {
 			s.dryRun(r)
 			return nil

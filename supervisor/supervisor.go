@@ -113,6 +113,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	slots := s.concurrency()
 	s.log.Info("started",
+		zap.String("runner_id", s.cfg.Runner.ID), zap.String("hostname", s.cfg.Runner.Hostname),
 		zap.String("agent", agent.Name), zap.String("provider", s.cfg.Provider),
 		zap.Int("slots", slots), zap.String("repo", s.cfg.Repo), zap.String("image", s.cfg.Image),
 		zap.Bool("once", s.cfg.Once), zap.Bool("dry_run", s.cfg.DryRun))

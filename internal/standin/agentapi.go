@@ -172,8 +172,10 @@ func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request) {
 		rs.runnerID = body.Runner.ID
 		rs.leaseUntil = s.now().Add(s.lease)
 		rs.run.Status = trakkar.StatusClaimed
+		rs.claims = append(rs.claims, ClaimView{Attempt: rs.run.Attempt, RunnerID: body.Runner.ID,
+			Hostname: body.Runner.Hostname, Clone: body.Runner.Clone})
 		s.log.Info("run claimed", zap.String("run_id", runID), zap.String("runner_id", body.Runner.ID),
-			zap.String("hostname", body.Runner.Hostname), zap.Int("attempt", rs.run.Attempt))
+			zap.String("hostname", body.Runner.Hostname), zap.String("clone", body.Runner.Clone), zap.Int("attempt", rs.run.Attempt))
 	}
 	writeJSON(w, http.StatusOK, trakkar.Claim{
 		Run:          copyRun(rs.run),

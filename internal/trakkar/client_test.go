@@ -143,11 +143,11 @@ func TestClientRequests(t *testing.T) {
 		{
 			name: "claim", method: "POST", path: "/v1/agent/runs/" + escaped + "/claim",
 			call: func() (any, error) {
-				return c.Claim(ctx, runID, Runner{ID: "rnr_1", Hostname: "box", Version: "1.2.3"})
+				return c.Claim(ctx, runID, Runner{ID: "rnr_1", Hostname: "box", Version: "1.2.3", Clone: "/srv/web"})
 			},
 			wantBody: func(t *testing.T, body map[string]any) {
 				r, _ := body["runner"].(map[string]any)
-				if r["id"] != "rnr_1" || r["hostname"] != "box" || r["version"] != "1.2.3" {
+				if r["id"] != "rnr_1" || r["hostname"] != "box" || r["version"] != "1.2.3" || r["clone"] != "/srv/web" {
 					t.Errorf("claim body = %v", body)
 				}
 			},

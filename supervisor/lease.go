@@ -64,7 +64,12 @@ func leaseRetry(leaseSeconds int) backoff.Policy {
 // ours) or the supervisor aborts; then nothing may be published or reported.
 func (s *Supervisor) holdFreshLease(ctx context.Context, r *run) bool {
 	for attempt := 1; ; attempt++ {
-		if r.isLost() || ctx.Err() != nil {
+		if r.isLost() {
+			// Also when the heartbeats beside this learned it first.
+			r.log.Warn("lease lost before publishing: publishing nothing, keeping the workspace")
+			return false
+		}
+		if ctx.Err() != nil {
 			return false
 		}
 		if r.lease.fresh(time.Now()) {
@@ -88,9 +93,9 @@ func (s *Supervisor) holdFreshLease(ctx context.Context, r *run) bool {
 			}
 			continue
 		case trakkar.IsLeaseLost(err) || trakkar.IsGone(err):
-			r.log.Warn("lease lost before publishing: publishing nothing, keeping the workspace", zap.Error(err))
+			r.log.Warn("trakkar says the run is no longer ours", zap.Error(err))
 			r.markLost()
-			return false
+			continue
 		}
 		if attempt == 1 {
 			r.log.Warn("trakkar has not confirmed the lease recently; holding the push until it does", zap.Error(err))

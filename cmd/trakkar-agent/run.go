@@ -322,7 +322,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		}
 	}
 
-	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log})
+	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log, RunnerID: cfg.Runner.ID})
 	if err != nil {
 		return badInput("%v", err)
 	}

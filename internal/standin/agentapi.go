@@ -18,12 +18,11 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
-// RunnerIDHeader optionally names the runner on heartbeat, events and complete.
-// The contract carries the runner id only in the claim body, so without this
-// header "not the owner" can only be told when the run is no longer held (for
+// RunnerIDHeader names the runner on heartbeat, events and complete. Without
+// it "not the owner" can only be told when the run is no longer held (for
 // example re-queued); with it, a runner whose run was re-claimed by another
 // runner also gets 409 lease_lost.
-const RunnerIDHeader = "Trakkar-Runner-Id"
+const RunnerIDHeader = trakkar.RunnerIDHeader
 
 // Long-poll and listing limits of GET /v1/agent/runs/queued.
 const (

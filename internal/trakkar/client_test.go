@@ -538,3 +538,35 @@ func TestDefaultClientOutlastsLongPoll(t *testing.T) {
 		t.Errorf("poll timeout %v does not exceed the max wait %v", c.pollHC.Timeout, MaxPollWait)
 	}
 }
+
+// The runner id goes with every call, so Trakkar can tell a runner whose run
+// was taken over from the runner that holds it now.
+func TestClientSendsRunnerID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, id, want string
+	}{
+		{"set", "rnr_host_3", "rnr_host_3"},
+		{"unset", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got <- r.Header.Get(RunnerIDHeader)
+				_, _ = w.Write([]byte(`{"stop_requested": false, "lease_seconds": 60}`))
+			}))
+			defer srv.Close()
+			c, err := NewClient(Options{BaseURL: srv.URL, Token: "trk_agent_x", Version: "test", RunnerID: tc.id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Heartbeat(context.Background(), "run_1", StateRunning); err != nil {
+				t.Fatal(err)
+			}
+			if h := <-got; h != tc.want {
+				t.Fatalf("%s = %q, want %q", RunnerIDHeader, h, tc.want)
+			}
+		})
+	}
+}

@@ -230,10 +230,19 @@ func fleetRollingRestart(t *testing.T) *fleetWorld {
 	var keys []string
 	for i := 1; i <= 9; i++ {
 		keys = append(keys, fmt.Sprintf("RR-%d", i))
-		w.task(keys[i-1], 300*time.Millisecond)
+		w.task(keys[i-1], 800*time.Millisecond)
+	}
+	allDone := func() bool {
+		for _, k := range keys {
+			if rv, ok := w.lastRun(k); !ok || rv.Completion == nil {
+				return false
+			}
+		}
+		return true
 	}
 	for _, h := range w.hosts {
-		waitFor(t, 90*time.Second, fmt.Sprintf("host %d working", h.i), func() bool { return w.running(h) == 1 })
+		// Restarted while it works, unless the queue ran dry first.
+		waitFor(t, 90*time.Second, fmt.Sprintf("host %d working", h.i), func() bool { return w.running(h) == 1 || allDone() })
 		old := h.p
 		old.stop(60 * time.Second)
 		if !old.exited() {

@@ -1,6 +1,7 @@
 package supervisor_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -67,11 +68,11 @@ func holdAtPublish(t *testing.T, e *fakeEnv, key string) (*cutTrakkar, *fakeRun)
 	time.Sleep(500 * time.Millisecond) // the last confirmation is now older than lease/3
 	close(release)
 	// The runner says it committed just before it would push.
-	waitFor(t, 10*time.Second, "the commit, the step before the push", func() bool {
+	waitFor(t, 30*time.Second, "the commit, the step before the push", func() bool {
 		tv, ok := e.stand.TaskByKey(key)
 		return ok && len(tv.Runs) > 0 && strings.Contains(texts(tv.Runs[0].Events), "status: Committed ")
 	})
-	waitFor(t, 5*time.Second, "heartbeats asking to confirm the lease before the push", func() bool {
+	waitFor(t, 30*time.Second, "heartbeats asking to confirm the lease before the push", func() bool {
 		return cut.publishing.Load() >= 3
 	})
 	time.Sleep(time.Second) // time enough for a push, were one going
@@ -165,7 +166,7 @@ func TestRejectedPushFailsAndKeepsTheWorkspace(t *testing.T) {
 func worktreeOf(t *testing.T, e *fakeEnv, key string) hostgit.Worktree {
 	t.Helper()
 	var wt hostgit.Worktree
-	waitFor(t, 3*time.Second, "the run record of "+key+" to name its worktree", func() bool {
+	waitFor(t, 30*time.Second, "the run record of "+key+" to name its worktree", func() bool {
 		b, err := os.ReadFile(e.recordPath(key))
 		if err != nil {
 			return false
@@ -178,4 +179,39 @@ func worktreeOf(t *testing.T, e *fakeEnv, key string) hostgit.Worktree {
 		return wt.Path != "" && wt.Branch != ""
 	})
 	return wt
+}
+
+// A runner restarted after its agent finished publishes through the same
+// rule: no push until Trakkar confirms the lease the restart claimed again.
+func TestRecoveredRunWaitsForAFreshLease(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t, trakkar.Agent{})
+	e.task("WEB-1")
+	close(e.crashRunning())
+	waitFor(t, 30*time.Second, "the agent's exit", func() bool { return len(e.rt.Running(nil)) == 0 })
+	_ = e.rt.Remove(context.Background(), e.agentID)
+	e.editRecord("WEB-1", func(m map[string]any) { m["phase"] = "finishing" })
+
+	cut := &cutTrakkar{}
+	cut.on.Store(true)
+	e.stand.SetFault(cut.fault)
+	p := e.start(e.config(nil))
+	waitFor(t, 30*time.Second, "the commit, the step before the push", func() bool {
+		return strings.Contains(texts(e.runOf("WEB-1").Events), "status: Committed ")
+	})
+	waitFor(t, 30*time.Second, "heartbeats asking to confirm the lease before the push", func() bool {
+		return cut.publishing.Load() >= 3
+	})
+	time.Sleep(time.Second) // time enough for a push, were one going
+	if e.pushed("hello.txt") {
+		t.Fatal("the restarted runner pushed while Trakkar could not confirm the lease")
+	}
+	cut.on.Store(false)
+	p.wait(t)
+	if !e.pushed("hello.txt") {
+		t.Fatal("the restarted runner did not push once Trakkar confirmed the lease")
+	}
+	if rv := e.runOf("WEB-1"); rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("completion = %+v, want succeeded", rv.Completion)
+	}
 }

@@ -212,11 +212,12 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
 	lease := r.claim.LeaseSeconds
 	for {
-		// Each beat is bounded by the period: a request stuck on a dead link
-		// must not hold back the next beat, and the client's own retries
-		// within the period still smooth over a short failure.
+		// Each beat is bounded by the lease: a request stuck on a dead link
+		// must not hold back the next beat for the client's whole retry
+		// budget, and an answer later than the lease renews nothing useful.
+		// The client's own retries within that bound smooth over a blip.
 		period := heartbeatPeriod(lease)
-		beatCtx, cancel := context.WithTimeout(ctx, period)
+		beatCtx, cancel := context.WithTimeout(ctx, 3*period) // about the lease
 		sent := time.Now()
 		reply, err := s.api.Heartbeat(beatCtx, r.claim.Run.ID, r.getState())
 		cancel()

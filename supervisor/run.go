@@ -95,9 +95,39 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	return r
 }
 
+// track makes r the attempt of its run this process works on. An older
+// attempt of the same run still going here has lost its lease: Trakkar
+// re-queued the run, and this runner claimed it again. Heartbeats of the old
+// attempt would still be answered (same run, same runner), so it is told
+// here; it stops its container and reports nothing more.
+func (s *Supervisor) track(r *run) {
+	s.mu.Lock()
+	if s.byRun == nil {
+		s.byRun = map[string]*run{}
+	}
+	old := s.byRun[r.claim.Run.ID]
+	s.byRun[r.claim.Run.ID] = r
+	s.mu.Unlock()
+	if old != nil && old != r && old.claim.Run.Attempt < r.claim.Run.Attempt {
+		old.log.Warn("this runner claimed a newer attempt of the run; this attempt has lost its lease",
+			zap.Int("newer_attempt", r.claim.Run.Attempt))
+		old.markLost()
+	}
+}
+
+func (s *Supervisor) untrack(r *run) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byRun[r.claim.Run.ID] == r {
+		delete(s.byRun, r.claim.Run.ID)
+	}
+}
+
 // drive runs body with the run's event shipper and heartbeats going, then
 // delivers the events and the completion body decided on.
 func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {
+	s.track(r)
+	defer s.untrack(r)
 	started, res := time.Now(), newResult(r)
 	defer s.report(res, started) // deferred: a run that panics is reported too
 	shipCtx, stopShip := context.WithCancel(ctx)

@@ -32,6 +32,9 @@ type Supervisor struct {
 	mu      sync.Mutex
 	active  int
 	slotCh  chan struct{} // signalled whenever a slot frees
+	// byRun is the attempt this process works of each run: a newer claim of
+	// the same run supersedes the older attempt (see track).
+	byRun map[string]*run
 	// repoMu serialises operations on the user's repository (fetch, worktree
 	// add/remove) because git takes repository-wide locks for them.
 	repoMu sync.Mutex
@@ -77,6 +80,7 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 		known:   d.Agent,
 		drainCh: make(chan struct{}),
 		slotCh:  make(chan struct{}, 1),
+		byRun:   map[string]*run{},
 	}, nil
 }
 

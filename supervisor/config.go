@@ -137,9 +137,11 @@ type Config struct {
 	MaxWorkspaceMB int64
 }
 
-// RunnerInfo identifies this runner to Trakkar.
+// RunnerInfo identifies this runner to Trakkar: in a fleet, Hostname and
+// Clone say which machine and which repository clone holds a run.
 type RunnerInfo struct {
 	ID, Hostname, Version string
+	Clone                 string // the repository this runner works on
 }
 
 // DefaultImage is the worker image used for a provider when --image is not given.

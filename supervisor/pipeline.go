@@ -27,7 +27,7 @@ import (
 func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
 	r := s.newRun(c, seqStart{})
 	s.drive(ctx, r, func() *trakkar.Completion {
-		r.status("Claimed by runner %s (attempt %d)", s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
+		r.status("Claimed by runner %s on %s (attempt %d)", s.cfg.Runner.ID, s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
 		if s.cfg.DryRun {
 			s.dryRun(r)
 			return nil
@@ -94,7 +94,10 @@ func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agen
 		}
 	}
 	if comp == nil {
-		comp = s.verifyVerdict(r, s.publish(ctx, r, ws, ar.result, vr), vr)
+		if comp = s.publish(ctx, r, ws, ar.result, vr); comp == nil {
+			return nil // lease lost or aborting before publishing
+		}
+		comp = s.verifyVerdict(r, comp, vr)
 	}
 	s.attachSession(comp, ar)
 	return comp

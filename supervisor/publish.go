@@ -17,6 +17,8 @@ import (
 // publish commits the agent's change on the host and pushes it / opens the PR
 // as configured. Only called after the container has exited. vr, when the
 // agent has a verify command, goes into the PR; a failed verify opens a draft.
+// It returns nil when the lease was lost (or the supervisor aborted) before
+// the push or the PR: nothing may be reported then.
 func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *workerproto.Result, vr *verifyReport) *trakkar.Completion {
 	r.setState(trakkar.StatePublishing)
 	summary := ""
@@ -63,6 +65,14 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 		r.rec.Discard = true
 		return comp
 	}
+	// The fresh-lease rule (docs/trakkar-agent-api.md): no push and no PR
+	// without a lease Trakkar confirmed within lease/3. When the run turns out
+	// lost, the commit stays in the kept workspace and nothing is reported.
+	if !s.holdFreshLease(ctx, r) {
+		return nil
+	}
+	// A plain refspec: fast-forward only. A rejected push (another runner
+	// moved the branch) fails the run and keeps the workspace; never forced.
 	if err := s.git.Push(ctx, s.cfg.Repo, s.cfg.Remote, ws.wt.Branch, s.auth()); err != nil {
 		return s.fail(r, failReason{kind: reasonPublish, msg: "push branch " + ws.wt.Branch, event: "Push failed"}, err)
 	}
@@ -72,6 +82,9 @@ func (s *Supervisor) publish(ctx context.Context, r *run, ws *workspace, res *wo
 		return comp
 	}
 
+	if !s.holdFreshLease(ctx, r) {
+		return nil
+	}
 	pr, err := s.openPR(ctx, r, ws, summary, vr)
 	if err != nil {
 		return s.fail(r, failReason{kind: reasonPublish, msg: "open pull request", event: "Opening the pull request failed"}, err)

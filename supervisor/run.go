@@ -27,6 +27,7 @@ type run struct {
 	stopReq     chan struct{} // a person pressed Stop
 	lostOnce    sync.Once
 	lost        chan struct{} // the lease is gone: report nothing more
+	lease       leaseState    // when Trakkar last confirmed the lease
 	rec         runRecord     // persisted so a restarted supervisor can continue
 	pos         *seqMap       // log position of each shipped worker event
 	// bg holds the goroutines the run's steps start beside the pipeline (the
@@ -76,6 +77,7 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 			zap.String(logkey.TaskKey, c.Task.Key), zap.Int(logkey.Attempt, c.Run.Attempt)),
 	}
 	r.rec = runRecord{Claim: c, Phase: phasePreparing}
+	r.lease.seconds.Store(int64(c.LeaseSeconds))
 	r.setState(trakkar.StatePreparing)
 	// The spool and the sent record live in the state folder, which a dry
 	// run leaves untouched.
@@ -93,9 +95,39 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	return r
 }
 
+// track makes r the attempt of its run this process works on. An older
+// attempt of the same run still going here has lost its lease: Trakkar
+// re-queued the run, and this runner claimed it again. Heartbeats of the old
+// attempt would still be answered (same run, same runner), so it is told
+// here; it stops its container and reports nothing more.
+func (s *Supervisor) track(r *run) {
+	s.mu.Lock()
+	if s.byRun == nil {
+		s.byRun = map[string]*run{}
+	}
+	old := s.byRun[r.claim.Run.ID]
+	s.byRun[r.claim.Run.ID] = r
+	s.mu.Unlock()
+	if old != nil && old != r && old.claim.Run.Attempt < r.claim.Run.Attempt {
+		old.log.Warn("this runner claimed a newer attempt of the run; this attempt has lost its lease",
+			zap.Int("newer_attempt", r.claim.Run.Attempt))
+		old.markLost()
+	}
+}
+
+func (s *Supervisor) untrack(r *run) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byRun[r.claim.Run.ID] == r {
+		delete(s.byRun, r.claim.Run.ID)
+	}
+}
+
 // drive runs body with the run's event shipper and heartbeats going, then
 // delivers the events and the completion body decided on.
 func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {
+	s.track(r)
+	defer s.untrack(r)
 	started, res := time.Now(), newResult(r)
 	defer s.report(res, started) // deferred: a run that panics is reported too
 	shipCtx, stopShip := context.WithCancel(ctx)
@@ -219,9 +251,18 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
 	lease := r.claim.LeaseSeconds
 	for {
-		reply, err := s.api.Heartbeat(ctx, r.claim.Run.ID, r.getState())
+		// Each beat is bounded by the lease: a request stuck on a dead link
+		// must not hold back the next beat for the client's whole retry
+		// budget, and an answer later than the lease renews nothing useful.
+		// The client's own retries within that bound smooth over a blip.
+		period := heartbeatPeriod(lease)
+		beatCtx, cancel := context.WithTimeout(ctx, 3*period) // about the lease
+		sent := time.Now()
+		reply, err := s.api.Heartbeat(beatCtx, r.claim.Run.ID, r.getState())
+		cancel()
 		switch {
 		case err == nil:
+			r.lease.confirm(sent, reply.LeaseSeconds)
 			if reply.StopRequested {
 				r.requestStop()
 			}
@@ -237,7 +278,7 @@ func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
 		default:
 			r.log.Warn("heartbeat failed", zap.Error(err))
 		}
-		s.sleep(ctx, heartbeatPeriod(lease))
+		s.sleep(ctx, max(period-time.Since(sent), 10*time.Millisecond))
 		if ctx.Err() != nil {
 			return
 		}

@@ -33,6 +33,9 @@ type Supervisor struct {
 	mu      sync.Mutex
 	active  int
 	slotCh  chan struct{} // signalled whenever a slot frees
+	// byRun is the attempt this process works of each run: a newer claim of
+	// the same run supersedes the older attempt (see track).
+	byRun map[string]*run
 	// repoMu serialises the operations on the user's repository that update
 	// the same refs (fetch, push) or prune worktree records. Worktree adds do
 	// not take it: git's own locks cover them.
@@ -81,6 +84,7 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 		known:   d.Agent,
 		drainCh: make(chan struct{}),
 		slotCh:  make(chan struct{}, 1),
+		byRun:   map[string]*run{},
 	}
 	share := cfg.FetchShare
 	if share <= 0 {
@@ -127,6 +131,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	slots := s.concurrency()
 	s.log.Info("started",
+		zap.String("runner_id", s.cfg.Runner.ID), zap.String("hostname", s.cfg.Runner.Hostname),
 		zap.String("agent", agent.Name), zap.String("provider", s.cfg.Provider),
 		zap.Int("slots", slots), zap.String("repo", s.cfg.Repo), zap.String("image", s.cfg.Image),
 		zap.Bool("once", s.cfg.Once), zap.Bool("dry_run", s.cfg.DryRun))

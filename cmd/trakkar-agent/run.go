@@ -242,7 +242,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 
 	// Before anything recovers or reconciles runs: one process per runner id.
 	host, _ := os.Hostname()
-	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: runnerVersion()}
+	cfg.Runner = supervisor.RunnerInfo{ID: runnerID(host, cfg.Repo), Hostname: host, Version: runnerVersion(), Clone: cfg.Repo}
 	if err := g.Exclude(ctx, cfg.Repo, supervisor.WorktreeExclude); err != nil {
 		return fmt.Errorf("exclude worktree folder: %w", err)
 	}
@@ -322,7 +322,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		}
 	}
 
-	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log})
+	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log, RunnerID: cfg.Runner.ID})
 	if err != nil {
 		return badInput("%v", err)
 	}

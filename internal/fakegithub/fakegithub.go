@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -46,6 +47,8 @@ type Server struct {
 	repos    map[string]*repo // "owner/name"
 	failures []failure
 	requests int // REST requests seen
+	updates  []Update
+	observe  func(Publish)
 }
 
 type repo struct {
@@ -60,6 +63,11 @@ type failure struct {
 // New starts a fake GitHub whose REST API and git endpoints accept token. The server is
 // closed by t.Cleanup.
 func New(t testing.TB, token string) *Server {
+	t.Helper()
+	return newServer(t, token, nil)
+}
+
+func newServer(t testing.TB, token string, ln net.Listener) *Server {
 	t.Helper()
 	if token == "" {
 		t.Fatal("fakegithub: empty token")
@@ -89,8 +97,7 @@ func New(t testing.TB, token string) *Server {
 	if _, err := os.Stat(s.backend); err != nil {
 		t.Fatalf("fakegithub: git-http-backend: %v", err)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	t.Cleanup(s.srv.Close)
+	s.startOn(t, ln)
 	return s
 }
 
@@ -242,6 +249,14 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		user = u
+	}
+	var ups []Update
+	if push && r.Method == http.MethodPost {
+		ups = receiveCommands(r)
+		for _, u := range ups {
+			s.notify(Publish{Kind: "push", Ref: u.Ref, RemoteAddr: u.RemoteAddr})
+		}
+		defer s.recordUpdates(s.BareDir(owner, name), ups)
 	}
 	h := &cgi.Handler{
 		Path: s.backend,

@@ -157,3 +157,54 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// A fast-forward push, a refused non-fast-forward one and a forced one: only
+// the forced one counts as a force push, and every push is observed first.
+func TestForcePushDetected(t *testing.T) {
+	t.Parallel()
+	s := fakegithub.New(t, token)
+	url := strings.Replace(s.AddRepo(t, "o", "r", map[string]string{"a.txt": "A\n"}), "http://", "http://u:"+token+"@", 1)
+	var seen []fakegithub.Publish
+	s.Observe(func(p fakegithub.Publish) { seen = append(seen, p) })
+	clone := filepath.Join(t.TempDir(), "c")
+	if err := git(t, "/", "clone", "--quiet", url, clone); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(msg string) {
+		t.Helper()
+		if git(t, clone, "commit", "--quiet", "--allow-empty", "-m", msg) != nil {
+			t.Fatal("commit failed")
+		}
+	}
+	commit("one")
+	if err := git(t, clone, "push", "--quiet", "origin", "HEAD:refs/heads/topic"); err != nil {
+		t.Fatal(err)
+	}
+	commit("two")
+	if err := git(t, clone, "push", "--quiet", "origin", "HEAD:refs/heads/topic"); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.ForcePushes(); n != 0 {
+		t.Fatalf("%d force pushes after fast-forward pushes", n)
+	}
+	if git(t, clone, "reset", "--quiet", "--hard", "HEAD~2") != nil {
+		t.Fatal("reset failed")
+	}
+	commit("rewritten")
+	if err := git(t, clone, "push", "--quiet", "origin", "HEAD:refs/heads/topic"); err == nil {
+		t.Fatal("a non-fast-forward push without force was accepted")
+	}
+	if n := s.ForcePushes(); n != 0 {
+		t.Fatalf("%d force pushes after a refused push", n)
+	}
+	if err := git(t, clone, "push", "--quiet", "--force", "origin", "HEAD:refs/heads/topic"); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.ForcePushes(); n != 1 {
+		t.Fatalf("%d force pushes, want 1", n)
+	}
+	// git refuses the plain non-fast-forward push itself: it never arrives.
+	if len(seen) != 3 || seen[0].Kind != "push" || seen[0].Ref != "refs/heads/topic" || seen[0].RemoteAddr == "" {
+		t.Fatalf("observed %+v, want 3 pushes of refs/heads/topic", seen)
+	}
+}

@@ -134,6 +134,7 @@ func (s *Server) createPR(w http.ResponseWriter, r *http.Request, owner, name st
 		invalid(w, "head", "invalid")
 		return
 	}
+	s.notify(Publish{Kind: "pr", Ref: head, RemoteAddr: r.RemoteAddr})
 	s.mu.Lock()
 	rp := s.repos[owner+"/"+name]
 	for _, p := range rp.prs {

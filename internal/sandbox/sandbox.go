@@ -125,10 +125,18 @@ func (b *Sandbox) Labels(r Run) map[string]string {
 	}
 }
 
-// runSlug names one run of one task in Docker object names: the task folder
-// and the run id, cut so a name stays within Docker's limits.
+// runSlug names one attempt of one run of one task in Docker object names:
+// the task folder, the run id and, from the second attempt on, the attempt,
+// cut so a name stays within Docker's limits. Runners sharing an engine (a
+// fleet on one host, or two clones) may hold different attempts of one run:
+// the container of a lost attempt 1 must not block attempt 2's name, and
+// the runner of attempt 2 must not remove it — that is its owner's job.
 func runSlug(r Run) string {
-	return r.Folder + "-" + hostgit.Slug(r.RunID, 40)
+	s := r.Folder + "-" + hostgit.Slug(r.RunID, 40)
+	if r.Attempt > 1 {
+		s += "-a" + strconv.Itoa(r.Attempt)
+	}
+	return s
 }
 
 // ContainerName is the name of a run's agent container; its verify and egress

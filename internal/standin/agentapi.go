@@ -18,12 +18,11 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
-// RunnerIDHeader optionally names the runner on heartbeat, events and complete.
-// The contract carries the runner id only in the claim body, so without this
-// header "not the owner" can only be told when the run is no longer held (for
+// RunnerIDHeader names the runner on heartbeat, events and complete. Without
+// it "not the owner" can only be told when the run is no longer held (for
 // example re-queued); with it, a runner whose run was re-claimed by another
 // runner also gets 409 lease_lost.
-const RunnerIDHeader = "Trakkar-Runner-Id"
+const RunnerIDHeader = trakkar.RunnerIDHeader
 
 // Long-poll and listing limits of GET /v1/agent/runs/queued.
 const (
@@ -172,8 +171,10 @@ func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request) {
 		rs.runnerID = body.Runner.ID
 		rs.leaseUntil = s.now().Add(s.lease)
 		rs.run.Status = trakkar.StatusClaimed
+		rs.claims = append(rs.claims, ClaimView{Attempt: rs.run.Attempt, RunnerID: body.Runner.ID,
+			Hostname: body.Runner.Hostname, Clone: body.Runner.Clone})
 		s.log.Info("run claimed", zap.String("run_id", runID), zap.String("runner_id", body.Runner.ID),
-			zap.String("hostname", body.Runner.Hostname), zap.Int("attempt", rs.run.Attempt))
+			zap.String("hostname", body.Runner.Hostname), zap.String("clone", body.Runner.Clone), zap.Int("attempt", rs.run.Attempt))
 	}
 	writeJSON(w, http.StatusOK, trakkar.Claim{
 		Run:          copyRun(rs.run),

@@ -3,6 +3,7 @@ package standin
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -319,6 +320,28 @@ func TestClaim(t *testing.T) {
 	}
 	if v := e.runView(t, run.ID); v.RunnerID != "r1" {
 		t.Fatalf("owner %q after a rival claim, want r1", v.RunnerID)
+	}
+}
+
+// Each attempt's winning claim is kept with the host and clone it came from.
+func TestClaimHistory(t *testing.T) {
+	e := newEnv(t)
+	_, run := e.createTask(t, "CH-1")
+	claim := func(id, host, clone string) {
+		t.Helper()
+		mustOK(t)(e.do(t, "POST", "/v1/agent/runs/"+run.ID+"/claim",
+			map[string]any{"runner": map[string]string{"id": id, "hostname": host, "version": "test", "clone": clone}}))
+	}
+	claim("r1", "host-a", "/srv/a/web")
+	claim("r1", "host-a", "/srv/a/web") // idempotent: no second entry
+	e.clock.Advance(61 * time.Second)   // the lease (60 s) lapses: attempt 2
+	claim("r2", "host-b", "/srv/b/web")
+	want := []ClaimView{
+		{Attempt: 1, RunnerID: "r1", Hostname: "host-a", Clone: "/srv/a/web"},
+		{Attempt: 2, RunnerID: "r2", Hostname: "host-b", Clone: "/srv/b/web"},
+	}
+	if got := e.runView(t, run.ID).Claims; !reflect.DeepEqual(got, want) {
+		t.Fatalf("claims = %+v, want %+v", got, want)
 	}
 }
 

@@ -73,6 +73,16 @@ type RunView struct {
 	Completion *trakkar.Completion `json:"completion"` // nil until completed
 	Heartbeats int                 `json:"heartbeats"`
 	LastState  string              `json:"last_state"` // last heartbeat state
+	Claims     []ClaimView         `json:"claims"`     // every attempt's claim, oldest first
+}
+
+// ClaimView is one winning claim of a run: which runner, host and clone took
+// which attempt.
+type ClaimView struct {
+	Attempt  int    `json:"attempt"`
+	RunnerID string `json:"runner_id"`
+	Hostname string `json:"hostname"`
+	Clone    string `json:"clone,omitempty"`
 }
 
 // Server is the stand-in. All state is guarded by mu; callers only ever get copies.
@@ -111,6 +121,7 @@ type runState struct {
 	completion *trakkar.Completion
 	heartbeats int
 	lastState  string
+	claims     []ClaimView
 }
 
 type eventLog struct {
@@ -487,6 +498,7 @@ func runView(rs *runState) RunView {
 		Completion: copyCompletion(rs.completion),
 		Heartbeats: rs.heartbeats,
 		LastState:  rs.lastState,
+		Claims:     append([]ClaimView{}, rs.claims...),
 	}
 	attempts := make([]int, 0, len(rs.events))
 	for a := range rs.events {

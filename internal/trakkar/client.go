@@ -43,7 +43,14 @@ type Options struct {
 	Logger     *zap.Logger   // nil → zap.NewNop()
 	MaxBackoff time.Duration // cap of exponential backoff, default 30s (start 500ms, doubling, full jitter)
 	MaxElapsed time.Duration // stop retrying a call after this long, default 2m; ctx cancellation always wins
+	// RunnerID, when set, goes with every request as RunnerIDHeader: in a
+	// fleet, a runner whose run another runner took over hears 409
+	// lease_lost instead of renewing the other runner's lease.
+	RunnerID string
 }
+
+// RunnerIDHeader names the runner on every call (docs/trakkar-agent-api.md).
+const RunnerIDHeader = "Trakkar-Runner-Id"
 
 // Client calls the Trakkar agent API. It is safe for concurrent use. Every call
 // is idempotent per the contract, so every call is retried on 5xx, 408, 429 and
@@ -57,6 +64,7 @@ type Client struct {
 	log        *zap.Logger
 	retry      backoff.Policy
 	maxElapsed time.Duration
+	runnerID   string
 }
 
 // NewClient validates opts and returns a client.
@@ -79,6 +87,7 @@ func NewClient(opts Options) (*Client, error) {
 		hc:         opts.HTTPClient,
 		log:        opts.Logger,
 		maxElapsed: opts.MaxElapsed,
+		runnerID:   strings.TrimSpace(opts.RunnerID),
 	}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
@@ -346,6 +355,9 @@ func (c *Client) once(ctx context.Context, r request) (int, http.Header, []byte,
 	req.Header.Set("Trakkar-Agent-Protocol", Protocol)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if c.runnerID != "" {
+		req.Header.Set(RunnerIDHeader, c.runnerID)
+	}
 
 	hc := c.hc
 	if r.poll {

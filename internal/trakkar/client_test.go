@@ -143,11 +143,11 @@ func TestClientRequests(t *testing.T) {
 		{
 			name: "claim", method: "POST", path: "/v1/agent/runs/" + escaped + "/claim",
 			call: func() (any, error) {
-				return c.Claim(ctx, runID, Runner{ID: "rnr_1", Hostname: "box", Version: "1.2.3"})
+				return c.Claim(ctx, runID, Runner{ID: "rnr_1", Hostname: "box", Version: "1.2.3", Clone: "/srv/web"})
 			},
 			wantBody: func(t *testing.T, body map[string]any) {
 				r, _ := body["runner"].(map[string]any)
-				if r["id"] != "rnr_1" || r["hostname"] != "box" || r["version"] != "1.2.3" {
+				if r["id"] != "rnr_1" || r["hostname"] != "box" || r["version"] != "1.2.3" || r["clone"] != "/srv/web" {
 					t.Errorf("claim body = %v", body)
 				}
 			},
@@ -536,5 +536,37 @@ func TestDefaultClientOutlastsLongPoll(t *testing.T) {
 	c := newTestClient(t, "http://127.0.0.1:1", nil)
 	if c.pollHC.Timeout <= MaxPollWait {
 		t.Errorf("poll timeout %v does not exceed the max wait %v", c.pollHC.Timeout, MaxPollWait)
+	}
+}
+
+// The runner id goes with every call, so Trakkar can tell a runner whose run
+// was taken over from the runner that holds it now.
+func TestClientSendsRunnerID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, id, want string
+	}{
+		{"set", "rnr_host_3", "rnr_host_3"},
+		{"unset", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got <- r.Header.Get(RunnerIDHeader)
+				_, _ = w.Write([]byte(`{"stop_requested": false, "lease_seconds": 60}`))
+			}))
+			defer srv.Close()
+			c, err := NewClient(Options{BaseURL: srv.URL, Token: "trk_agent_x", Version: "test", RunnerID: tc.id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Heartbeat(context.Background(), "run_1", StateRunning); err != nil {
+				t.Fatal(err)
+			}
+			if h := <-got; h != tc.want {
+				t.Fatalf("%s = %q, want %q", RunnerIDHeader, h, tc.want)
+			}
+		})
 	}
 }

@@ -83,11 +83,14 @@ type Run struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Runner identifies this runner instance when claiming.
+// Runner identifies this runner instance when claiming. Clone is an extra
+// field, which the contract allows (unknown fields are ignored): with
+// Hostname it tells which host and clone of a fleet holds a run.
 type Runner struct {
 	ID       string `json:"id"`
 	Hostname string `json:"hostname"`
 	Version  string `json:"version"`
+	Clone    string `json:"clone,omitempty"`
 }
 
 // Claim is the answer to a successful claim.

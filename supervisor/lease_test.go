@@ -1,0 +1,217 @@
+package supervisor_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trakkar/trakkar-agent/internal/docker"
+	"github.com/trakkar/trakkar-agent/internal/fakeruntime"
+	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+)
+
+// These tests hold the fresh-lease rule (docs/trakkar-agent-api.md,
+// "Behaviour the runner owes Trakkar"): no push without a lease Trakkar
+// confirmed within lease_seconds/3. The stand-in's lease is 1 s, so a
+// confirmation is stale after 333 ms.
+
+// cutTrakkar makes the stand-in answer heartbeats with 503, as an
+// unreachable Trakkar does, and counts those sent meanwhile in the
+// publishing state. Events still go through: the runner finishes a run only
+// once Trakkar holds the agent's output, so a cut that took events too would
+// stop it before publishing.
+type cutTrakkar struct {
+	on         atomic.Bool
+	publishing atomic.Int64
+}
+
+func (c *cutTrakkar) fault(r *http.Request) (int, bool) {
+	if !c.on.Load() || !strings.HasSuffix(r.URL.Path, "/heartbeat") {
+		return 0, false
+	}
+	var b struct{ State string }
+	raw, _ := io.ReadAll(r.Body)
+	if json.Unmarshal(raw, &b) == nil && b.State == trakkar.StatePublishing {
+		c.publishing.Add(1)
+	}
+	return http.StatusServiceUnavailable, true
+}
+
+// agentReleased edits a file once release is closed.
+func agentReleased(release <-chan struct{}) func(docker.Spec) fakeruntime.Script {
+	return agentHangs(func(s *fakeruntime.Script) {
+		s.Release, s.Files, s.Result = release, map[string]string{"hello.txt": "hi\n"}, doneResult
+	})
+}
+
+// holdAtPublish runs a task until the agent has finished with Trakkar cut off
+// and the runner is asking Trakkar, in the publishing state, to confirm its
+// lease. It returns the cut and the running supervisor.
+func holdAtPublish(t *testing.T, e *fakeEnv, key string) (*cutTrakkar, *fakeRun) {
+	t.Helper()
+	release := make(chan struct{})
+	e.setScript(agentReleased(release))
+	cut := &cutTrakkar{}
+	e.stand.SetFault(cut.fault)
+	e.task(key)
+	p := e.start(e.config(nil))
+	e.waitAgent(key)
+	cut.on.Store(true)
+	time.Sleep(500 * time.Millisecond) // the last confirmation is now older than lease/3
+	close(release)
+	// The runner says it committed just before it would push.
+	waitFor(t, 30*time.Second, "the commit, the step before the push", func() bool {
+		tv, ok := e.stand.TaskByKey(key)
+		return ok && len(tv.Runs) > 0 && strings.Contains(texts(tv.Runs[0].Events), "status: Committed ")
+	})
+	waitFor(t, 30*time.Second, "heartbeats asking to confirm the lease before the push", func() bool {
+		return cut.publishing.Load() >= 3
+	})
+	time.Sleep(time.Second) // time enough for a push, were one going
+	if e.pushed("hello.txt") {
+		t.Fatal("the branch was pushed while Trakkar could not confirm the lease")
+	}
+	return cut, p
+}
+
+func TestNoPushUntilTrakkarConfirmsTheLease(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t, trakkar.Agent{})
+	cut, p := holdAtPublish(t, e, "LEASE-1")
+	cut.on.Store(false) // Trakkar is back: the lease is confirmed and the push goes
+	p.wait(t)
+	if !e.pushed("hello.txt") {
+		t.Fatal("the branch was not pushed once Trakkar confirmed the lease")
+	}
+	rv := e.runOf("LEASE-1")
+	if rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("completion = %+v, want succeeded", rv.Completion)
+	}
+}
+
+func TestLeaseLostAtPublishPublishesNothing(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t, trakkar.Agent{})
+	cut, p := holdAtPublish(t, e, "LEASE-2")
+	wt := worktreeOf(t, e, "LEASE-2")
+	// The lease lapses while the runner is cut off; Trakkar queues attempt 2.
+	e.clock.Add(int64(5 * time.Second))
+	e.stand.ExpireLeases()
+	if rv := e.runOf("LEASE-2"); rv.Run.Status != trakkar.StatusQueued || rv.Run.Attempt != 2 {
+		t.Fatalf("run after the lapse: %s attempt %d, want queued attempt 2", rv.Run.Status, rv.Run.Attempt)
+	}
+	cut.on.Store(false) // the runner hears 409 lease_lost
+	p.wait(t)
+	if e.pushed("hello.txt") {
+		t.Fatal("a runner that lost the lease pushed")
+	}
+	rv := e.runOf("LEASE-2")
+	if rv.Completion != nil {
+		t.Fatalf("a lost run was completed: %+v", rv.Completion)
+	}
+	if b, err := os.ReadFile(filepath.Join(wt.Path, "hello.txt")); err != nil || string(b) != "hi\n" {
+		t.Fatalf("the workspace was not kept: %q, %v", b, err)
+	}
+}
+
+// A push the forge rejects as not fast-forward (another runner moved the
+// branch) fails the run clearly and keeps the workspace; it is never forced.
+func TestRejectedPushFailsAndKeepsTheWorkspace(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t, trakkar.Agent{})
+	release := make(chan struct{})
+	e.setScript(agentReleased(release))
+	e.task("LEASE-3")
+	p := e.start(e.config(nil))
+	e.waitAgent("LEASE-3")
+	wt := worktreeOf(t, e, "LEASE-3")
+
+	// Someone else pushes the task branch meanwhile.
+	other := filepath.Join(t.TempDir(), "other")
+	gitCmd(t, "", "clone", "-q", e.origin, other)
+	if err := os.WriteFile(filepath.Join(other, "theirs.txt"), []byte("theirs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitCmd(t, other, "add", ".")
+	gitCmd(t, other, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "theirs")
+	gitCmd(t, other, "push", "-q", "origin", "HEAD:refs/heads/"+wt.Branch)
+	theirs := strings.TrimSpace(gitCmd(t, other, "rev-parse", "HEAD"))
+
+	close(release)
+	p.wait(t)
+	rv := e.runOf("LEASE-3")
+	if rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeFailed {
+		t.Fatalf("completion = %+v, want failed", rv.Completion)
+	}
+	if rv.Completion.Error == nil || !strings.Contains(*rv.Completion.Error, "push") {
+		t.Errorf("the error does not say the push failed: %v", rv.Completion.Error)
+	}
+	if tip := strings.TrimSpace(gitCmd(t, "", "--git-dir", e.origin, "rev-parse", "refs/heads/"+wt.Branch)); tip != theirs {
+		t.Fatalf("origin's branch moved from %s to %s: the push was forced", theirs, tip)
+	}
+	if b, err := os.ReadFile(filepath.Join(wt.Path, "hello.txt")); err != nil || string(b) != "hi\n" {
+		t.Fatalf("the workspace was not kept: %q, %v", b, err)
+	}
+}
+
+// worktreeOf reads the task's worktree from its run record once it is there.
+func worktreeOf(t *testing.T, e *fakeEnv, key string) hostgit.Worktree {
+	t.Helper()
+	var wt hostgit.Worktree
+	waitFor(t, 30*time.Second, "the run record of "+key+" to name its worktree", func() bool {
+		b, err := os.ReadFile(e.recordPath(key))
+		if err != nil {
+			return false
+		}
+		var rec struct{ Worktree hostgit.Worktree }
+		if json.Unmarshal(b, &rec) != nil {
+			return false
+		}
+		wt = rec.Worktree
+		return wt.Path != "" && wt.Branch != ""
+	})
+	return wt
+}
+
+// A runner restarted after its agent finished publishes through the same
+// rule: no push until Trakkar confirms the lease the restart claimed again.
+func TestRecoveredRunWaitsForAFreshLease(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t, trakkar.Agent{})
+	e.task("WEB-1")
+	close(e.crashRunning())
+	waitFor(t, 30*time.Second, "the agent's exit", func() bool { return len(e.rt.Running(nil)) == 0 })
+	_ = e.rt.Remove(context.Background(), e.agentID)
+	e.editRecord("WEB-1", func(m map[string]any) { m["phase"] = "finishing" })
+
+	cut := &cutTrakkar{}
+	cut.on.Store(true)
+	e.stand.SetFault(cut.fault)
+	p := e.start(e.config(nil))
+	waitFor(t, 30*time.Second, "the commit, the step before the push", func() bool {
+		return strings.Contains(texts(e.runOf("WEB-1").Events), "status: Committed ")
+	})
+	waitFor(t, 30*time.Second, "heartbeats asking to confirm the lease before the push", func() bool {
+		return cut.publishing.Load() >= 3
+	})
+	time.Sleep(time.Second) // time enough for a push, were one going
+	if e.pushed("hello.txt") {
+		t.Fatal("the restarted runner pushed while Trakkar could not confirm the lease")
+	}
+	cut.on.Store(false)
+	p.wait(t)
+	if !e.pushed("hello.txt") {
+		t.Fatal("the restarted runner did not push once Trakkar confirmed the lease")
+	}
+	if rv := e.runOf("WEB-1"); rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("completion = %+v, want succeeded", rv.Completion)
+	}
+}

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -63,20 +64,23 @@ func leaseRetry(leaseSeconds int) backoff.Policy {
 // It returns false when the lease is lost (409/410: the run is no longer
 // ours) or the supervisor aborts; then nothing may be published or reported.
 func (s *Supervisor) holdFreshLease(ctx context.Context, r *run) bool {
-	for attempt := 1; ; attempt++ {
+	secs := int(r.lease.seconds.Load())
+	retry := backoff.Retry{Policy: leaseRetry(secs),
+		Notify: func(attempt int, _ time.Duration, err error) {
+			if attempt == 1 {
+				r.log.Warn("trakkar has not confirmed the lease recently; holding the push until it does", zap.Error(err))
+			}
+		}}
+	err := retry.Do(ctx, func(ctx context.Context, attempt int) error {
 		if r.isLost() {
 			// Also when the heartbeats beside this learned it first.
 			r.log.Warn("lease lost before publishing: publishing nothing, keeping the workspace")
-			return false
-		}
-		if ctx.Err() != nil {
-			return false
+			return backoff.Permanent(errLeaseLost)
 		}
 		if r.lease.fresh(time.Now()) {
-			return true
+			return nil
 		}
-		secs := int(r.lease.seconds.Load())
-		// One try per call: the next one follows the backoff below, not the
+		// One try per call: the next one follows the backoff, not the
 		// client's own retries, so a healed link is noticed within lease/3.
 		callCtx, cancel := context.WithTimeout(ctx, freshWindow(secs))
 		sent := time.Now()
@@ -91,15 +95,18 @@ func (s *Supervisor) holdFreshLease(ctx context.Context, r *run) bool {
 			if attempt > 1 {
 				r.log.Info("trakkar confirmed the lease; publishing")
 			}
-			continue
+			return nil
 		case trakkar.IsLeaseLost(err) || trakkar.IsGone(err):
 			r.log.Warn("trakkar says the run is no longer ours", zap.Error(err))
 			r.markLost()
-			continue
+			return backoff.Permanent(err)
+		case ctx.Err() != nil:
+			return backoff.Permanent(ctx.Err())
 		}
-		if attempt == 1 {
-			r.log.Warn("trakkar has not confirmed the lease recently; holding the push until it does", zap.Error(err))
-		}
-		s.sleep(ctx, leaseRetry(secs).Delay(attempt))
-	}
+		return err
+	})
+	return err == nil && !r.isLost()
 }
+
+// errLeaseLost: the run is no longer this runner's.
+var errLeaseLost = errors.New("lease lost")

@@ -142,18 +142,25 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		{[]string{"burst"}, func() error { return b.burst(t, *repeats, *concurrency) }},
 		{[]string{"verify"}, func() error { return b.verify(t, *repeats) }},
 	}
+	// A scenario that fails is reported and the others still run: a long
+	// bench should not lose every figure to one of them.
+	var failed []error
 	for _, s := range steps {
 		if !slices.ContainsFunc(s.groups, want) {
 			continue
 		}
 		if err := s.run(); err != nil {
-			return fmt.Errorf("%s: %w", strings.Join(s.groups, ", "), err)
+			err = fmt.Errorf("%s: %w", strings.Join(s.groups, ", "), err)
+			b.logf("%v", err)
+			failed = append(failed, err)
+			first, _, _ := strings.Cut(err.Error(), "\n")
+			t.add(row{name: strings.Join(s.groups, ", ") + ": FAILED", unit: first})
 		}
 	}
 	fmt.Fprintf(stdout, "trakkar-agent bench: -repeats %d -files %d -tasks %d -lines %d, %s, took %s\n\n",
 		*repeats, *files, *concurrency, *lines, time.Now().UTC().Format(time.RFC3339), time.Since(start).Round(time.Second))
 	t.print(stdout)
-	return nil
+	return errors.Join(failed...)
 }
 
 // moduleRoot walks up from the working directory to go.mod.
@@ -233,6 +240,9 @@ func (t *table) print(w io.Writer) {
 
 func stats(v []float64, unit string) string {
 	if len(v) == 0 {
+		if unit != "" && strings.Contains(unit, " ") {
+			return unit // a failure's reason
+		}
 		return "n/a"
 	}
 	f := func(x float64) string {

@@ -85,7 +85,7 @@ func (b *bench) smallTasks(t *table, repeats int, delegation, phases bool) error
 	if err != nil {
 		return err
 	}
-	var visible, claim, ws, ctr, agentStart, agentRun, publish, total, bare []float64
+	var visible, firstSeen, statusLag, claim, ws, ctr, agentStart, agentRun, publish, total, bare []float64
 	for i := 0; i < repeats; i++ {
 		b.logf("small task %d/%d", i+1, repeats)
 		tk, err := b.delegate(ti, smallTask)
@@ -108,6 +108,14 @@ func (b *bench) smallTasks(t *table, repeats int, delegation, phases bool) error
 			return fmt.Errorf("run %s: no \"container exited\" log line", tk.run)
 		}
 		visible = append(visible, secs(agent.at.Sub(tk.at)))
+		first, err := status(ti, tk.run, "Claimed")
+		if err != nil {
+			return err
+		}
+		firstSeen = append(firstSeen, secs(first.at.Sub(tk.at)))
+		for _, a := range []arrival{ready, started, agent} {
+			statusLag = append(statusLag, secs(a.at.Sub(a.ev.At)))
+		}
 		claim = append(claim, secs(claimed.Sub(tk.at)))
 		ws = append(ws, secs(ready.ev.At.Sub(claimed)))
 		ctr = append(ctr, secs(started.ev.At.Sub(ready.ev.At)))
@@ -123,7 +131,7 @@ func (b *bench) smallTasks(t *table, repeats int, delegation, phases bool) error
 	}
 	p.stop()
 
-	var base []float64
+	var base, baseFirst []float64
 	if delegation {
 		bti := b.newTrakkar(trakkar.Agent{})
 		brepo, err := b.newRepo(0)
@@ -151,8 +159,15 @@ func (b *bench) smallTasks(t *table, repeats int, delegation, phases bool) error
 				return err
 			}
 			base = append(base, secs(agent.at.Sub(tk.at)))
+			first, err := status(bti, tk.run, "Claimed")
+			if err != nil {
+				return err
+			}
+			baseFirst = append(baseFirst, secs(first.at.Sub(tk.at)))
 		}
 		bp.stop()
+		t.add(row{group: "delegation", name: "delegation → first event visible", unit: "s", vals: firstSeen,
+			base: baseFirst, baseName: "--poll-wait 0 --interval 15"})
 		t.add(row{group: "delegation", name: `delegation → "Agent started" visible (median = p50)`, unit: "s", vals: visible,
 			base: base, baseName: "--poll-wait 0 --interval 15", target: "p50 ≤ 0.8 s", ok: okIf(median(visible) <= 0.8)})
 		t.add(row{group: "delegation", name: `delegation → "Agent started" visible, p95`, unit: "s", vals: []float64{pct(visible, 95)},
@@ -168,6 +183,7 @@ func (b *bench) smallTasks(t *table, repeats int, delegation, phases bool) error
 		t.add(row{group: g, name: "small task: agent started → container exited", unit: "s", vals: agentRun})
 		t.add(row{group: g, name: "small task: container exited → complete", unit: "s", vals: publish})
 		t.add(row{group: g, name: "small task: delegation → complete", unit: "s", vals: total})
+		t.add(row{group: g, name: "small task: status event happened → visible in Trakkar", unit: "s", vals: statusLag})
 	}
 	return nil
 }

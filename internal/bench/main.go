@@ -154,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 			b.logf("%v", err)
 			failed = append(failed, err)
 			first, _, _ := strings.Cut(err.Error(), "\n")
-			t.add(row{name: strings.Join(s.groups, ", ") + ": FAILED", unit: first})
+			t.add(row{name: strings.Join(s.groups, ", ") + ": FAILED", note: first})
 		}
 	}
 	fmt.Fprintf(stdout, "trakkar-agent bench: -repeats %d -files %d -tasks %d -lines %d, %s, took %s\n\n",
@@ -188,7 +188,8 @@ type row struct {
 	base              []float64
 	baseName          string
 	target            string
-	ok                *bool // nil: no target
+	ok                *bool  // nil: no target
+	note              string // in place of the figures: why there are none
 }
 
 func okIf(b bool) *bool { return &b }
@@ -212,7 +213,11 @@ func (t *table) print(w io.Writer) {
 			}
 			target = mark + " " + target
 		}
-		cells = append(cells, []string{r.name, stats(r.vals, r.unit), base, target})
+		figure := stats(r.vals, r.unit)
+		if r.note != "" {
+			figure = r.note
+		}
+		cells = append(cells, []string{r.name, figure, base, target})
 	}
 	width := make([]int, 4)
 	for _, c := range cells {
@@ -240,9 +245,6 @@ func (t *table) print(w io.Writer) {
 
 func stats(v []float64, unit string) string {
 	if len(v) == 0 {
-		if unit != "" && strings.Contains(unit, " ") {
-			return unit // a failure's reason
-		}
 		return "n/a"
 	}
 	f := func(x float64) string {

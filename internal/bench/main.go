@@ -23,9 +23,11 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -95,6 +97,23 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		} else if rerr := os.RemoveAll(dir); rerr != nil {
 			fmt.Fprintln(stderr, "bench: remove the run folder:", rerr)
 		}
+	}()
+	// Interrupted: stop the runners and remove what the run made before
+	// leaving, or its containers, volumes and folder would stay behind.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; !ok {
+			return
+		}
+		fmt.Fprintln(stderr, "bench: interrupted; cleaning up")
+		b.sweep()
+		h.cleanup()
+		if !*keep {
+			_ = os.RemoveAll(dir)
+		}
+		os.Exit(130)
 	}()
 	// The test helpers report failures by panicking through the harness.
 	defer func() {

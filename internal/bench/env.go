@@ -435,6 +435,9 @@ func (p *runnerProc) logTime(msg, run string) (time.Time, bool) {
 // sweep removes what this run's runners may have left: containers labelled
 // with their ids and the clones' cache volumes.
 func (b *bench) sweep() {
+	if b.dc == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, id := range b.runners {

@@ -92,8 +92,6 @@ func (c *coalescer) queueLocked(ev trakkar.Event, pos logPos) {
 		p.runes += len(sep) + runes
 		if ev.Type == trakkar.EventTool {
 			p.tools = append(p.tools, toolList(ev)...)
-		} else if p.ev.Data == nil {
-			p.ev.Data = ev.Data
 		}
 		p.n++
 		p.pos = p.pos.join(pos)

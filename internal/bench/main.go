@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -98,7 +99,9 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 			fmt.Fprintln(stderr, "bench: remove the run folder:", rerr)
 		}
 	}()
-	// Interrupted: stop the runners and remove what the run made before
+	start := time.Now()
+	t := &table{}
+	// Interrupted: print what was measured, stop the runners and remove what the run made before
 	// leaving, or its containers, volumes and folder would stay behind.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -108,6 +111,8 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 			return
 		}
 		fmt.Fprintln(stderr, "bench: interrupted; cleaning up")
+		fmt.Fprintf(stdout, "trakkar-agent bench: INTERRUPTED after %s; the rows measured so far:\n\n", time.Since(start).Round(time.Second))
+		t.print(stdout)
 		b.sweep()
 		h.cleanup()
 		if !*keep {
@@ -126,7 +131,6 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}()
 
-	start := time.Now()
 	b.logf("building the worker image and trakkar-agent")
 	if b.dc, err = docker.New(context.Background(), zap.NewNop()); err != nil {
 		return fmt.Errorf("docker is required: %w", err)
@@ -147,7 +151,6 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	b.gh = fakegithub.New(h, ghToken)
 
-	t := &table{}
 	steps := []struct {
 		groups []string
 		run    func() error
@@ -213,11 +216,22 @@ type row struct {
 
 func okIf(b bool) *bool { return &b }
 
-type table struct{ rows []row }
+// table is safe for concurrent use: an interrupt prints it while a
+// scenario may still add rows.
+type table struct {
+	mu   sync.Mutex
+	rows []row
+}
 
-func (t *table) add(r row) { t.rows = append(t.rows, r) }
+func (t *table) add(r row) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rows = append(t.rows, r)
+}
 
 func (t *table) print(w io.Writer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	cells := [][]string{{"figure", "min / median / max", "baseline (same run)", "target"}}
 	for _, r := range t.rows {
 		base := ""

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
@@ -13,9 +14,15 @@ import (
 // second reach the shipper. Over the budget, pending events of the same kind are
 // merged (prose joined, tool calls listed) instead of dropped, and close hands
 // over everything left, so the last word before completion is never lost.
+//
+// Merging happens as an event arrives, into the newest pending event of its
+// kind, so a line costs the same however much is pending: its text is appended
+// to a growing buffer and its runes are counted once.
 type coalescer struct {
 	mu      sync.Mutex
-	pending []item
+	pending []*pendingItem // oldest first; pending[head:] are waiting
+	head    int
+	open    map[string]*pendingItem // per mergeable kind, the pending event new ones merge into
 	tokens  float64
 	last    time.Time
 	rate    float64
@@ -23,10 +30,15 @@ type coalescer struct {
 	now     func() time.Time
 }
 
-// item is an event with the log position of the last line it carries.
-type item struct {
-	ev  trakkar.Event
-	pos logPos
+// pendingItem is an event waiting for budget, with the text merged into it so
+// far and the log position of the last line it carries.
+type pendingItem struct {
+	ev    trakkar.Event
+	text  strings.Builder
+	runes int
+	tools []any // for merged tool events: every call's name and summary
+	n     int   // events merged into it
+	pos   logPos
 }
 
 const defaultEventRate = 4
@@ -35,7 +47,7 @@ func newCoalescer(rate int, out func(trakkar.Event, logPos)) *coalescer {
 	if rate <= 0 {
 		rate = defaultEventRate
 	}
-	c := &coalescer{rate: float64(rate), tokens: float64(rate), out: out, now: time.Now}
+	c := &coalescer{rate: float64(rate), tokens: float64(rate), out: out, now: time.Now, open: map[string]*pendingItem{}}
 	c.last = c.now()
 	return c
 }
@@ -43,8 +55,51 @@ func newCoalescer(rate int, out func(trakkar.Event, logPos)) *coalescer {
 func (c *coalescer) add(ev trakkar.Event, pos logPos) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pending = append(c.pending, item{ev, pos})
+	c.refillLocked()
+	if c.head == len(c.pending) && c.tokens >= 1 {
+		// Within budget and nothing waiting: pass it through untouched.
+		c.tokens--
+		c.out(ev, pos)
+		return
+	}
+	c.queueLocked(ev, pos)
 	c.flushLocked(false)
+}
+
+// queueLocked merges ev into the newest pending event of its kind (prose and
+// tool calls may pass each other, as fewer events matter more than strict
+// interleaving within a budget window) when the result fits an event, and
+// queues it on its own otherwise.
+func (c *coalescer) queueLocked(ev trakkar.Event, pos logPos) {
+	runes := utf8.RuneCountInString(ev.Text)
+	if !mergeable(ev.Type) {
+		// Nothing later merges into an event before this one: status and
+		// errors keep their place, and so does the last word after them.
+		clear(c.open)
+		c.pending = append(c.pending, &pendingItem{ev: ev, runes: runes, n: 1, pos: pos})
+		return
+	}
+	sep := separator(ev.Type)
+	if p := c.open[ev.Type]; p != nil && p.runes+len(sep)+runes <= trakkar.MaxEventText {
+		if p.n == 1 {
+			p.text.WriteString(p.ev.Text)
+			if ev.Type == trakkar.EventTool {
+				p.tools = toolList(p.ev)
+			}
+		}
+		p.text.WriteString(sep)
+		p.text.WriteString(ev.Text)
+		p.runes += len(sep) + runes
+		if ev.Type == trakkar.EventTool {
+			p.tools = append(p.tools, toolList(ev)...)
+		}
+		p.n++
+		p.pos = p.pos.join(pos)
+		return
+	}
+	p := &pendingItem{ev: ev, runes: runes, n: 1, pos: pos}
+	c.pending = append(c.pending, p)
+	c.open[ev.Type] = p
 }
 
 // run releases pending events as the budget refills, until ctx ends.
@@ -57,6 +112,7 @@ func (c *coalescer) run(ctx context.Context) {
 			return
 		case <-t.C:
 			c.mu.Lock()
+			c.refillLocked()
 			c.flushLocked(false)
 			c.mu.Unlock()
 		}
@@ -67,35 +123,51 @@ func (c *coalescer) run(ctx context.Context) {
 func (c *coalescer) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.refillLocked()
 	c.flushLocked(true)
 }
 
-func (c *coalescer) flushLocked(all bool) {
+func (c *coalescer) refillLocked() {
 	now := c.now()
 	c.tokens = min(c.rate, c.tokens+now.Sub(c.last).Seconds()*c.rate)
 	c.last = now
-	if len(c.pending) == 0 {
-		return
+}
+
+// flushLocked hands over the oldest pending events the budget allows (all of
+// them when all is set).
+func (c *coalescer) flushLocked(all bool) {
+	for c.head < len(c.pending) && (all || c.tokens >= 1) {
+		p := c.pending[c.head]
+		c.pending[c.head] = nil
+		c.head++
+		if c.open[p.ev.Type] == p {
+			delete(c.open, p.ev.Type)
+		}
+		c.tokens--
+		c.out(p.event(), p.pos)
 	}
-	budget := int(c.tokens)
-	if !all && budget <= 0 {
-		return
+	c.tokens = max(c.tokens, 0)
+	switch {
+	case c.head == len(c.pending):
+		c.pending, c.head = c.pending[:0], 0
+	case c.head > 1024 && c.head*2 > len(c.pending):
+		// Reclaim the sent front now and then, not on every event.
+		c.pending = append(c.pending[:0], c.pending[c.head:]...)
+		c.head = 0
 	}
-	if all || len(c.pending) > budget {
-		c.pending = mergeAdjacent(c.pending)
+}
+
+// event is the merged event.
+func (p *pendingItem) event() trakkar.Event {
+	if p.n == 1 {
+		return p.ev
 	}
-	if !all && len(c.pending) > budget {
-		c.pending = foldByType(c.pending)
+	ev := p.ev
+	ev.Text = p.text.String()
+	if ev.Type == trakkar.EventTool {
+		ev.Data = map[string]any{"name": "multiple", "summary": firstLine(p.ev.Text) + " …", "tools": p.tools}
 	}
-	n := len(c.pending)
-	if !all && n > budget {
-		n = budget
-	}
-	for _, it := range c.pending[:n] {
-		c.out(it.ev, it.pos)
-	}
-	c.tokens -= float64(n)
-	c.pending = append(c.pending[:0], c.pending[n:]...)
+	return ev
 }
 
 // mergeable kinds; status and error events always stand alone.
@@ -103,78 +175,16 @@ func mergeable(t string) bool {
 	return t == trakkar.EventMessage || t == trakkar.EventTool || t == trakkar.EventLog
 }
 
-func mergeAdjacent(evs []item) []item {
-	out := make([]item, 0, len(evs))
-	for _, it := range evs {
-		if n := len(out); n > 0 {
-			if m, ok := mergeItems(out[n-1], it); ok {
-				out[n-1] = m
-				continue
-			}
-		}
-		out = append(out, it)
+func separator(t string) string {
+	if t == trakkar.EventMessage {
+		return "\n\n"
 	}
-	return out
-}
-
-func mergeItems(a, b item) (item, bool) {
-	ev, ok := merge(a.ev, b.ev)
-	if !ok {
-		return a, false
-	}
-	return item{ev, a.pos.join(b.pos)}, true
-}
-
-// foldByType merges every pending prose, tool and log event into the first of
-// its kind: within one budget window, fewer events matter more than strict
-// interleaving.
-func foldByType(evs []item) []item {
-	out := make([]item, 0, len(evs))
-	first := map[string]int{}
-	for _, it := range evs {
-		t := it.ev.Type
-		if i, ok := first[t]; ok && mergeable(t) {
-			if m, ok := mergeItems(out[i], it); ok {
-				out[i] = m
-				continue
-			}
-		}
-		if _, seen := first[t]; !seen {
-			first[t] = len(out)
-		}
-		out = append(out, it)
-	}
-	return out
-}
-
-func merge(a, b trakkar.Event) (trakkar.Event, bool) {
-	if a.Type != b.Type || !mergeable(a.Type) {
-		return a, false
-	}
-	sep := "\n\n"
-	switch a.Type {
-	case trakkar.EventTool:
-		sep = "\n"
-	case trakkar.EventLog:
-		sep = "\n"
-	}
-	text := a.Text + sep + b.Text
-	if len([]rune(text)) > trakkar.MaxEventText {
-		return a, false
-	}
-	m := a
-	m.Text = text
-	if a.Type == trakkar.EventTool {
-		m.Data = map[string]any{"name": "multiple", "summary": firstLine(a.Text) + " …", "tools": append(toolList(a), toolList(b)...)}
-	} else if a.Data != nil || b.Data != nil {
-		m.Data = a.Data
-	}
-	return m, true
+	return "\n"
 }
 
 func toolList(ev trakkar.Event) []any {
 	if l, ok := ev.Data["tools"].([]any); ok {
-		return l
+		return append([]any(nil), l...)
 	}
 	return []any{map[string]any{"name": ev.Data["name"], "summary": ev.Text}}
 }

@@ -29,9 +29,11 @@ var fakes = []string{
 }
 
 // allowed lists the production packages that may carry a fake in their build:
-// the dev-server of trakkar-agent serves the Trakkar stand-in.
+// the dev-server of trakkar-agent serves the Trakkar stand-in, and the bench
+// command (never shipped) sets up the same world as the end-to-end tests.
 var allowed = map[string][]string{
 	module + "/cmd/trakkar-agent": {module + "/internal/standin"},
+	module + "/internal/bench":    {module + "/internal/standin", module + "/internal/fakegithub", module + "/internal/testimage"},
 }
 
 type pkg struct {

@@ -85,7 +85,8 @@ type Shipper struct {
 	attempt  int
 	sentDir  string // where the sent record lives; "" → none
 
-	sem chan struct{} // held while a request is in flight; its holder alone reads the spool and removes acked events
+	sem  chan struct{} // held while a request is in flight; its holder alone reads the spool and removes acked events
+	kick chan struct{} // a status event waits: send now rather than on the next tick
 
 	mu         sync.Mutex
 	buf        []queued // unacked events in memory, ascending contiguous seq from acked+1
@@ -129,6 +130,7 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 		attempt:  opts.Attempt,
 		sentDir:  opts.SpoolDir,
 		sem:      make(chan struct{}, 1),
+		kick:     make(chan struct{}, 1),
 	}
 	start, sent := max(opts.StartSeq, 0), max(opts.SentSeq, 0)
 	s.next = max(start, sent) + 1
@@ -195,6 +197,14 @@ func (s *Shipper) Add(ev Event) int64 {
 		s.dropped++
 		s.unreported++
 		return 0
+	}
+	if ev.Type == EventStatus {
+		// Lifecycle steps are few and people wait for them; the flood of
+		// prose and tool calls keeps its batches.
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
 	}
 	return s.next - 1
 }
@@ -319,7 +329,9 @@ func (s *Shipper) appendNoticeLocked() {
 }
 
 // Run sends buffered events once per Interval (backing off after failures)
-// until ctx is done. A tick drains the whole backlog, one request at a time.
+// until ctx is done, and at once when a status event is added. A tick drains
+// the whole backlog, one request at a time, so a status event goes out with
+// everything before it, in seq order.
 func (s *Shipper) Run(ctx context.Context) {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
@@ -328,6 +340,8 @@ func (s *Shipper) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.tick(ctx)
+		case <-s.kick:
 			s.tick(ctx)
 		}
 	}

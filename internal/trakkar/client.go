@@ -36,13 +36,14 @@ var errBodyTooLarge = fmt.Errorf("response body larger than %d MiB", maxResponse
 
 // Options configures a Client.
 type Options struct {
-	BaseURL    string        // e.g. https://api.trakkar.in (no trailing slash needed)
-	Token      string        // bearer token trk_agent_…
-	Version    string        // used in User-Agent: trakkar-agent-go/<Version>
-	HTTPClient *http.Client  // nil → a client with sane timeouts (request timeout exceeds the long-poll wait)
-	Logger     *zap.Logger   // nil → zap.NewNop()
-	MaxBackoff time.Duration // cap of exponential backoff, default 30s (start 500ms, doubling, full jitter)
-	MaxElapsed time.Duration // stop retrying a call after this long, default 2m; ctx cancellation always wins
+	BaseURL    string          // e.g. https://api.trakkar.in (no trailing slash needed)
+	Token      string          // bearer token trk_agent_…
+	Version    string          // used in User-Agent: trakkar-agent-go/<Version>
+	HTTPClient *http.Client    // nil → a client with sane timeouts (request timeout exceeds the long-poll wait)
+	Logger     *zap.Logger     // nil → zap.NewNop()
+	MaxBackoff time.Duration   // cap of exponential backoff, default 30s (start 500ms, doubling, full jitter)
+	MaxElapsed time.Duration   // stop retrying a call after this long, default 2m; ctx cancellation always wins
+	Observer   RequestObserver // nil: nobody hears how requests went
 }
 
 // Client calls the Trakkar agent API. It is safe for concurrent use. Every call
@@ -57,6 +58,7 @@ type Client struct {
 	log        *zap.Logger
 	retry      backoff.Policy
 	maxElapsed time.Duration
+	obs        RequestObserver
 }
 
 // NewClient validates opts and returns a client.
@@ -79,6 +81,7 @@ func NewClient(opts Options) (*Client, error) {
 		hc:         opts.HTTPClient,
 		log:        opts.Logger,
 		maxElapsed: opts.MaxElapsed,
+		obs:        opts.Observer,
 	}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
@@ -298,6 +301,7 @@ func (c *Client) call(ctx context.Context, r request) ([]byte, error) {
 	err := retry.Do(ctx, func(ctx context.Context, _ int) error {
 		status, hdr, body, err := c.once(ctx, r)
 		lastStatus = status
+		c.observe(ctx, status, err)
 		if err == nil && status >= 200 && status <= 299 {
 			out = body
 			return nil

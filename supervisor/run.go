@@ -29,6 +29,7 @@ type run struct {
 	lost        chan struct{} // the lease is gone: report nothing more
 	rec         runRecord     // persisted so a restarted supervisor can continue
 	pos         *seqMap       // log position of each shipped worker event
+	lastBeat    atomic.Int64  // unix ns of the last acknowledged heartbeat (the claim before)
 	// bg holds the goroutines the run's steps start beside the pipeline (the
 	// egress proxy's follower): drive joins them before the last events go.
 	bg sync.WaitGroup
@@ -86,6 +87,7 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	r.ship = trakkar.NewShipper(s.api, c.Run.ID, trakkar.ShipperOptions{
 		Logger: r.log.Named("events"), StartSeq: start.acked, SentSeq: start.sent, AckUnknown: start.unknown,
 		SpoolDir: stateDir, Attempt: max(c.Run.Attempt, 1), MaxBackoff: s.cfg.EventRetryMax,
+		OnResend: s.metrics.EventsResent,
 	})
 	if !s.cfg.DryRun {
 		r.pos = openSeqMap(s.seqMapPath(r))
@@ -98,6 +100,7 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {
 	started, res := time.Now(), newResult(r)
 	defer s.report(res, started) // deferred: a run that panics is reported too
+	defer s.track(r)()
 	shipCtx, stopShip := context.WithCancel(ctx)
 	shipDone := make(chan struct{})
 	go func() { defer close(shipDone); r.ship.Run(shipCtx) }()
@@ -107,6 +110,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	go func() { defer close(hbDone); s.heartbeat(hbCtx, r) }()
 
 	comp := body()
+	completing := time.Now()
 	r.bg.Wait() // nothing may add events once the flush below starts
 	if comp != nil && !r.isLost() && ctx.Err() == nil {
 		r.rec.Completion = comp
@@ -135,6 +139,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	completed := comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil
 	if completed {
 		s.complete(ctx, r, *comp)
+		s.timed(PhaseComplete, completing)
 	}
 	s.settle(res, r, comp, completed, ctx.Err() != nil)
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {
@@ -217,6 +222,8 @@ func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
 		reply, err := s.api.Heartbeat(ctx, r.claim.Run.ID, r.getState())
 		switch {
 		case err == nil:
+			r.lastBeat.Store(time.Now().UnixNano())
+			s.noteLease(reply.LeaseSeconds)
 			if reply.StopRequested {
 				r.requestStop()
 			}

@@ -19,7 +19,11 @@ type recMetrics struct {
 	resent   int
 }
 
-func (m *recMetrics) RunEnded(o string) { m.mu.Lock(); m.outcomes = append(m.outcomes, o); m.mu.Unlock() }
+func (m *recMetrics) RunEnded(o string) {
+	m.mu.Lock()
+	m.outcomes = append(m.outcomes, o)
+	m.mu.Unlock()
+}
 func (m *recMetrics) PhaseDone(p string, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

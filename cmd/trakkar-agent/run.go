@@ -214,7 +214,13 @@ func runAction(c *cli.Context) error {
 
 // run starts the supervisor and works until it stops.
 func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *maskingSink, sig *signals) error {
-	var err error
+	// Served from the start, so /healthz says "starting" until the poll loop
+	// runs, and a bad or taken address is said before anything else.
+	m, stopMetrics, err := serveMetrics(ctx, c.String("metrics-addr"), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	dir := c.String("repo")
 	if dir == "" {
 		if dir, err = os.Getwd(); err != nil {
@@ -324,12 +330,6 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		}
 	}
 
-	// Served from here on, so /healthz says "starting" while Trakkar is awaited.
-	m, stopMetrics, err := serveMetrics(ctx, c.String("metrics-addr"), log)
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
 	var obs trakkar.RequestObserver
 	if m != nil {
 		obs = m

@@ -50,6 +50,7 @@ func (s *Supervisor) runContainer(ctx context.Context, r *run, id string, waitCh
 			return
 		}
 		seq := r.ship.Add(ev)
+		r.last.note(ev)
 		if o.record {
 			r.pos.record(seq, pos)
 		}

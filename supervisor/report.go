@@ -47,7 +47,9 @@ func (r *run) emit(typ, text string, data map[string]any) {
 	if r.isLost() {
 		return
 	}
-	r.ship.Add(r.event(typ, text, data))
+	ev := r.event(typ, text, data)
+	r.ship.Add(ev)
+	r.last.note(ev)
 }
 
 // status logs a status line and sends it to the task.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type run struct {
 	rec         runRecord     // persisted so a restarted supervisor can continue
 	pos         *seqMap       // log position of each shipped worker event
 	lastBeat    atomic.Int64  // unix ns of the last acknowledged heartbeat (the claim before)
+	last        *lastEvent    // the latest event, kept for `trakkar-agent status`
 	// bg holds the goroutines the run's steps start beside the pipeline (the
 	// egress proxy's follower): drive joins them before the last events go.
 	bg sync.WaitGroup
@@ -76,7 +78,7 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 		log: s.log.With(zap.String(logkey.RunID, c.Run.ID), zap.String(logkey.TaskID, c.Task.ID),
 			zap.String(logkey.TaskKey, c.Task.Key), zap.Int(logkey.Attempt, c.Run.Attempt)),
 	}
-	r.rec = runRecord{Claim: c, Phase: phasePreparing}
+	r.rec = runRecord{Claim: c, Phase: phasePreparing, ClaimedAt: time.Now().UTC()}
 	r.setState(trakkar.StatePreparing)
 	// The spool and the sent record live in the state folder, which a dry
 	// run leaves untouched.
@@ -89,8 +91,10 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 		SpoolDir: stateDir, Attempt: max(c.Run.Attempt, 1), MaxBackoff: s.cfg.EventRetryMax,
 		OnResend: s.metrics.EventsResent,
 	})
+	r.last = &lastEvent{}
 	if !s.cfg.DryRun {
 		r.pos = openSeqMap(s.seqMapPath(r))
+		r.last.path = filepath.Join(stateDir, lastEventFile)
 	}
 	return r
 }
@@ -132,6 +136,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	stopShip()
 	<-shipDone
 	r.pos.close()
+	r.last.close()
 
 	// Only a lost lease or an abort ends the wait early, and then nothing is
 	// completed; a gone run needs no completion either. Events Trakkar

@@ -58,6 +58,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			devServerCommand(),
 			pruneCommand(),
+			statusCommand(),
 		},
 		// Errors are printed once, by runCLI, as a single line.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -147,6 +147,13 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 		s.timed(PhaseComplete, completing)
 	}
 	s.settle(res, r, comp, completed, ctx.Err() != nil)
+	if !completed {
+		lvl := zap.WarnLevel
+		if res.Outcome == OutcomeDryRun {
+			lvl = zap.InfoLevel
+		}
+		r.log.Log(lvl, "run ended without a completion", zap.String(logkey.Outcome, res.Outcome), zap.String(logkey.Reason, s.redact.String(res.Reason)))
+	}
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {
 		r.setPhase(phaseDone)
 		_ = r.ship.Close()
@@ -213,7 +220,14 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 	})
 	switch {
 	case err == nil:
-		r.log.Info("run completed", zap.String(logkey.Outcome, c.Outcome))
+		fields := []zap.Field{zap.String(logkey.Outcome, c.Outcome)}
+		if c.Error != nil {
+			fields = append(fields, zap.String(logkey.Reason, *c.Error))
+		}
+		if c.PullRequest != nil {
+			fields = append(fields, zap.String(logkey.PRURL, c.PullRequest.URL))
+		}
+		r.log.Info("run completed", fields...)
 	case trakkar.IsGone(err) || trakkar.IsLeaseLost(err):
 		r.log.Warn("run was finalised elsewhere; completion dropped", zap.Error(err))
 	default:

@@ -59,6 +59,7 @@ func newApp() *cli.App {
 			devServerCommand(),
 			pruneCommand(),
 			statusCommand(),
+			healthzCommand(),
 		},
 		// Errors are printed once, by runCLI, as a single line.
 		ExitErrHandler: func(*cli.Context, error) {},

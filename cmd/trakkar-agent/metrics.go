@@ -2,7 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"go.uber.org/zap"
 
@@ -47,4 +54,38 @@ func watchSupervisor(m *metrics.Metrics, sup *supervisor.Supervisor) {
 			HeartbeatAge: s.HeartbeatAge, Patience: s.Patience,
 		}
 	})
+}
+
+// healthzCommand asks a running runner's /healthz, for a container
+// healthcheck in an image without curl: exit 0 when healthy, 1 otherwise.
+func healthzCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "healthz",
+		Usage: "ask a running runner's /healthz (its --metrics-addr); exit 0 when healthy, 1 otherwise",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", EnvVars: []string{"TRAKKAR_METRICS_ADDR"}, Value: "127.0.0.1:9464", Usage: "the runner's --metrics-addr"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return badInput("unexpected argument %q (see trakkar-agent healthz --help)", c.Args().First())
+			}
+			addr := c.String("addr")
+			if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+				addr = net.JoinHostPort("127.0.0.1", port) // a wildcard listener answers on loopback
+			}
+			hc := &http.Client{Timeout: 5 * time.Second}
+			resp, err := hc.Get("http://" + addr + "/healthz")
+			if err != nil {
+				return fmt.Errorf("unhealthy: %w", err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			reason := strings.TrimSpace(string(body))
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("unhealthy: %s", reason)
+			}
+			fmt.Println(reason)
+			return nil
+		},
+	}
 }

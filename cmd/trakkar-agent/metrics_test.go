@@ -4,8 +4,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,5 +73,37 @@ func TestMetricsEndpointOfTheBinary(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// healthz exits 0 with the reason on a 200, 1 with it on a 503, 1 when
+// nothing answers.
+func TestHealthzCommand(t *testing.T) {
+	var healthy atomic.Bool
+	healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("the poll loop is not running\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	if code, _ := runBinary(t, dir, []string{"healthz", "--addr", addr}, nil); code != 0 {
+		t.Errorf("healthy: exit %d, want 0", code)
+	}
+	healthy.Store(false)
+	if code, stderr := runBinary(t, dir, []string{"healthz", "--addr", addr}, nil); code != 1 || !strings.Contains(stderr, "poll loop is not running") {
+		t.Errorf("unhealthy: exit %d stderr %q, want 1 with the reason", code, stderr)
+	}
+	srv.Close()
+	if code, _ := runBinary(t, dir, []string{"healthz", "--addr", addr}, nil); code != 1 {
+		t.Errorf("nothing listening: exit %d, want 1", code)
 	}
 }

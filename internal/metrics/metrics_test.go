@@ -26,6 +26,9 @@ func TestHealth(t *testing.T) {
 		{"loop stuck", &State{Polling: true, LastPoll: now.Add(-4 * time.Minute), Patience: patience}, now, false, "has not gone round for 4m0s"},
 		{"never reached", &healthy, time.Time{}, false, "not been reached"},
 		{"trakkar silent", &healthy, now.Add(-5 * time.Minute), false, "last answered 5m0s ago (allowed 3m0s)"},
+		// The loop waits in its retries while Trakkar is away: Trakkar is named.
+		{"trakkar silent, loop waiting", &State{Polling: true, LastPoll: now.Add(-4 * time.Minute), Patience: patience},
+			now.Add(-5 * time.Minute), false, "trakkar last answered"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

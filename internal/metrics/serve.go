@@ -22,16 +22,18 @@ func (m *Metrics) Health() (bool, string) {
 	if !st.Polling {
 		return false, "the poll loop is not running"
 	}
+	// Trakkar first: while it is away the poll loop sits in its retries,
+	// and the runner's trouble is Trakkar, not the loop.
 	now := m.now()
-	if idle := now.Sub(st.LastPoll); idle > st.Patience {
-		return false, fmt.Sprintf("the poll loop has not gone round for %s (allowed %s)", idle.Round(time.Second), st.Patience)
-	}
 	at := m.lastReached()
 	if at.IsZero() {
 		return false, "trakkar has not been reached yet"
 	}
 	if quiet := now.Sub(at); quiet > st.Patience {
 		return false, fmt.Sprintf("trakkar last answered %s ago (allowed %s)", quiet.Round(time.Second), st.Patience)
+	}
+	if idle := now.Sub(st.LastPoll); idle > st.Patience {
+		return false, fmt.Sprintf("the poll loop has not gone round for %s (allowed %s)", idle.Round(time.Second), st.Patience)
 	}
 	return true, "ok"
 }

@@ -20,7 +20,7 @@ func TestReadRunsFromARun(t *testing.T) {
 	id := e.waitAgent("WEB-5")
 
 	var runs []supervisor.RunInfo
-	waitFor(t, 5*time.Second, "the agent's line as the last event", func() bool {
+	waitFor(t, fakeWait, "the agent's line as the last event", func() bool {
 		var err error
 		if runs, err = supervisor.ReadRuns(e.repo, cfg.Runner.ID); err != nil {
 			t.Fatal(err)

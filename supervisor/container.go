@@ -49,7 +49,9 @@ func (s *Supervisor) runContainer(ctx context.Context, r *run, id string, waitCh
 		if r.isLost() {
 			return
 		}
+		r.logLifecycle(ev) // the worker's own status and error lines
 		seq := r.ship.Add(ev)
+		r.last.note(ev)
 		if o.record {
 			r.pos.record(seq, pos)
 		}

@@ -48,6 +48,8 @@ type env struct {
 	url    string // the stand-in's base URL
 	// handler serves the stand-in; tests may wrap it to observe traffic.
 	handler atomic.Pointer[handlerBox]
+	// metrics, when set before start, hears the supervisor (Deps.Metrics).
+	metrics supervisor.Metrics
 }
 
 type handlerBox struct{ h http.Handler }
@@ -198,7 +200,8 @@ func (e *env) start(cfg supervisor.Config) *started {
 	}
 	sup, err := supervisor.New(cfg, supervisor.Deps{
 		API: e.api, Runtime: e.dc, Git: g, Logger: e.log,
-		Forge: &forge.GitHub{BaseURL: e.gh.URL(), Token: ghToken, Logger: e.log.Named("forge")},
+		Forge:   &forge.GitHub{BaseURL: e.gh.URL(), Token: ghToken, Logger: e.log.Named("forge")},
+		Metrics: e.metrics,
 	})
 	if err != nil {
 		e.t.Fatal(err)

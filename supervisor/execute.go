@@ -162,6 +162,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	// holds the container's stdout (see cmd/trakkar-worker).
 	spec.OwnInit = true
 	tn.Apply(&spec)
+	creating := time.Now()
 	id, err := s.createContainer(ctx, r, spec)
 	if err != nil {
 		box.StopEgress(ctx, r.claim.Run.ID)
@@ -174,6 +175,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 		s.removeContainer(ctx, r, id)
 		return nil, fmt.Errorf("start container: %w", err)
 	}
+	s.metrics.ContainerStarted(time.Since(creating))
 	if resumed {
 		r.status("Container started (%s); resuming the agent's session %s", s.cfg.Image, job.SessionID)
 	} else {

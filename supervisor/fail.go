@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
 
@@ -45,7 +46,8 @@ type failReason struct {
 
 // fail reports a failed run once: the error event, then the completion.
 func (s *Supervisor) fail(r *run, reason failReason, cause error) *trakkar.Completion {
-	r.log.Info("run failed", zap.Stringer("reason", reason.kind))
+	comp := failed(withCause(reason.msg, cause))
+	r.log.Info("run failed", zap.Stringer("step", reason.kind), zap.String(logkey.Reason, r.redact.String(*comp.Error)))
 	if !reason.silent {
 		text := reason.event
 		if text == "" {
@@ -57,7 +59,7 @@ func (s *Supervisor) fail(r *run, reason failReason, cause error) *trakkar.Compl
 		}
 		r.emit(trakkar.EventError, text, nil)
 	}
-	return failed(withCause(reason.msg, cause))
+	return comp
 }
 
 // withCause is "text: cause", or either alone.

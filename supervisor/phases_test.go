@@ -47,6 +47,8 @@ type fakeEnv struct {
 	script atomic.Pointer[func(docker.Spec) fakeruntime.Script]
 	// agentID is the agent container crashRunning left behind.
 	agentID string
+	// metrics, when set before start, hears the supervisor (Deps.Metrics).
+	metrics supervisor.Metrics
 }
 
 func newFakeEnv(t *testing.T, agent trakkar.Agent) *fakeEnv {
@@ -113,7 +115,7 @@ func (e *fakeEnv) start(cfg supervisor.Config) *fakeRun {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	sup, err := supervisor.New(cfg, supervisor.Deps{API: e.api, Runtime: e.rt, Git: g, Logger: e.log})
+	sup, err := supervisor.New(cfg, supervisor.Deps{API: e.api, Runtime: e.rt, Git: g, Logger: e.log, Metrics: e.metrics})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
@@ -44,7 +45,9 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 	if ws == nil {
 		return comp
 	}
+	started := time.Now()
 	ar, err := s.runAgent(ctx, r, ws)
+	s.timed(PhaseAgent, started)
 	if err != nil {
 		return s.fail(r, failReason{kind: reasonContainer}, err)
 	}
@@ -55,6 +58,7 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 // workspace, or returns no workspace and the run's completion (nil when
 // nothing may be reported any more).
 func (s *Supervisor) readyWorkspace(ctx context.Context, r *run) (*workspace, *trakkar.Completion) {
+	defer s.timed(PhaseWorkspace, time.Now())
 	ws, err := s.prepareWorkspace(ctx, r)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -89,15 +93,21 @@ func (s *Supervisor) finish(ctx context.Context, r *run, ws *workspace, ar *agen
 	comp := s.outcome(r, ar)
 	var vr *verifyReport
 	if comp == nil && s.verifyCommand() != "" {
-		if ar, vr, comp = s.verifyAndFix(ctx, r, ws, ar); ar.end == endLost || ar.end == endAborted {
+		started := time.Now()
+		ar, vr, comp = s.verifyAndFix(ctx, r, ws, ar)
+		s.timed(PhaseVerify, started)
+		if ar.end == endLost || ar.end == endAborted {
 			return nil
 		}
 	}
 	if comp == nil {
-		if comp = s.publish(ctx, r, ws, ar.result, vr); comp == nil {
+		started := time.Now()
+		pub := s.publish(ctx, r, ws, ar.result, vr)
+		if pub == nil {
 			return nil // lease lost or aborting before publishing
 		}
-		comp = s.verifyVerdict(r, comp, vr)
+		s.timed(PhasePublish, started)
+		comp = s.verifyVerdict(r, pub, vr)
 	}
 	s.attachSession(comp, ar)
 	return comp

@@ -33,6 +33,7 @@ const (
 type runRecord struct {
 	RunnerID    string              `json:"runner_id"`
 	Claim       trakkar.Claim       `json:"claim"`
+	ClaimedAt   time.Time           `json:"claimed_at,omitzero"` // when this runner claimed the run
 	Phase       string              `json:"phase"`
 	ContainerID string              `json:"container_id,omitempty"`
 	Worktree    hostgit.Worktree    `json:"worktree"`

@@ -42,19 +42,32 @@ func (r *run) event(typ, text string, data map[string]any) trakkar.Event {
 	return ev
 }
 
-// emit sends one event to Trakkar, masking secrets first.
+// emit sends one event to Trakkar, masking secrets first. Status and error
+// events are the run's lifecycle: the log gets them too, in the same words.
 func (r *run) emit(typ, text string, data map[string]any) {
+	ev := r.event(typ, text, data)
+	r.logLifecycle(ev)
 	if r.isLost() {
 		return
 	}
-	r.ship.Add(r.event(typ, text, data))
+	r.ship.Add(ev)
+	r.last.note(ev)
 }
 
-// status logs a status line and sends it to the task.
+// status sends a status line to the task, and so to the log.
 func (r *run) status(format string, args ...any) {
-	text := fmt.Sprintf(format, args...)
-	r.log.Info(r.redact.String(text))
-	r.emit(trakkar.EventStatus, text, nil)
+	r.emit(trakkar.EventStatus, fmt.Sprintf(format, args...), nil)
+}
+
+// logLifecycle logs a status or error event (the supervisor's or the
+// worker's) with its text, masked as it was for Trakkar, as the message.
+func (r *run) logLifecycle(ev trakkar.Event) {
+	switch ev.Type {
+	case trakkar.EventStatus:
+		r.log.Info(ev.Text)
+	case trakkar.EventError:
+		r.log.Warn(ev.Text)
+	}
 }
 
 // save writes the run's record; failing to is logged, never fatal: the run

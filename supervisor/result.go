@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"go.uber.org/zap"
 
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
@@ -29,7 +28,6 @@ const (
 func (s *Supervisor) resultOf(r *run, ws *workspace) *workerproto.Result {
 	res, problems := checkedResult(ws.inDir, ws.outDir, readResult(ws.outDir))
 	for _, p := range problems {
-		r.log.Warn("result file rejected in part", zap.String("problem", p))
 		r.emit(trakkar.EventError, "Ignored in the agent's result file: "+p, nil)
 	}
 	return res

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,8 @@ type run struct {
 	lease       leaseState    // when Trakkar last confirmed the lease
 	rec         runRecord     // persisted so a restarted supervisor can continue
 	pos         *seqMap       // log position of each shipped worker event
+	lastBeat    atomic.Int64  // unix ns of the last acknowledged heartbeat (the claim before)
+	last        *lastEvent    // the latest event, kept for `trakkar-agent status`
 	// bg holds the goroutines the run's steps start beside the pipeline (the
 	// egress proxy's follower): drive joins them before the last events go.
 	bg sync.WaitGroup
@@ -76,7 +79,7 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 		log: s.log.With(zap.String(logkey.RunID, c.Run.ID), zap.String(logkey.TaskID, c.Task.ID),
 			zap.String(logkey.TaskKey, c.Task.Key), zap.Int(logkey.Attempt, c.Run.Attempt)),
 	}
-	r.rec = runRecord{Claim: c, Phase: phasePreparing}
+	r.rec = runRecord{Claim: c, Phase: phasePreparing, ClaimedAt: time.Now().UTC()}
 	r.lease.seconds.Store(int64(c.LeaseSeconds))
 	r.setState(trakkar.StatePreparing)
 	// The spool and the sent record live in the state folder, which a dry
@@ -88,9 +91,12 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	r.ship = trakkar.NewShipper(s.api, c.Run.ID, trakkar.ShipperOptions{
 		Logger: r.log.Named("events"), StartSeq: start.acked, SentSeq: start.sent, AckUnknown: start.unknown,
 		SpoolDir: stateDir, Attempt: max(c.Run.Attempt, 1), MaxBackoff: s.cfg.EventRetryMax,
+		OnResend: s.metrics.EventsResent,
 	})
+	r.last = &lastEvent{}
 	if !s.cfg.DryRun {
 		r.pos = openSeqMap(s.seqMapPath(r))
+		r.last.path = filepath.Join(stateDir, lastEventFile)
 	}
 	return r
 }
@@ -130,6 +136,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	defer s.untrack(r)
 	started, res := time.Now(), newResult(r)
 	defer s.report(res, started) // deferred: a run that panics is reported too
+	defer s.observeRun(r)()
 	shipCtx, stopShip := context.WithCancel(ctx)
 	shipDone := make(chan struct{})
 	go func() { defer close(shipDone); r.ship.Run(shipCtx) }()
@@ -139,6 +146,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	go func() { defer close(hbDone); s.heartbeat(hbCtx, r) }()
 
 	comp := body()
+	completing := time.Now()
 	r.bg.Wait() // nothing may add events once the flush below starts
 	if comp != nil && !r.isLost() && ctx.Err() == nil {
 		r.rec.Completion = comp
@@ -160,6 +168,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	stopShip()
 	<-shipDone
 	r.pos.close()
+	r.last.close()
 
 	// Only a lost lease or an abort ends the wait early, and then nothing is
 	// completed; a gone run needs no completion either. Events Trakkar
@@ -167,6 +176,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	completed := comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil
 	if completed {
 		s.complete(ctx, r, *comp)
+		s.timed(PhaseComplete, completing)
 	}
 	// The workspace goes after Trakkar has the outcome, never before: the
 	// person sees the PR while the files are deleted.
@@ -174,6 +184,13 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 		s.discardWorkspace(ctx, r)
 	}
 	s.settle(res, r, comp, completed, ctx.Err() != nil)
+	if !completed {
+		lvl := zap.WarnLevel
+		if res.Outcome == OutcomeDryRun {
+			lvl = zap.InfoLevel
+		}
+		r.log.Log(lvl, "run ended without a completion", zap.String(logkey.Outcome, res.Outcome), zap.String(logkey.Reason, s.redact.String(res.Reason)))
+	}
 	if ctx.Err() == nil && (comp != nil || r.isLost()) {
 		r.setPhase(phaseDone)
 		_ = r.ship.Close()
@@ -240,7 +257,14 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 	})
 	switch {
 	case err == nil:
-		r.log.Info("run completed", zap.String(logkey.Outcome, c.Outcome))
+		fields := []zap.Field{zap.String(logkey.Outcome, c.Outcome)}
+		if c.Error != nil {
+			fields = append(fields, zap.String(logkey.Reason, *c.Error))
+		}
+		if c.PullRequest != nil {
+			fields = append(fields, zap.String(logkey.PRURL, c.PullRequest.URL))
+		}
+		r.log.Info("run completed", fields...)
 	case trakkar.IsGone(err) || trakkar.IsLeaseLost(err):
 		r.log.Warn("run was finalised elsewhere; completion dropped", zap.Error(err))
 	default:
@@ -263,6 +287,8 @@ func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
 		switch {
 		case err == nil:
 			r.lease.confirm(sent, reply.LeaseSeconds)
+			r.lastBeat.Store(time.Now().UnixNano())
+			s.noteLease(reply.LeaseSeconds)
 			if reply.StopRequested {
 				r.requestStop()
 			}

@@ -70,6 +70,7 @@ func (s *Supervisor) settle(res *RunResult, r *run, comp *trakkar.Completion, co
 
 // report hands a run's result to the caller's hook, if any.
 func (s *Supervisor) report(res *RunResult, started time.Time) {
+	s.metrics.RunEnded(res.Outcome)
 	if s.onRunEnd == nil {
 		return
 	}

@@ -44,6 +44,14 @@ type Supervisor struct {
 	fetches *fetchGroup
 	// onRunEnd, when set, hears how each run ended (Deps.OnRunEnd).
 	onRunEnd func(RunResult)
+	metrics  Metrics
+
+	// Read by Snapshot, under mu.
+	live     map[*run]struct{} // runs being driven
+	polling  bool
+	lastPoll time.Time
+	slots    int
+	lease    time.Duration // as the last claim or heartbeat gave it
 }
 
 // Deps are the adapters the supervisor drives.
@@ -59,6 +67,8 @@ type Deps struct {
 	// OnRunEnd, when set, is called once for every run this process worked,
 	// as it ends, from the run's goroutine.
 	OnRunEnd func(RunResult)
+	// Metrics, when set, hears what the runs do (--metrics-addr).
+	Metrics Metrics
 }
 
 // New validates the configuration and returns a supervisor.
@@ -77,8 +87,13 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	var m Metrics = nopMetrics{}
+	if d.Metrics != nil {
+		m = d.Metrics
+	}
 	s := &Supervisor{
-		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge, onRunEnd: d.OnRunEnd,
+		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge, onRunEnd: d.OnRunEnd, metrics: m,
+		live:    map[*run]struct{}{},
 		log:     log.Named("supervisor"),
 		redact:  redact.New(cfg.Secrets...),
 		known:   d.Agent,
@@ -130,6 +145,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	slots := s.concurrency()
+	s.mu.Lock()
+	s.slots = slots
+	s.mu.Unlock()
 	s.log.Info("started",
 		zap.String("runner_id", s.cfg.Runner.ID), zap.String("hostname", s.cfg.Runner.Hostname),
 		zap.String("agent", agent.Name), zap.String("provider", s.cfg.Provider),
@@ -202,14 +220,19 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 		case <-pollCtx.Done():
 		}
 	}()
+	s.setPolling(true)
+	defer s.setPolling(false)
 	for {
+		s.pollRound()
 		if pollCtx.Err() != nil {
 			return nil
 		}
 		free := s.free(slots)
 		if free <= 0 {
+			// Waking now and then shows /healthz the loop is alive.
 			select {
 			case <-s.slotCh:
+			case <-time.After(5 * time.Second):
 			case <-pollCtx.Done():
 			}
 			continue
@@ -277,7 +300,11 @@ func (s *Supervisor) sleep(ctx context.Context, d time.Duration) {
 
 func (s *Supervisor) claimAndStart(ctx context.Context, r trakkar.Run) {
 	log := s.log.With(zap.String(logkey.RunID, r.ID), zap.String(logkey.TaskID, r.TaskID))
+	asked := time.Now()
 	claim, err := s.api.Claim(ctx, r.ID, trakkar.Runner(s.cfg.Runner))
+	if err == nil {
+		s.timed(PhaseClaim, asked)
+	}
 	switch {
 	case trakkar.IsAlreadyClaimed(err) || trakkar.IsGone(err) || trakkar.IsNotFound(err):
 		log.Debug("run taken elsewhere or cancelled", zap.Error(err))

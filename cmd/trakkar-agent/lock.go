@@ -29,8 +29,7 @@ func (l *runnerLock) release() {
 // another clone), also a host-wide one in stateDir. A held lock is bad input:
 // one line naming the holder and what to do.
 func lockRunner(worktreeRoot, stateDir, id string, explicit bool) (*runnerLock, error) {
-	sum := sha256.Sum256([]byte(id))
-	name := "runner-" + hex.EncodeToString(sum[:8]) + ".lock"
+	name := lockName(id)
 	l := &runnerLock{}
 	if err := os.MkdirAll(worktreeRoot, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", worktreeRoot, err)
@@ -62,6 +61,13 @@ func lockRunner(worktreeRoot, stateDir, id string, explicit bool) (*runnerLock, 
 		}
 	}
 	return l, nil
+}
+
+// lockName is the file name of runner id's lock; the one in the worktree
+// folder is hidden (a dot before it).
+func lockName(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "runner-" + hex.EncodeToString(sum[:8]) + ".lock"
 }
 
 // take locks path without waiting. When another process holds it, it returns

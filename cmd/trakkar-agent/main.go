@@ -58,6 +58,8 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			devServerCommand(),
 			pruneCommand(),
+			statusCommand(),
+			healthzCommand(),
 		},
 		// Errors are printed once, by runCLI, as a single line.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -65,6 +65,8 @@ func runFlags() []cli.Flag {
 			Usage: "stop a task's container once what it can write on the host (its worktree and state folders) passes this, and fail the run, MiB; 0 means no cap"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
+		&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"TRAKKAR_METRICS_ADDR"},
+			Usage: "serve Prometheus metrics at /metrics and a health check at /healthz on this address, e.g. 127.0.0.1:9464 (default: off)"},
 	}
 }
 
@@ -212,7 +214,13 @@ func runAction(c *cli.Context) error {
 
 // run starts the supervisor and works until it stops.
 func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *maskingSink, sig *signals) error {
-	var err error
+	// Served from the start, so /healthz says "starting" until the poll loop
+	// runs, and a bad or taken address is said before anything else.
+	m, stopMetrics, err := serveMetrics(ctx, c.String("metrics-addr"), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	dir := c.String("repo")
 	if dir == "" {
 		if dir, err = os.Getwd(); err != nil {
@@ -322,13 +330,18 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		}
 	}
 
-	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log, RunnerID: cfg.Runner.ID})
+	var obs trakkar.RequestObserver
+	if m != nil {
+		obs = m
+	}
+	api, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log,
+		RunnerID: cfg.Runner.ID, Observer: obs})
 	if err != nil {
 		return badInput("%v", err)
 	}
 	// The startup probe makes single attempts (MaxElapsed of 1ns: no retry
 	// inside the client) so reachTrakkar can say why each one failed.
-	probe, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log, MaxElapsed: time.Nanosecond})
+	probe, err := trakkar.NewClient(trakkar.Options{BaseURL: st.apiURL, Token: st.token, Version: runnerVersion(), Logger: log, MaxElapsed: time.Nanosecond, Observer: obs})
 	if err != nil {
 		return badInput("%v", err)
 	}
@@ -366,6 +379,9 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	if fg != nil {
 		deps.Forge = fg
 	}
+	if m != nil {
+		deps.Metrics = m
+	}
 	var ended *results
 	if cfg.Once {
 		ended = &results{log: log}
@@ -375,6 +391,7 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	if err != nil {
 		return badInput("%s", oneLine(err))
 	}
+	watchSupervisor(m, sup)
 	sig.running(sup.Drain)
 	if ctx.Err() != nil {
 		// A signal during startup: recover nothing, claim nothing.

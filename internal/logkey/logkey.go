@@ -12,4 +12,6 @@ const (
 	Attempt     = "attempt" // the run's attempt at its task
 	ContainerID = "container_id"
 	Outcome     = "outcome"
+	Reason      = "reason" // why a run failed, in the words Trakkar was given
+	PRURL       = "pr_url"
 )

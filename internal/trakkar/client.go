@@ -36,13 +36,14 @@ var errBodyTooLarge = fmt.Errorf("response body larger than %d MiB", maxResponse
 
 // Options configures a Client.
 type Options struct {
-	BaseURL    string        // e.g. https://api.trakkar.in (no trailing slash needed)
-	Token      string        // bearer token trk_agent_…
-	Version    string        // used in User-Agent: trakkar-agent-go/<Version>
-	HTTPClient *http.Client  // nil → a client with sane timeouts (request timeout exceeds the long-poll wait)
-	Logger     *zap.Logger   // nil → zap.NewNop()
-	MaxBackoff time.Duration // cap of exponential backoff, default 30s (start 500ms, doubling, full jitter)
-	MaxElapsed time.Duration // stop retrying a call after this long, default 2m; ctx cancellation always wins
+	BaseURL    string          // e.g. https://api.trakkar.in (no trailing slash needed)
+	Token      string          // bearer token trk_agent_…
+	Version    string          // used in User-Agent: trakkar-agent-go/<Version>
+	HTTPClient *http.Client    // nil → a client with sane timeouts (request timeout exceeds the long-poll wait)
+	Logger     *zap.Logger     // nil → zap.NewNop()
+	MaxBackoff time.Duration   // cap of exponential backoff, default 30s (start 500ms, doubling, full jitter)
+	MaxElapsed time.Duration   // stop retrying a call after this long, default 2m; ctx cancellation always wins
+	Observer   RequestObserver // nil: nobody hears how requests went
 	// RunnerID, when set, goes with every request as RunnerIDHeader: in a
 	// fleet, a runner whose run another runner took over hears 409
 	// lease_lost instead of renewing the other runner's lease.
@@ -65,6 +66,7 @@ type Client struct {
 	retry      backoff.Policy
 	maxElapsed time.Duration
 	runnerID   string
+	obs        RequestObserver
 }
 
 // NewClient validates opts and returns a client.
@@ -88,6 +90,7 @@ func NewClient(opts Options) (*Client, error) {
 		log:        opts.Logger,
 		maxElapsed: opts.MaxElapsed,
 		runnerID:   strings.TrimSpace(opts.RunnerID),
+		obs:        opts.Observer,
 	}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
@@ -307,6 +310,7 @@ func (c *Client) call(ctx context.Context, r request) ([]byte, error) {
 	err := retry.Do(ctx, func(ctx context.Context, _ int) error {
 		status, hdr, body, err := c.once(ctx, r)
 		lastStatus = status
+		c.observe(ctx, status, err)
 		if err == nil && status >= 200 && status <= 299 {
 			out = body
 			return nil

@@ -55,6 +55,11 @@ type ShipperOptions struct {
 	// Attempt is written into the sent record (with SpoolDir), so a record of
 	// an earlier attempt of the run is not taken for this one's.
 	Attempt int
+
+	// OnResend, when set, hears how many events of a request were sent
+	// before (a retry after a failure or a partial ack, or a restart's
+	// resend); it is called outside the shipper's lock.
+	OnResend func(n int)
 }
 
 const (
@@ -84,6 +89,7 @@ type Shipper struct {
 	retry    backoff.Policy // wait after failures
 	attempt  int
 	sentDir  string // where the sent record lives; "" → none
+	onResend func(n int)
 
 	sem  chan struct{} // held while a request is in flight; its holder alone reads the spool and removes acked events
 	kick chan struct{} // a status event waits: send now rather than on the next tick
@@ -109,7 +115,10 @@ type Shipper struct {
 	gapAt     time.Time // stamp of the notices that fill seqs lost in a restart
 	// sentRecorded is the seq in the sent record; only the sem holder uses it.
 	sentRecorded int64
-	sentWarned   bool
+	// posted is the highest seq ever put in a request (or recorded sent by an
+	// earlier process); only the sem holder uses it.
+	posted     int64
+	sentWarned bool
 }
 
 type queued struct {
@@ -129,6 +138,7 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 		memCap:   opts.MaxBuffer,
 		attempt:  opts.Attempt,
 		sentDir:  opts.SpoolDir,
+		onResend: opts.OnResend,
 		sem:      make(chan struct{}, 1),
 		kick:     make(chan struct{}, 1),
 	}
@@ -137,6 +147,7 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 	s.acked = start
 	s.earlier = sent
 	s.sentRecorded = sent
+	s.posted = sent
 	s.confirmed = !opts.AckUnknown
 	if !s.confirmed {
 		s.acked = max(start, sent) // assumed until the first answer
@@ -427,6 +438,7 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 	}
 	if len(batch) > 0 {
 		s.recordSent(batch[len(batch)-1].Seq)
+		s.countResent(batch)
 	}
 
 	acked, err := s.p.PostEvents(ctx, s.runID, batch)
@@ -680,6 +692,28 @@ func (s *Shipper) Flush(ctx context.Context) error {
 		return unacked(ctx.Err())
 	}
 	return err
+}
+
+// countResent tells OnResend how many events of batch were in a request
+// before. The caller holds sem.
+func (s *Shipper) countResent(batch []Event) {
+	n := 0
+	for _, ev := range batch {
+		if ev.Seq <= s.posted {
+			n++
+		}
+	}
+	s.posted = max(s.posted, batch[len(batch)-1].Seq)
+	if n > 0 && s.onResend != nil {
+		s.onResend(n)
+	}
+}
+
+// Spooled counts the unacked events waiting in the spool file, not in memory.
+func (s *Shipper) Spooled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sp.count
 }
 
 // Acked is the highest seq Trakkar acknowledged.

@@ -46,6 +46,8 @@ func main() {
 		sleep()
 	case "alloc":
 		alloc(arg)
+	case "spin":
+		spin(arg)
 	case "rootfs":
 		rootfs()
 	case "forks":
@@ -67,6 +69,23 @@ func main() {
 func sleep() {
 	for {
 		time.Sleep(time.Hour)
+	}
+}
+
+// spin keeps arg MiB of memory live and one CPU busy until a signal ends it.
+func spin(arg string) {
+	mib, _ := strconv.Atoi(arg)
+	keep := make([]byte, max(mib, 1)<<20)
+	for j := 0; j < len(keep); j += 4096 {
+		keep[j] = 1
+	}
+	fmt.Println("ready")
+	sum := 0
+	for i := 0; ; i++ {
+		sum += int(keep[(i*4096)%len(keep)])
+		if sum < 0 { // never: keeps the loop and keep alive
+			fmt.Println(sum)
+		}
 	}
 }
 

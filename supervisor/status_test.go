@@ -1,0 +1,53 @@
+package supervisor_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/supervisor"
+)
+
+// ReadRuns sees what a real run wrote: while the agent works, the run's phase,
+// container, workspace and latest event; once it is stopped, the kept
+// workspace and the outcome. Another runner id sees none of it.
+func TestReadRunsFromARun(t *testing.T) {
+	e := newFakeEnv(t, trakkar.Agent{})
+	e.setScript(agentHangs(nil))
+	task := e.task("WEB-5")
+	cfg := e.config(nil)
+	p := e.start(cfg)
+	id := e.waitAgent("WEB-5")
+
+	var runs []supervisor.RunInfo
+	waitFor(t, fakeWait, "the agent's line as the last event", func() bool {
+		var err error
+		if runs, err = supervisor.ReadRuns(e.repo, cfg.Runner.ID); err != nil {
+			t.Fatal(err)
+		}
+		return len(runs) == 1 && runs[0].LastEvent != nil && runs[0].LastEvent.Text == "working"
+	})
+	r := runs[0]
+	if r.TaskKey != "WEB-5" || r.Phase != "running" || r.ContainerID != id || r.Workspace == "" || r.Kept ||
+		r.ClaimedAt.IsZero() || r.Elapsed(time.Now()) <= 0 {
+		t.Errorf("working run: %+v", r)
+	}
+	if other, _ := supervisor.ReadRuns(e.repo, "rnr_someone_else"); len(other) != 0 {
+		t.Errorf("another runner's status shows %+v", other)
+	}
+
+	if err := e.stand.Stop(task.ID); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t)
+	runs, err := supervisor.ReadRuns(e.repo, cfg.Runner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Phase != "done" || !runs[0].Kept || runs[0].Outcome != trakkar.OutcomeStopped {
+		t.Fatalf("stopped run: %+v", runs)
+	}
+	if le := runs[0].LastEvent; le == nil || le.Type != trakkar.EventStatus {
+		t.Errorf("last event after the stop: %+v, want the status that said so", le)
+	}
+}

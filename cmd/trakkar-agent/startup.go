@@ -128,12 +128,14 @@ func reachTrakkar(ctx context.Context, probe agentReader, apiURL string, giveUp 
 		if ctx.Err() != nil {
 			return trakkar.Agent{}, ctx.Err()
 		}
+		// Answers retrying cannot change are bad input: the token, or an
+		// --api-url that is not Trakkar's API.
 		if errors.Is(err, trakkar.ErrUnauthorized) {
-			return trakkar.Agent{}, errors.New("trakkar rejected the token (401): check --token / TRAKKAR_TOKEN")
+			return trakkar.Agent{}, badInput("trakkar rejected the token (401): check --token / TRAKKAR_TOKEN")
 		}
 		var ae *trakkar.APIError
 		if errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests {
-			return trakkar.Agent{}, fmt.Errorf("trakkar at %s refused the runner: %w", apiURL, ae)
+			return trakkar.Agent{}, badInput("trakkar at %s refused the runner: %s (check --token and --api-url)", apiURL, oneLine(ae))
 		}
 		cause := unreachableCause(err, timedOut, timeout)
 		pause := max(startupRetry.Delay(attempt+1)-time.Since(began), 0)

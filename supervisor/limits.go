@@ -92,3 +92,7 @@ func DiskSize(path string) (int64, error) {
 		}
 	}
 }
+
+// FreeDisk is the space available to unprivileged writers on the filesystem
+// holding path, as the workspace check sees it.
+func FreeDisk(path string) (uint64, error) { return freeBytes(path) }

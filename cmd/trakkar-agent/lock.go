@@ -29,8 +29,7 @@ func (l *runnerLock) release() {
 // another clone), also a host-wide one in stateDir. A held lock is bad input:
 // one line naming the holder and what to do.
 func lockRunner(worktreeRoot, stateDir, id string, explicit bool) (*runnerLock, error) {
-	sum := sha256.Sum256([]byte(id))
-	name := "runner-" + hex.EncodeToString(sum[:8]) + ".lock"
+	name := lockName(id)
 	l := &runnerLock{}
 	if err := os.MkdirAll(worktreeRoot, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", worktreeRoot, err)
@@ -64,6 +63,12 @@ func lockRunner(worktreeRoot, stateDir, id string, explicit bool) (*runnerLock, 
 	return l, nil
 }
 
+// lockName is the lock file of a runner id.
+func lockName(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "runner-" + hex.EncodeToString(sum[:8]) + ".lock"
+}
+
 // take locks path without waiting. When another process holds it, it returns
 // who ("pid N") and no error.
 func (l *runnerLock) take(path string) (string, error) {
@@ -93,4 +98,37 @@ func holder(f *os.File) string {
 		return "pid " + strconv.Itoa(pid)
 	}
 	return "pid unknown"
+}
+
+// lockHolder reports who holds the runner id's lock ("" when nobody does),
+// without taking it or creating anything: doctor's read-only look.
+func lockHolder(worktreeRoot, stateDir, id string, explicit bool) (string, error) {
+	name := lockName(id)
+	paths := []string{filepath.Join(worktreeRoot, "."+name)}
+	if explicit {
+		paths = append(paths, filepath.Join(stateDir, "runners", name))
+	}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("open runner lock %s: %w", p, err)
+		}
+		// A shared lock conflicts only with a runner's exclusive one.
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		held := ""
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			held = holder(f)
+		}
+		f.Close()
+		if held != "" {
+			return held, nil
+		}
+		if err != nil && !errors.Is(err, syscall.EWOULDBLOCK) {
+			return "", fmt.Errorf("lock %s: %w", p, err)
+		}
+	}
+	return "", nil
 }

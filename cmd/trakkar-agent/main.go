@@ -57,6 +57,7 @@ func newApp() *cli.App {
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			devServerCommand(),
+			doctorCommand(),
 			pruneCommand(),
 		},
 		// Errors are printed once, by runCLI, as a single line.

@@ -146,7 +146,7 @@ func TestHelpListsOptions(t *testing.T) {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
 	for _, f := range []string{"--token", "--api-url", "--provider", "--interval", "--timeout", "--max-concurrency",
-		"--once", "--dry-run", "--repo", "--image", "--publish", "--max-workspace-mb", "TRAKKAR_MAX_WORKSPACE_MB", "dev-server"} {
+		"--once", "--dry-run", "--repo", "--image", "--publish", "--max-workspace-mb", "TRAKKAR_MAX_WORKSPACE_MB", "dev-server", "doctor"} {
 		if !bytes.Contains(out, []byte(f)) {
 			t.Errorf("--help does not mention %s", f)
 		}

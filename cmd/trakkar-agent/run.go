@@ -81,13 +81,26 @@ type setup struct {
 	ghAPIURL string
 }
 
+// errNoToken is the one line for a missing Trakkar token.
+var errNoToken = badInput("missing Trakkar token: pass --token or set TRAKKAR_TOKEN (Trakkar → agent settings → runner token)")
+
 // checkFlags reads flags and environment into a configuration. Its values are
 // checked, by the supervisor's one validator, once the repository is known.
 func checkFlags(c *cli.Context) (*setup, error) {
-	st := &setup{token: strings.TrimSpace(c.String("token")), apiURL: c.String("api-url"), ghAPIURL: c.String("github-api-url")}
-	if st.token == "" {
-		return nil, badInput("missing Trakkar token: pass --token or set TRAKKAR_TOKEN (Trakkar → agent settings → runner token)")
+	st, err := readFlags(c)
+	if err != nil {
+		return nil, err
 	}
+	if st.token == "" {
+		return nil, errNoToken
+	}
+	return st, nil
+}
+
+// readFlags is checkFlags without requiring the token: doctor reports a
+// missing one as a failed check.
+func readFlags(c *cli.Context) (*setup, error) {
+	st := &setup{token: strings.TrimSpace(c.String("token")), apiURL: c.String("api-url"), ghAPIURL: c.String("github-api-url")}
 	// Values whose conversion to bytes or nanoseconds would overflow are
 	// refused here; the supervisor's validator checks the ranges.
 	var overflow []error

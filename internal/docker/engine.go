@@ -3,9 +3,13 @@ package docker
 import (
 	"context"
 	"fmt"
+	"os"
+	"path"
 	"sort"
+	"time"
 
 	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/container"
 )
 
 // Engine is what the engine says about itself: what startup checks limits
@@ -65,4 +69,38 @@ func (c *Client) InspectImage(ctx context.Context, ref string) (ImageConfig, err
 		return ImageConfig{}, nil
 	}
 	return ImageConfig{Entrypoint: img.Config.Entrypoint, Cmd: img.Config.Cmd, Env: img.Config.Env, User: img.Config.User}, nil
+}
+
+// FindInImage looks for an executable named name in dirs of the image's
+// filesystem and returns its path, "" when none is there. The image is never
+// run: a container is created (no network, never started), its files are
+// stat'ed, and it is removed.
+func (c *Client) FindInImage(ctx context.Context, ref, name string, dirs []string) (string, error) {
+	created, err := c.cli.ContainerCreate(ctx,
+		&container.Config{Image: ref, Entrypoint: []string{"/nonexistent"}, NetworkDisabled: true, Labels: map[string]string{"trakkar.probe": "1"}},
+		&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	if err != nil {
+		return "", fmt.Errorf("create probe container of %s: %w", ref, err)
+	}
+	defer func() {
+		// A fresh context: the probe is removed even when ctx has ended.
+		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true})
+	}()
+	for _, dir := range dirs {
+		p := path.Join(dir, name)
+		st, err := c.cli.ContainerStatPath(ctx, created.ID, p)
+		if IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("look for %s in %s: %w", p, ref, err)
+		}
+		// A symlink (npm's bin links) counts: its target is not resolved here.
+		if st.Mode&os.ModeSymlink != 0 || (!st.Mode.IsDir() && st.Mode.Perm()&0o111 != 0) {
+			return p, nil
+		}
+	}
+	return "", nil
 }

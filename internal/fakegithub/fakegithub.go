@@ -45,7 +45,16 @@ type Server struct {
 	mu       sync.Mutex
 	repos    map[string]*repo // "owner/name"
 	failures []failure
-	requests int // REST requests seen
+	requests int  // REST requests seen
+	readOnly bool // the token may read but not push (SetReadOnly)
+}
+
+// SetReadOnly makes GET /repos/{owner}/{name} report the token without push
+// permission, as for a collaborator with read access.
+func (s *Server) SetReadOnly(readOnly bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readOnly = readOnly
 }
 
 type repo struct {

@@ -9,6 +9,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/zap v1.28.0
+	go.yaml.in/yaml/v3 v3.0.6
 )
 
 require (

@@ -36,7 +36,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "verify-retries", Value: d.VerifyRetries, Usage: "times a failed verify command sends the agent back to fix it (0-20; 0: no fix rounds, the run fails)"},
 		&cli.StringSliceFlag{Name: "share", Usage: "folder of the main checkout (relative) that tasks see read-through with a private writable layer (repeatable; default node_modules when present; none to share nothing)"},
 		&cli.BoolFlag{Name: "no-caches", Usage: "do not mount the per-task package manager cache volumes into task containers"},
-		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once, up to " + strconv.Itoa(supervisor.MaxConcurrencyLimit) + " (default 0: the agent's setting, else " + strconv.Itoa(supervisor.DefaultConcurrency) + ")"},
+		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once, up to " + strconv.Itoa(supervisor.MaxConcurrencyLimit) + "; 0: the agent's setting, else " + strconv.Itoa(supervisor.DefaultConcurrency)},
 		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, print a line per run and exit (1 when any run failed or was stopped)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "claim and read tasks only: no container, no push, no PR (the run is re-queued when its lease lapses)"},
 		&cli.StringFlag{Name: "repo", Usage: "the git repository to work on (default: the one containing the working directory)"},
@@ -190,15 +190,19 @@ const (
 // oneLine puts a joined error (one per bad value) on one line for stderr.
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 
+// modelKeyNames are the variables each provider's model credential is read
+// from, in order.
+var modelKeyNames = map[string][]string{
+	supervisor.ProviderClaude: {"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"},
+	supervisor.ProviderCursor: {"CURSOR_API_KEY"},
+}
+
 // modelEnv returns the provider's model credential from the environment: the
 // only secret that ever enters a task container.
 func modelEnv(provider string) ([]string, []string, error) {
-	var names []string
-	switch provider {
-	case supervisor.ProviderCursor:
-		names = []string{"CURSOR_API_KEY"}
-	default:
-		names = []string{"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
+	names := modelKeyNames[supervisor.ProviderClaude]
+	if provider == supervisor.ProviderCursor {
+		names = modelKeyNames[supervisor.ProviderCursor]
 	}
 	var env, secrets []string
 	for _, n := range names {

@@ -114,7 +114,7 @@ func doctor(ctx context.Context, c *cli.Context, st *setup, l *checklist) {
 		defer rt.Close()
 	}
 	if repoOK {
-		checkLimits(cfg, engine, rt != nil, l)
+		checkLimits(c, cfg, engine, rt != nil, l)
 	}
 
 	agent, trakkarOK := checkTrakkar(ctx, st, l, log)
@@ -193,7 +193,7 @@ func checkDocker(ctx context.Context, l *checklist, log *zap.Logger) (*docker.Cl
 	return rt, engine
 }
 
-func checkLimits(cfg *supervisor.Config, engine docker.Engine, haveEngine bool, l *checklist) {
+func checkLimits(c *cli.Context, cfg *supervisor.Config, engine docker.Engine, haveEngine bool, l *checklist) {
 	host := supervisor.Host{}
 	if haveEngine {
 		host.CPUs, host.MemoryBytes = engine.CPUs, engine.MemoryBytes
@@ -203,6 +203,7 @@ func checkLimits(cfg *supervisor.Config, engine docker.Engine, haveEngine bool, 
 		l.fail("Limits", oneLine(err), "check the disk holding the repository")
 		return
 	}
+	fitDefaultLimits(c, cfg, host) // as the run would
 	if err := cfg.CheckHost(host); err != nil {
 		l.fail("Limits", oneLine(err), "lower --cpus, --memory-mb or --min-free-mb")
 		return

@@ -370,6 +370,9 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		}
 		machine.CPUs, machine.MemoryBytes = engine.CPUs, engine.MemoryBytes
 	}
+	if note := fitDefaultLimits(c, cfg, machine); note != "" {
+		log.Info(note)
+	}
 	// Limits the machine cannot meet would fail every task: refuse them now.
 	if err := cfg.CheckHost(machine); err != nil {
 		return badInput("%s", oneLine(err))
@@ -456,6 +459,25 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		err = serr
 	}
 	return err
+}
+
+// fitDefaultLimits lowers the default CPU and memory limits to what a small
+// engine has (the engine refuses a CPU limit above its CPUs); a value the user
+// set is left for CheckHost to refuse. It says what it lowered, or "".
+func fitDefaultLimits(c *cli.Context, cfg *supervisor.Config, h supervisor.Host) string {
+	var notes []string
+	if !c.IsSet("cpus") && h.CPUs > 0 && cfg.Resources.NanoCPUs > int64(h.CPUs)*1e9 {
+		cfg.Resources.NanoCPUs = int64(h.CPUs) * 1e9
+		notes = append(notes, fmt.Sprintf("--cpus %d", h.CPUs))
+	}
+	if !c.IsSet("memory-mb") && h.MemoryBytes > 0 && cfg.Resources.MemoryBytes > h.MemoryBytes {
+		cfg.Resources.MemoryBytes = h.MemoryBytes >> 20 << 20
+		notes = append(notes, fmt.Sprintf("--memory-mb %d", h.MemoryBytes>>20))
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return "the Docker engine has less than the default limits: using " + strings.Join(notes, " and ")
 }
 
 // gitStateDir is host git's private HOME and config, shared by the commands.

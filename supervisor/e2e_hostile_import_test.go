@@ -2,7 +2,6 @@ package supervisor_test
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
 	"github.com/trakkar/trakkar-agent/internal/standin"
+	"github.com/trakkar/trakkar-agent/internal/testimage"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
@@ -23,29 +23,6 @@ const (
 	importWorkspaceMB = 16
 	importFillMB      = 48
 )
-
-// objectStoreBytes is the size of every file in the user's object store.
-func objectStoreBytes(t *testing.T, repo string) int64 {
-	t.Helper()
-	var n int64
-	err := filepath.WalkDir(filepath.Join(repo, ".git", "objects"), func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n += fi.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // refusedWithoutPR fails unless the run failed, opened no PR and left its
 // branch where origin/main is.
@@ -83,7 +60,7 @@ func hostileImportAndDisk(t *testing.T, rt hostileRuntime) {
 		Description: "Write a note.\nfake:write=note.txt=an accepted change\n"}); err != nil {
 		t.Fatal(err)
 	}
-	storeBefore := objectStoreBytes(t, e.repo)
+	storeBefore := testimage.ObjectStoreBytes(t, e.repo)
 	e.start(cfg)
 	runs := map[string]standin.RunView{}
 	for _, k := range []string{"HIM-1", "HIM-2", "HIM-3", "HIM-4"} {
@@ -127,7 +104,7 @@ func hostileImportAndDisk(t *testing.T, rt hostileRuntime) {
 		if err := exec.Command("git", "--git-dir="+filepath.Join(e.repo, ".git"), "cat-file", "-e", id).Run(); err == nil {
 			t.Errorf("the refused blob %s is in the user's object store", id)
 		}
-		if grew := objectStoreBytes(t, e.repo) - storeBefore; grew >= 8*importMaxBytes {
+		if grew := testimage.ObjectStoreBytes(t, e.repo) - storeBefore; grew >= 8*importMaxBytes {
 			t.Errorf("the object store grew by %d bytes for a refused %d-byte file", grew, 8*importMaxBytes)
 		}
 	})

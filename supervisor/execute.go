@@ -146,10 +146,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 	// holds the container's stdout (see cmd/trakkar-worker).
 	spec.OwnInit = true
 	tn.Apply(&spec)
-	id, err := s.rt.Create(ctx, spec)
-	if err != nil && s.removeLeftover(ctx, r, spec.Name) {
-		id, err = s.rt.Create(ctx, spec)
-	}
+	id, err := s.createContainer(ctx, r, spec)
 	if err != nil {
 		box.StopEgress(ctx, r.claim.Run.ID)
 		return nil, fmt.Errorf("create container: %w", err)

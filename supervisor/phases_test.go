@@ -132,7 +132,7 @@ func (p *fakeRun) wait(t *testing.T) {
 		if p.err != nil {
 			t.Fatalf("Run: %v", p.err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(fakeWait):
 		t.Fatal("supervisor did not return")
 	}
 }
@@ -162,11 +162,16 @@ func (e *fakeEnv) runOf(key string) standin.RunView {
 	return tv.Runs[0]
 }
 
+// fakeWait bounds every wait in these tests. It only decides how long a
+// failing test takes: a loaded CI host (several suites on two cores) can be
+// seconds late where an idle one takes milliseconds.
+const fakeWait = 30 * time.Second
+
 // waitAgent waits until the agent's container of the task runs.
 func (e *fakeEnv) waitAgent(key string) string {
 	e.t.Helper()
 	var id string
-	waitFor(e.t, 3*time.Second, "agent container of "+key, func() bool {
+	waitFor(e.t, fakeWait, "agent container of "+key, func() bool {
 		for _, c := range e.rt.Running(map[string]string{supervisor.LabelTaskKey: key}) {
 			if s, _ := e.rt.Spec(c); s.Labels[supervisor.LabelRole] == "" {
 				id = c
@@ -423,7 +428,7 @@ func TestPhasesRecovery(t *testing.T) {
 				release := e.crashRunning()
 				// The container ends while the second process follows it.
 				go func() {
-					for end := time.Now().Add(5 * time.Second); e.rt.Count("Wait") == 0 && time.Now().Before(end); {
+					for end := time.Now().Add(fakeWait); e.rt.Count("Wait") == 0 && time.Now().Before(end); {
 						time.Sleep(5 * time.Millisecond)
 					}
 					close(release)
@@ -467,7 +472,7 @@ func TestPhasesRecovery(t *testing.T) {
 					return agentSucceeds(s)
 				})
 				p := e.start(e.config(nil))
-				waitFor(e.t, 3*time.Second, "verify container", func() bool {
+				waitFor(e.t, fakeWait, "verify container", func() bool {
 					return len(e.rt.Running(map[string]string{supervisor.LabelRole: supervisor.RoleVerify})) == 1
 				})
 				p.abort(e.t)
@@ -479,7 +484,7 @@ func TestPhasesRecovery(t *testing.T) {
 			name: "finishing, before publishing", phase: "finishing", outcome: trakkar.OutcomeSucceeded, creates: 1,
 			crash: func(e *fakeEnv) func(docker.Spec) fakeruntime.Script {
 				close(e.crashRunning())
-				waitFor(e.t, 3*time.Second, "the agent's exit", func() bool { return len(e.rt.Running(nil)) == 0 })
+				waitFor(e.t, fakeWait, "the agent's exit", func() bool { return len(e.rt.Running(nil)) == 0 })
 				_ = e.rt.Remove(context.Background(), e.agentID)
 				e.editRecord("WEB-1", func(m map[string]any) { m["phase"] = "finishing" })
 				return agentSucceeds
@@ -492,7 +497,7 @@ func TestPhasesRecovery(t *testing.T) {
 					return http.StatusServiceUnavailable, strings.HasSuffix(r.URL.Path, "/complete")
 				})
 				p := e.start(e.config(nil))
-				waitFor(e.t, 3*time.Second, "the completing phase", func() bool {
+				waitFor(e.t, fakeWait, "the completing phase", func() bool {
 					b, _ := os.ReadFile(e.recordPath("WEB-1"))
 					return strings.Contains(string(b), `"phase": "completing"`)
 				})
@@ -592,25 +597,39 @@ func TestPhasesPanicInOneRun(t *testing.T) {
 // failing (TestKillAnywhere's kill point just after "Workspace ready").
 func TestPhasesLeftoverContainerHoldsTheName(t *testing.T) {
 	t.Parallel()
-	e := newFakeEnv(t, trakkar.Agent{})
-	e.task("WEB-1")
-	var planted atomic.Bool
-	e.rt.OnCreate = func(s docker.Spec) {
-		if isVerify(s) || s.Labels[supervisor.LabelRole] != "" || !planted.CompareAndSwap(false, true) {
-			return
-		}
-		leftover := s
-		leftover.Labels = maps.Clone(s.Labels)
-		if _, err := e.rt.Create(context.Background(), leftover); err != nil {
-			t.Errorf("plant the leftover: %v", err)
-		}
-	}
-	e.start(e.config(nil)).wait(t)
-	if !planted.Load() {
-		t.Fatal("no agent container was created")
-	}
-	rv := e.runOf("WEB-1")
-	if rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
-		t.Fatalf("run did not succeed over the leftover: %+v %s; events:\n%s", rv.Completion, errText(rv.Completion), texts(rv.Events))
+	verifyCmd := "make test"
+	for _, tc := range []struct {
+		name   string
+		agent  trakkar.Agent
+		target func(docker.Spec) bool
+	}{
+		{"agent container", trakkar.Agent{}, func(s docker.Spec) bool { return s.Labels[supervisor.LabelRole] == "" }},
+		// A kill during verify: the restarted runner verifies again.
+		{"verify container", trakkar.Agent{VerifyCommand: &verifyCmd}, isVerify},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newFakeEnv(t, tc.agent)
+			e.task("WEB-1")
+			var planted atomic.Bool
+			e.rt.OnCreate = func(s docker.Spec) {
+				if !tc.target(s) || !planted.CompareAndSwap(false, true) {
+					return
+				}
+				leftover := s
+				leftover.Labels = maps.Clone(s.Labels)
+				if _, err := e.rt.Create(context.Background(), leftover); err != nil {
+					t.Errorf("plant the leftover: %v", err)
+				}
+			}
+			e.start(e.config(nil)).wait(t)
+			if !planted.Load() {
+				t.Fatal("no such container was created")
+			}
+			rv := e.runOf("WEB-1")
+			if rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+				t.Fatalf("run did not succeed over the leftover: %+v %s; events:\n%s", rv.Completion, errText(rv.Completion), texts(rv.Events))
+			}
+		})
 	}
 }

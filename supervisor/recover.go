@@ -2,11 +2,13 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
@@ -234,6 +236,32 @@ func (s *Supervisor) workspaceFor(r *run) *workspace {
 // and reports whether it did. A create that the previous process sent just
 // before it died can reach the engine after the restart cleaned up, and then
 // holds the run's container name; the name carries the run id, so it is ours.
+// createContainer creates spec's container. A container of this run from a
+// process that died mid-create can hold the name: the engine finishes such a
+// create on its own, possibly after the restarted runner looked for leftovers.
+// It is replaced, a few times at most (its removal may still be under way).
+func (s *Supervisor) createContainer(ctx context.Context, r *run, spec docker.Spec) (string, error) {
+	var id string
+	retry := backoff.Retry{Policy: backoff.Policy{Base: 200 * time.Millisecond, Max: 2 * time.Second}, MaxAttempts: 4}
+	err := retry.Do(ctx, func(ctx context.Context, _ int) error {
+		var err error
+		if id, err = s.rt.Create(ctx, spec); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !s.removeLeftover(ctx, r, spec.Name) {
+			return backoff.Permanent(err)
+		}
+		return err
+	})
+	var ex *backoff.ExhaustedError
+	if errors.As(err, &ex) {
+		err = ex.Err
+	}
+	return id, err
+}
+
+// removeLeftover removes the containers of this run that hold name and says
+// whether there were any.
 func (s *Supervisor) removeLeftover(ctx context.Context, r *run, name string) bool {
 	cs, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRunner: s.cfg.Runner.ID})
 	if err != nil {

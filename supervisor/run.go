@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 	"github.com/trakkar/trakkar-agent/internal/logkey"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 )
@@ -188,22 +189,25 @@ func (s *Supervisor) complete(ctx context.Context, r *run, c trakkar.Completion)
 		e := s.redact.String(*c.Error)
 		c.Error = &e
 	}
-	for attempt := 1; ; attempt++ {
+	retry := backoff.Retry{Policy: retryPolicy(30 * time.Second),
+		Notify: func(attempt int, _ time.Duration, err error) {
+			// "retry", not "attempt": the run's logger carries the run's attempt.
+			r.log.Warn("completion failed; retrying", zap.Error(err), zap.Int("retry", attempt))
+		}}
+	err := retry.Do(ctx, func(ctx context.Context, _ int) error {
 		_, err := s.api.Complete(ctx, r.claim.Run.ID, c)
-		switch {
-		case err == nil:
-			r.log.Info("run completed", zap.String(logkey.Outcome, c.Outcome))
-			return
-		case trakkar.IsGone(err) || trakkar.IsLeaseLost(err):
-			r.log.Warn("run was finalised elsewhere; completion dropped", zap.Error(err))
-			return
-		case ctx.Err() != nil:
-			r.log.Error("completion not delivered before shutdown", zap.Error(err))
-			return
+		if err != nil && (trakkar.IsGone(err) || trakkar.IsLeaseLost(err) || ctx.Err() != nil) {
+			return backoff.Permanent(err)
 		}
-		// "retry", not "attempt": the run's logger carries the run's attempt.
-		r.log.Warn("completion failed; retrying", zap.Error(err), zap.Int("retry", attempt))
-		s.sleep(ctx, retryDelay(attempt, 30*time.Second))
+		return err
+	})
+	switch {
+	case err == nil:
+		r.log.Info("run completed", zap.String(logkey.Outcome, c.Outcome))
+	case trakkar.IsGone(err) || trakkar.IsLeaseLost(err):
+		r.log.Warn("run was finalised elsewhere; completion dropped", zap.Error(err))
+	default:
+		r.log.Error("completion not delivered before shutdown", zap.Error(err))
 	}
 }
 

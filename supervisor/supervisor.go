@@ -163,7 +163,6 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 		case <-pollCtx.Done():
 		}
 	}()
-	failures := 0
 	for {
 		if pollCtx.Err() != nil {
 			return nil
@@ -181,23 +180,13 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 			wait = 0
 		}
 		started := time.Now()
-		runs, err := s.api.Queued(pollCtx, wait, free)
+		runs, err := s.pollQueued(pollCtx, wait, free)
 		if err != nil {
-			if errors.Is(err, trakkar.ErrUnauthorized) {
-				return fmt.Errorf("poll queued runs: %w", err)
-			}
 			if pollCtx.Err() != nil {
 				return nil
 			}
-			failures++
-			s.log.Warn("poll failed", zap.Error(err), zap.Int("failures", failures))
-			if s.cfg.Once {
-				return fmt.Errorf("poll queued runs: %w", err)
-			}
-			s.sleep(pollCtx, retryDelay(failures, s.cfg.Interval))
-			continue
+			return fmt.Errorf("poll queued runs: %w", err)
 		}
-		failures = 0
 		for _, r := range runs {
 			if s.free(slots) <= 0 || pollCtx.Err() != nil {
 				break
@@ -214,13 +203,32 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 	}
 }
 
-// retryDelay is the wait after a failed poll or completion: 1s doubling up to
-// maxWait (at most 128s), in the upper half so many runners spread out.
-func retryDelay(failures int, maxWait time.Duration) time.Duration {
+// retryPolicy is the wait after a failed poll or completion: 1s doubling up
+// to maxWait (at most 128s), in the upper half so many runners spread out.
+func retryPolicy(maxWait time.Duration) backoff.Policy {
 	if maxWait <= 0 || maxWait > 128*time.Second {
 		maxWait = 128 * time.Second
 	}
-	return backoff.Policy{Base: time.Second, Max: maxWait, Jitter: backoff.Equal}.Delay(failures)
+	return backoff.Policy{Base: time.Second, Max: maxWait, Jitter: backoff.Equal}
+}
+
+// pollQueued asks for up to free queued runs, retrying failures on
+// retryPolicy(--interval). Under --once, and for a rejected token, the first failure ends it.
+func (s *Supervisor) pollQueued(ctx context.Context, wait time.Duration, free int) ([]trakkar.Run, error) {
+	var runs []trakkar.Run
+	retry := backoff.Retry{Policy: retryPolicy(s.cfg.Interval),
+		Notify: func(attempt int, _ time.Duration, err error) {
+			s.log.Warn("poll failed", zap.Error(err), zap.Int("failures", attempt))
+		}}
+	err := retry.Do(ctx, func(ctx context.Context, _ int) error {
+		var err error
+		runs, err = s.api.Queued(ctx, wait, free)
+		if err != nil && (s.cfg.Once || errors.Is(err, trakkar.ErrUnauthorized) || ctx.Err() != nil) {
+			return backoff.Permanent(err)
+		}
+		return err
+	})
+	return runs, err
 }
 
 // sleep waits d or until ctx is done; callers check ctx themselves.

@@ -77,7 +77,7 @@ func TestRetryDelay(t *testing.T) {
 	} {
 		var most time.Duration
 		for i := 0; i < 200; i++ {
-			p := retryDelay(c.failures, c.maxWait)
+			p := retryPolicy(c.maxWait).Delay(c.failures)
 			if p < c.lo || p > c.hi {
 				t.Fatalf("failures %d, max %s: delay %s outside [%s, %s]", c.failures, c.maxWait, p, c.lo, c.hi)
 			}

@@ -211,7 +211,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 	defer box.ReleaseVerifyVolume(ctx, sr, vol)
 	spec := box.VerifySpec(sr, cmd, round, vol)
 	tn.Apply(&spec)
-	id, err := s.rt.Create(ctx, spec)
+	id, err := s.createContainer(ctx, r, spec)
 	if err != nil {
 		return v, fmt.Errorf("create verify container: %w", err)
 	}

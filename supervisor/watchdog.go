@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 )
 
 // watchdogInterval is how often a running container's host folders are measured.
@@ -54,12 +56,8 @@ func (w *diskWatch) loop(ctx context.Context) {
 	defer close(w.done)
 	wait := watchdogInterval
 	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, wait) != nil {
 			return
-		case <-t.C:
 		}
 		start := time.Now()
 		if w.check(ctx) {

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/fakeagent"
+	"github.com/trakkar/trakkar-agent/internal/testimage"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
 
@@ -51,30 +50,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is written by the worker while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is one container's worth of directories for a worker run.
 type harness struct {
 	t                 *testing.T
 	in, out, ws, home string
 	env               []string
-	stdout, stderr    *syncBuffer
+	stdout, stderr    *testimage.SyncBuffer
 	killAfter         time.Duration
 }
 
@@ -108,7 +89,7 @@ func (h *harness) writeJob(j workerproto.Job) {
 }
 
 func (h *harness) config() Config {
-	h.stdout, h.stderr = &syncBuffer{}, &syncBuffer{}
+	h.stdout, h.stderr = &testimage.SyncBuffer{}, &testimage.SyncBuffer{}
 	return Config{InDir: h.in, OutDir: h.out, Workspace: h.ws, Stdout: h.stdout, Stderr: h.stderr,
 		Env: h.env, killAfter: h.killAfter}
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,28 +15,10 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/testimage"
 )
 
-// syncBuffer is a process's stderr, read while the process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runner is the real binary running in the background.
 type runner struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testimage.SyncBuffer
 	done chan struct{}
 }
 
@@ -47,7 +27,7 @@ func startRunner(t *testing.T, dir string, args, env []string) *runner {
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
-	r := &runner{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	r := &runner{cmd: cmd, out: &testimage.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = r.out, r.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -111,41 +111,51 @@ type agentReader interface {
 // an answer that retrying cannot change (a bad token), or — when giveUp is set
 // — once that long has passed.
 func reachTrakkar(ctx context.Context, probe agentReader, apiURL string, giveUp time.Duration, log *zap.Logger) (trakkar.Agent, error) {
+	var agent trakkar.Agent
+	cause := ""
+	retry := backoff.Retry{Policy: startupRetry, MaxElapsed: giveUp, Paced: true,
+		Notify: func(_ int, wait time.Duration, _ error) {
+			log.Warn(fmt.Sprintf("cannot reach Trakkar at %s: %s; retrying in %s", apiURL, cause, wait.Round(100*time.Millisecond)))
+		}}
 	start := time.Now()
-	for attempt := 0; ; attempt++ {
-		timeout := attemptTimeouts[min(attempt, len(attemptTimeouts)-1)]
-		began := time.Now()
+	err := retry.Do(ctx, func(ctx context.Context, attempt int) error {
+		timeout := attemptTimeouts[min(attempt-1, len(attemptTimeouts)-1)]
 		actx, cancel := context.WithTimeout(ctx, timeout)
-		agent, err := probe.Me(actx)
+		a, err := probe.Me(actx)
 		timedOut := actx.Err() != nil
 		cancel()
 		if err == nil {
-			if attempt > 0 {
+			if attempt > 1 {
 				log.Info("reached Trakkar at " + apiURL)
 			}
-			return agent, nil
+			agent = a
+			return nil
 		}
 		if ctx.Err() != nil {
-			return trakkar.Agent{}, ctx.Err()
+			return backoff.Permanent(ctx.Err())
 		}
 		// Answers retrying cannot change are bad input: the token, or an
 		// --api-url that is not Trakkar's API.
 		if errors.Is(err, trakkar.ErrUnauthorized) {
-			return trakkar.Agent{}, badInput("trakkar rejected the token (401): check --token / TRAKKAR_TOKEN")
+			return backoff.Permanent(badInput("trakkar rejected the token (401): check --token / TRAKKAR_TOKEN"))
 		}
 		var ae *trakkar.APIError
 		if errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests {
-			return trakkar.Agent{}, badInput("trakkar at %s refused the runner: %s (check --token and --api-url)", apiURL, oneLine(ae))
+			return backoff.Permanent(badInput("trakkar at %s refused the runner: %s (check --token and --api-url)", apiURL, oneLine(ae)))
 		}
-		cause := unreachableCause(err, timedOut, timeout)
-		pause := max(startupRetry.Delay(attempt+1)-time.Since(began), 0)
-		if giveUp > 0 && time.Since(start)+pause > giveUp {
-			return trakkar.Agent{}, fmt.Errorf("cannot reach Trakkar at %s: %s (gave up after %s)", apiURL, cause, time.Since(start).Round(time.Second))
-		}
-		log.Warn(fmt.Sprintf("cannot reach Trakkar at %s: %s; retrying in %s", apiURL, cause, pause.Round(100*time.Millisecond)))
-		if err := backoff.Sleep(ctx, pause); err != nil {
-			return trakkar.Agent{}, err
-		}
+		cause = unreachableCause(err, timedOut, timeout)
+		return err
+	})
+	var ex *backoff.ExhaustedError
+	switch {
+	case err == nil:
+		return agent, nil
+	case ctx.Err() != nil:
+		return trakkar.Agent{}, ctx.Err()
+	case errors.As(err, &ex):
+		return trakkar.Agent{}, fmt.Errorf("cannot reach Trakkar at %s: %s (gave up after %s)", apiURL, cause, time.Since(start).Round(time.Second))
+	default:
+		return trakkar.Agent{}, err
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 	"go.uber.org/zap"
+
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 )
 
 // ExitStatus is how a container ended.
@@ -170,10 +172,8 @@ func (c *Client) LogsSince(ctx context.Context, id string, since time.Time, foll
 		}
 		out.reread()
 		errw.reread()
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("logs of container %s: %w", id, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		if err := backoff.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("logs of container %s: %w", id, err)
 		}
 	}
 	// The follow ended with the container's output, but a follower can fall

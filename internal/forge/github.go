@@ -189,57 +189,57 @@ func (g *GitHub) do(ctx context.Context, r Repo, method, suffix string, in, out 
 	}
 	logPath, _, _ := strings.Cut(path, "?")
 	// Failures wait 500ms doubling to 5s, exactly; rate-limit waits do not count.
-	retry := backoff.Policy{Base: g.backoff, Max: 5 * time.Second}
-	if retry.Base <= 0 {
-		retry.Base = 500 * time.Millisecond
+	policy := backoff.Policy{Base: g.backoff, Max: 5 * time.Second}
+	if policy.Base <= 0 {
+		policy.Base = 500 * time.Millisecond
 	}
-	failures := 0
-	var lastErr error
-	for attempt := 1; attempt <= maxAttempts; attempt++ {
+	limited := false // the last attempt was rate limited
+	retry := backoff.Retry{Policy: policy, MaxAttempts: maxAttempts, Sleep: g.wait,
+		Notify: func(attempt int, wait time.Duration, err error) {
+			if limited {
+				g.logger().Warn("github rate limited; waiting", zap.String("path", logPath), zap.Duration("wait", wait))
+				return
+			}
+			g.logger().Warn("github request failed; retrying", zap.String("path", logPath),
+				zap.Int("attempt", attempt), zap.Error(err))
+		}}
+	err := retry.Do(ctx, func(ctx context.Context, _ int) error {
+		limited = false
 		status, hdr, body, err := g.once(ctx, method, base+path, payload)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("github %s %s: %w", method, logPath, ctx.Err())
+				return backoff.Permanent(fmt.Errorf("github %s %s: %w", method, logPath, ctx.Err()))
 			}
-			lastErr = fmt.Errorf("github %s %s: %w", method, logPath, err)
-		} else if status >= 200 && status < 300 {
+			return fmt.Errorf("github %s %s: %w", method, logPath, err)
+		}
+		if status >= 200 && status < 300 {
 			if out == nil || len(bytes.TrimSpace(body)) == 0 {
 				return nil
 			}
 			if err := json.Unmarshal(body, out); err != nil {
-				return fmt.Errorf("github %s %s: decode response: %w", method, logPath, err)
+				return backoff.Permanent(fmt.Errorf("github %s %s: decode response: %w", method, logPath, err))
 			}
 			return nil
-		} else {
-			apiErr := newAPIError(method, logPath, status, body)
-			wait, limited := rateLimitWait(status, hdr, time.Now())
-			switch {
-			case limited && wait <= maxRetryWait:
-				lastErr = apiErr
-				g.logger().Warn("github rate limited; waiting", zap.String("path", logPath), zap.Duration("wait", wait))
-				if err := g.wait(ctx, wait); err != nil {
-					return fmt.Errorf("%w (%w)", apiErr, err)
-				}
-				continue
-			case limited:
-				return fmt.Errorf("%w: rate limited for %s", apiErr, wait.Round(time.Second))
-			case status >= 500:
-				lastErr = apiErr
-			default:
-				return apiErr
-			}
 		}
-		if attempt == maxAttempts {
-			break
+		apiErr := newAPIError(method, logPath, status, body)
+		wait, isLimit := rateLimitWait(status, hdr, time.Now())
+		switch {
+		case isLimit && wait <= maxRetryWait:
+			limited = true
+			return backoff.After(wait, apiErr)
+		case isLimit:
+			return backoff.Permanent(fmt.Errorf("%w: rate limited for %s", apiErr, wait.Round(time.Second)))
+		case status >= 500:
+			return apiErr
+		default:
+			return backoff.Permanent(apiErr)
 		}
-		g.logger().Warn("github request failed; retrying", zap.String("path", logPath),
-			zap.Int("attempt", attempt), zap.Error(lastErr))
-		failures++
-		if err := g.wait(ctx, retry.Delay(failures)); err != nil {
-			return fmt.Errorf("%w (%w)", lastErr, err)
-		}
+	})
+	var ex *backoff.ExhaustedError
+	if errors.As(err, &ex) {
+		return ex.Err // the caller's message is GitHub's answer, not the loop's
 	}
-	return lastErr
+	return err
 }
 
 // once performs a single HTTP exchange.

@@ -11,30 +11,8 @@ import (
 	"time"
 
 	"github.com/trakkar/trakkar-agent/internal/importpolicy"
+	"github.com/trakkar/trakkar-agent/internal/testimage"
 )
-
-// storeSize is the bytes of every file under a repository's object store.
-func storeSize(t *testing.T, clone string) int64 {
-	t.Helper()
-	var n int64
-	err := filepath.WalkDir(filepath.Join(clone, ".git", "objects"), func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n += fi.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 func randomFile(t *testing.T, path string, size int) string {
 	t.Helper()
@@ -63,7 +41,7 @@ func TestRefusedChangeLeavesNoObjectInTheUserStore(t *testing.T) {
 	const limit = 256 << 10
 	content := randomFile(t, filepath.Join(wt.Path, "big.bin"), 4*limit)
 	id := rawGitStdin(t, filepath.Join(f.clone, ".git"), content, "hash-object", "--stdin") // no -w
-	before := storeSize(t, f.clone)
+	before := testimage.ObjectStoreBytes(t, f.clone)
 
 	changes, err := g.StageAll(c, wt)
 	if err != nil {
@@ -79,7 +57,7 @@ func TestRefusedChangeLeavesNoObjectInTheUserStore(t *testing.T) {
 	if hasObject(t, f.clone, id) {
 		t.Errorf("the refused blob %s is in the user's object store", id)
 	}
-	if grew := storeSize(t, f.clone) - before; grew >= int64(len(content)) {
+	if grew := testimage.ObjectStoreBytes(t, f.clone) - before; grew >= int64(len(content)) {
 		t.Errorf("the object store grew by %d bytes for a refused %d-byte file", grew, len(content))
 	}
 	if ents, _ := os.ReadDir(wt.GitDir); slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return e.Name() == "trakkar-quarantine" }) {

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/backoff"
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/egress"
 )
@@ -120,10 +121,8 @@ func waitSockets(ctx context.Context, dir string, names []string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("egress proxy made no %s within 30s", missing)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		if err := backoff.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }

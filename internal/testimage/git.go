@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,4 +55,28 @@ func EnsureGit(t testing.TB) string {
 		t.Fatalf("build the git worker test image: %v", gitErr)
 	}
 	return gitImage
+}
+
+// ObjectStoreBytes is the size of every file under repo's .git/objects: what
+// a test watches to prove that refused content never reached the store.
+func ObjectStoreBytes(t testing.TB, repo string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(filepath.Join(repo, ".git", "objects"), func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -89,10 +89,10 @@ func build(ref string, extraEnv []string) (string, string, error) {
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, buildScript))
 	cmd.Dir = root
 	cmd.Env = append(append(os.Environ(), "IMAGE="+ref, "CONTENT_TAG=1"), extraEnv...)
-	var out, stdout bytes.Buffer
-	both := &lockedWriter{w: &out}
-	cmd.Stdout = io.MultiWriter(both, &stdout)
-	cmd.Stderr = both
+	var out SyncBuffer
+	var stdout bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&out, &stdout)
+	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
 		return "", out.String(), fmt.Errorf("%s: %w\n%s", buildScript, err, tail(out.String(), 40))
 	}
@@ -138,16 +138,4 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// lockedWriter serialises the script's stdout and stderr into one log.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -288,49 +288,43 @@ type request struct {
 
 // call performs r with retries and returns the body of a 2xx answer.
 func (c *Client) call(ctx context.Context, r request) ([]byte, error) {
-	start := time.Now()
-	for attempt := 1; ; attempt++ {
+	var out []byte
+	lastStatus := 0 // 0: a network error
+	retry := backoff.Retry{Policy: c.retry, MaxElapsed: c.maxElapsed,
+		Notify: func(attempt int, wait time.Duration, err error) {
+			c.log.Debug("retrying trakkar request", zap.String("method", r.method), zap.String("path", r.path),
+				zap.Int("status", lastStatus), zap.Int("attempt", attempt), zap.Duration("backoff", wait), zap.Error(err))
+		}}
+	err := retry.Do(ctx, func(ctx context.Context, _ int) error {
 		status, hdr, body, err := c.once(ctx, r)
+		lastStatus = status
 		if err == nil && status >= 200 && status <= 299 {
-			return body, nil
+			out = body
+			return nil
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
+			return backoff.Permanent(ctxErr)
 		}
-		var wait time.Duration
 		switch {
 		case errors.Is(err, errBodyTooLarge):
-			return nil, err
+			return backoff.Permanent(err)
 		case err != nil:
-			err = redactErr(err, c.token)
-			wait = c.retry.Delay(attempt)
+			return redactErr(err, c.token)
 		case status == http.StatusTooManyRequests:
-			err = decodeAPIError(status, body, c.token)
-			ra, ok := retryAfter(hdr, time.Now())
-			if !ok {
-				ra = c.retry.Delay(attempt)
+			if ra, ok := retryAfter(hdr, time.Now()); ok {
+				return backoff.After(ra, decodeAPIError(status, body, c.token))
 			}
-			wait = ra
+			return decodeAPIError(status, body, c.token)
 		case status >= 500 || status == http.StatusRequestTimeout:
-			err = decodeAPIError(status, body, c.token)
-			wait = c.retry.Delay(attempt)
+			return decodeAPIError(status, body, c.token)
 		default:
-			return nil, decodeAPIError(status, body, c.token)
+			return backoff.Permanent(decodeAPIError(status, body, c.token))
 		}
-		if elapsed := time.Since(start); elapsed+wait > c.maxElapsed {
-			return nil, fmt.Errorf("giving up after %d attempts in %s: %w", attempt, elapsed.Round(time.Millisecond), err)
-		}
-		c.log.Debug("retrying trakkar request",
-			zap.String("method", r.method),
-			zap.String("path", r.path),
-			zap.Int("status", status),
-			zap.Int("attempt", attempt),
-			zap.Duration("backoff", wait),
-			zap.Error(err))
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return nil, err
-		}
+	})
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
+	return out, err
 }
 
 // once performs a single HTTP exchange. status is 0 on a network error.

@@ -383,6 +383,9 @@ func (s *Shipper) backoff(failures int) time.Duration {
 	return s.retry.Delay(failures)
 }
 
+// errNoProgress: Trakkar answered but acknowledged nothing new.
+var errNoProgress = errors.New("no new events acknowledged")
+
 // errShipperClosed: spooled events cannot be read back after Close.
 var errShipperClosed = errors.New("shipper closed with events spooled")
 
@@ -605,49 +608,64 @@ func (s *Shipper) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	target := s.next - 1
 	s.mu.Unlock()
-	failures := 0
-	for {
-		s.mu.Lock()
-		gone, goneErr, acked := s.gone, s.goneErr, s.acked
-		// A drop notice added meanwhile reports lost events; include it. Seqs
-		// are taken back when spooled events are lost to a disk error.
-		target = min(max(target, s.lastNotice), s.next-1)
-		s.mu.Unlock()
-		if gone {
-			return fmt.Errorf("flush events: %w", goneErr)
-		}
-		if s.Confirmed() && acked >= target {
-			return nil
-		}
-		select {
-		case s.sem <- struct{}{}:
-		case <-ctx.Done():
-			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-acked, ctx.Err())
-		}
-		progress, err := s.sendOnce(ctx)
-		<-s.sem
-		if err == nil && progress {
-			failures = 0
-			continue
-		}
-		if errors.Is(err, errShipperClosed) || IsRefused(err) {
-			// Waiting cannot help: the same request would get the same answer.
-			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), err)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), ctx.Err())
-		}
-		if s.Gone() {
-			continue // reported at the top
-		}
-		failures++
-		if err != nil {
-			s.log.Warn("flushing events failed; retrying", zap.Error(err), zap.Int("failures", failures))
-		}
-		if backoff.Sleep(ctx, s.backoff(failures)) != nil {
-			return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), ctx.Err())
-		}
+	unacked := func(err error) error {
+		return fmt.Errorf("flush events: %d events unacknowledged: %w", target-s.Acked(), err)
 	}
+	retry := backoff.Retry{Policy: s.retry,
+		Notify: func(attempt int, _ time.Duration, err error) {
+			if errors.Is(err, errNoProgress) {
+				return // an answer, just not a new ack: nothing to warn about
+			}
+			s.log.Warn("flushing events failed; retrying", zap.Error(err), zap.Int("failures", attempt))
+		}}
+	// An attempt sends until everything is acked or a send fails; a failure
+	// after some progress starts the backoff afresh.
+	err := retry.Do(ctx, func(ctx context.Context, _ int) error {
+		progressed := false
+		for {
+			s.mu.Lock()
+			gone, goneErr, acked := s.gone, s.goneErr, s.acked
+			// A drop notice added meanwhile reports lost events; include it. Seqs
+			// are taken back when spooled events are lost to a disk error.
+			target = min(max(target, s.lastNotice), s.next-1)
+			s.mu.Unlock()
+			if gone {
+				return backoff.Permanent(fmt.Errorf("flush events: %w", goneErr))
+			}
+			if s.Confirmed() && acked >= target {
+				return nil
+			}
+			select {
+			case s.sem <- struct{}{}:
+			case <-ctx.Done():
+				return backoff.Permanent(unacked(ctx.Err()))
+			}
+			progress, err := s.sendOnce(ctx)
+			<-s.sem
+			switch {
+			case err == nil && progress:
+				progressed = true
+				continue
+			case errors.Is(err, errShipperClosed) || IsRefused(err):
+				// Waiting cannot help: the same request would get the same answer.
+				return backoff.Permanent(unacked(err))
+			case ctx.Err() != nil:
+				return backoff.Permanent(unacked(ctx.Err()))
+			case s.Gone():
+				continue // reported at the top
+			case err == nil:
+				err = errNoProgress
+			}
+			if progressed {
+				return backoff.Progressed(err)
+			}
+			return err
+		}
+	})
+	if err != nil && ctx.Err() != nil && !IsGone(err) {
+		return unacked(ctx.Err())
+	}
+	return err
 }
 
 // Acked is the highest seq Trakkar acknowledged.

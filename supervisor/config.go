@@ -176,31 +176,22 @@ func (c *Config) Validate() error {
 	if u, g, ok := strings.Cut(c.ContainerUser, ":"); !ok || u == "0" || g == "0" || !numeric(u) || !numeric(g) {
 		bad("--container-user must be a numeric non-root uid:gid (got %q)", c.ContainerUser)
 	}
-	for _, n := range []struct {
-		option string
-		value  float64 // in the option's unit
-	}{
-		{"--interval", c.Interval.Seconds()},
-		{"--timeout", c.VerifyTimeout.Seconds()},
-		{"--verify-retries", float64(c.VerifyRetries)},
-		{"--max-concurrency", float64(c.MaxConcurrency)},
-		{"--stop-grace", c.StopGrace.Seconds()},
-		{"--poll-wait", c.PollWait.Seconds()},
-		{"--memory-mb", float64(c.Resources.MemoryBytes >> 20)},
-		{"--cpus", float64(c.Resources.NanoCPUs) / 1e9},
-		{"--pids-limit", float64(c.Resources.PidsLimit)},
-		{"--max-file-mb", float64(c.Policy.MaxFileBytes >> 20)},
-		{"--max-files", float64(c.Policy.MaxFiles)},
-		{"--min-free-mb", float64(c.MinFreeBytes >> 20)},
-		{"--max-workspace-mb", float64(c.MaxWorkspaceMB)},
-		{"the event retry cap", c.EventRetryMax.Seconds()},
-	} {
-		if n.value < 0 {
+	for _, n := range c.limits() {
+		switch {
+		case n.value < 0:
 			bad("%s must not be negative (got %g)", n.option, n.value)
+		case n.value == 0 && !n.zeroOK:
+			bad("%s must not be 0%s", n.option, n.zeroHint)
+		case n.value != 0 && n.value < n.min:
+			bad("%s must be at least %g (got %g)", n.option, n.min, n.value)
+		case n.max > 0 && n.value > n.max:
+			bad("%s must be at most %g (got %g)", n.option, n.max, n.value)
 		}
 	}
-	if c.PollWait > trakkar.MaxPollWait {
-		bad("--poll-wait must be between 0 and %g seconds (got %g)", trakkar.MaxPollWait.Seconds(), c.PollWait.Seconds())
+	if c.Image != "" {
+		if err := docker.CheckImageRef(c.Image); err != nil {
+			bad("--image %q is %v", c.Image, err)
+		}
 	}
 	switch c.Network {
 	case "", NetworkOpen, NetworkNone, NetworkAllowlist:
@@ -249,12 +240,15 @@ func (c *Config) Resolve(agent trakkar.Agent) error {
 	if c.Image == "" {
 		c.Image = DefaultImage(c.Provider)
 	}
+	if c.MaxConcurrency == 0 && agent.MaxConcurrency != nil && *agent.MaxConcurrency > MaxConcurrencyLimit {
+		return fmt.Errorf("the agent's max concurrency %d is more than %d: pass --max-concurrency", *agent.MaxConcurrency, MaxConcurrencyLimit)
+	}
 	return nil
 }
 
-// withDefaults fills, from Defaults, the fields whose zero value means "the
-// default". For the others zero means none (VerifyRetries, PollWait,
-// MaxWorkspaceMB, MinFreeBytes…) and is kept.
+// withDefaults fills, from Defaults, the fields a library caller may leave
+// zero (Validate refuses them at 0). For the others zero has a meaning
+// (VerifyRetries, PollWait, MaxWorkspaceMB, MinFreeBytes…) and is kept.
 func (c *Config) withDefaults() {
 	d := Defaults()
 	if c.Remote == "" {
@@ -268,6 +262,22 @@ func (c *Config) withDefaults() {
 	}
 	if c.StopGrace == 0 {
 		c.StopGrace = d.StopGrace
+	}
+	// Zero limits are refused from the CLI; a library caller gets the defaults.
+	if c.Resources.MemoryBytes == 0 {
+		c.Resources.MemoryBytes = d.Resources.MemoryBytes
+	}
+	if c.Resources.NanoCPUs == 0 {
+		c.Resources.NanoCPUs = d.Resources.NanoCPUs
+	}
+	if c.Resources.PidsLimit == 0 {
+		c.Resources.PidsLimit = d.Resources.PidsLimit
+	}
+	if c.Policy.MaxFileBytes == 0 {
+		c.Policy.MaxFileBytes = d.Policy.MaxFileBytes
+	}
+	if c.Policy.MaxFiles == 0 {
+		c.Policy.MaxFiles = d.Policy.MaxFiles
 	}
 	if c.Publish == "" {
 		c.Publish = d.Publish

@@ -127,7 +127,8 @@ func TestPromptAndBodies(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	base := Config{Repo: "/r", Publish: PublishPR, ContainerUser: "1000:1000"}
+	base := Defaults()
+	base.Repo, base.ContainerUser = "/r", "1000:1000"
 	for _, c := range []struct {
 		name string
 		mod  func(*Config)

@@ -25,7 +25,7 @@ func devServerCommand() *cli.Command {
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8484", Usage: "listen address"},
 			&cli.StringFlag{Name: "token", Value: "trk_agent_dev", Usage: "agent token the stand-in accepts"},
 			&cli.StringFlag{Name: "provider", Value: "claude_code", Usage: "provider in the agent's settings"},
-			&cli.IntFlag{Name: "lease", Value: 60, Usage: "lease seconds handed out on claim"},
+			&cli.IntFlag{Name: "lease", Value: 60, Usage: "lease seconds handed out on claim (at least 1)"},
 			&cli.StringFlag{Name: "log-level", Value: "info"},
 			logFormatFlag(),
 		},

@@ -100,3 +100,36 @@ func holder(f *os.File) string {
 	}
 	return "pid unknown"
 }
+
+// lockHolder reports who holds the runner id's lock ("" when nobody does),
+// without taking it or creating anything: doctor's read-only look.
+func lockHolder(worktreeRoot, stateDir, id string, explicit bool) (string, error) {
+	name := lockName(id)
+	paths := []string{filepath.Join(worktreeRoot, "."+name)}
+	if explicit {
+		paths = append(paths, filepath.Join(stateDir, "runners", name))
+	}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("open runner lock %s: %w", p, err)
+		}
+		// A shared lock conflicts only with a runner's exclusive one.
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		held := ""
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			held = holder(f)
+		}
+		f.Close()
+		if held != "" {
+			return held, nil
+		}
+		if err != nil && !errors.Is(err, syscall.EWOULDBLOCK) {
+			return "", fmt.Errorf("lock %s: %w", p, err)
+		}
+	}
+	return "", nil
+}

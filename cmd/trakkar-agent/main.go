@@ -39,7 +39,7 @@ func runCLI(args []string) int {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "trakkar-agent",
 		Usage:   "run Trakkar's delegated tasks with an AI agent, each in its own container",
 		Version: runnerVersion(),
@@ -57,6 +57,7 @@ func newApp() *cli.App {
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			devServerCommand(),
+			doctorCommand(),
 			pruneCommand(),
 			statusCommand(),
 			healthzCommand(),
@@ -67,4 +68,9 @@ func newApp() *cli.App {
 			return badInput("%v (see --help)", err)
 		},
 	}
+	// A command's bad flag is bad input too: one line, exit 2, not its help.
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+	}
+	return app
 }

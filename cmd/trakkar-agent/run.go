@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,12 +31,12 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "token", EnvVars: []string{"TRAKKAR_TOKEN"}, Usage: "Trakkar agent token (trk_agent_…); required"},
 		&cli.StringFlag{Name: "api-url", EnvVars: []string{"TRAKKAR_API_URL"}, Value: "https://api.trakkar.in", Usage: "Trakkar API base URL"},
 		&cli.StringFlag{Name: "provider", EnvVars: []string{"TRAKKAR_PROVIDER"}, Usage: "agent CLI: claude_code or cursor (default: the agent's setting, else claude_code)"},
-		&cli.IntFlag{Name: "interval", Value: seconds(d.Interval), Usage: "seconds between polls when Trakkar answers at once"},
-		&cli.IntFlag{Name: "timeout", Value: seconds(d.VerifyTimeout), Usage: "seconds the verify command may run; bounds the verify command only (the agent itself has no timer)"},
-		&cli.IntFlag{Name: "verify-retries", Value: d.VerifyRetries, Usage: "times a failed verify command sends the agent back to fix it"},
+		&cli.IntFlag{Name: "interval", Value: seconds(d.Interval), Usage: "seconds between polls when Trakkar answers at once (1-3600)"},
+		&cli.IntFlag{Name: "timeout", Value: seconds(d.VerifyTimeout), Usage: "seconds the verify command may run, 1-86400; bounds the verify command only (the agent itself has no timer)"},
+		&cli.IntFlag{Name: "verify-retries", Value: d.VerifyRetries, Usage: "times a failed verify command sends the agent back to fix it (0-20; 0: no fix rounds, the run fails)"},
 		&cli.StringSliceFlag{Name: "share", Usage: "folder of the main checkout (relative) that tasks see read-through with a private writable layer (repeatable; default node_modules when present; none to share nothing)"},
 		&cli.BoolFlag{Name: "no-caches", Usage: "do not mount the per-task package manager cache volumes into task containers"},
-		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once (default: the agent's setting, else " + strconv.Itoa(supervisor.DefaultConcurrency) + ")"},
+		&cli.IntFlag{Name: "max-concurrency", Usage: "tasks worked at once, up to " + strconv.Itoa(supervisor.MaxConcurrencyLimit) + "; 0: the agent's setting, else " + strconv.Itoa(supervisor.DefaultConcurrency)},
 		&cli.BoolFlag{Name: "once", Usage: "poll once, finish the claimed work, print a line per run and exit (1 when any run failed or was stopped)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "claim and read tasks only: no container, no push, no PR (the run is re-queued when its lease lapses)"},
 		&cli.StringFlag{Name: "repo", Usage: "the git repository to work on (default: the one containing the working directory)"},
@@ -44,15 +45,15 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "remote", Value: d.Remote, Usage: "git remote to fetch from and push to"},
 		&cli.StringFlag{Name: "github-api-url", EnvVars: []string{"GITHUB_API_URL"}, Usage: "GitHub REST API base (default: derived from the remote; set for GitHub Enterprise)"},
 		&cli.StringFlag{Name: "container-user", Usage: "uid:gid the agent runs as (default: your uid:gid; 1000:1000 when running as root)"},
-		&cli.Int64Flag{Name: "memory-mb", Value: d.Resources.MemoryBytes >> 20, Usage: "memory limit per task container, MiB (no swap)"},
-		&cli.Float64Flag{Name: "cpus", Value: float64(d.Resources.NanoCPUs) / 1e9, Usage: "CPU limit per task container"},
-		&cli.Int64Flag{Name: "pids-limit", Value: d.Resources.PidsLimit, Usage: "process limit per task container"},
-		&cli.IntFlag{Name: "stop-grace", Value: seconds(d.StopGrace), Usage: "seconds between SIGTERM and SIGKILL when stopping an agent"},
-		&cli.IntFlag{Name: "poll-wait", Value: seconds(d.PollWait), Usage: "long-poll wait in seconds (0-30)"},
+		&cli.Int64Flag{Name: "memory-mb", Value: d.Resources.MemoryBytes >> 20, Usage: "memory limit per task container, MiB (no swap); at least " + strconv.Itoa(supervisor.MinMemoryMB) + ", at most the engine's memory"},
+		&cli.Float64Flag{Name: "cpus", Value: float64(d.Resources.NanoCPUs) / 1e9, Usage: "CPU limit per task container; at least 0.01, at most the engine's CPUs"},
+		&cli.Int64Flag{Name: "pids-limit", Value: d.Resources.PidsLimit, Usage: "process limit per task container (64-4194304)"},
+		&cli.IntFlag{Name: "stop-grace", Value: seconds(d.StopGrace), Usage: "seconds between SIGTERM and SIGKILL when stopping an agent (1-3600)"},
+		&cli.IntFlag{Name: "poll-wait", Value: seconds(d.PollWait), Usage: "long-poll wait in seconds (0-30; 0: Trakkar answers at once, polls come every --interval)"},
 		&cli.StringSliceFlag{Name: "protected-path", Usage: "paths the agent may not change, as globs with ** (repeatable; default .github/**, .gitlab-ci.yml, .devcontainer/**, .vscode/tasks.json, .envrc, .husky/**; a symlink at a parent of one is refused too)"},
 		&cli.BoolFlag{Name: "allow-protected", Usage: "let the agent change protected paths"},
-		&cli.IntFlag{Name: "max-file-mb", Value: int(d.Policy.MaxFileBytes >> 20), Usage: "largest file the agent may add, MiB"},
-		&cli.IntFlag{Name: "max-files", Value: d.Policy.MaxFiles, Usage: "most paths one change may touch"},
+		&cli.IntFlag{Name: "max-file-mb", Value: int(d.Policy.MaxFileBytes >> 20), Usage: "largest file the agent may add, MiB (1-10240)"},
+		&cli.IntFlag{Name: "max-files", Value: d.Policy.MaxFiles, Usage: "most paths one change may touch (1-1000000; a larger change is refused whole)"},
 		&cli.StringFlag{Name: "network", Value: d.Network, Usage: "task network: open, none, or allowlist (only --allow-domain, through an egress proxy)"},
 		&cli.StringSliceFlag{Name: "allow-domain", Usage: "domain reachable under --network allowlist (repeatable; .example.com allows subdomains; default: what the provider needs)"},
 		&cli.BoolFlag{Name: "pin-model-key", Usage: "under --network allowlist, keep ANTHROPIC_API_KEY in the egress proxy, which injects it; the agent sees a placeholder"},
@@ -60,7 +61,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "egress-network", Usage: "Docker network the egress proxy reaches out from (default: the engine's bridge)"},
 		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for task containers, e.g. runsc (gVisor); refused if the engine lacks it"},
 		&cli.BoolFlag{Name: "no-agent-git", Usage: "give the agent no disposable git repository"},
-		&cli.IntFlag{Name: "min-free-mb", Value: int(d.MinFreeBytes >> 20), Usage: "refuse to create a workspace with less free disk, MiB"},
+		&cli.IntFlag{Name: "min-free-mb", Value: int(d.MinFreeBytes >> 20), Usage: "refuse to create a workspace with less free disk, MiB; 0: no check; at most the disk's size"},
 		&cli.IntFlag{Name: "max-workspace-mb", EnvVars: []string{"TRAKKAR_MAX_WORKSPACE_MB"}, Value: int(d.MaxWorkspaceMB),
 			Usage: "stop a task's container once what it can write on the host (its worktree and state folders) passes this, and fail the run, MiB; 0 means no cap"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"TRAKKAR_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
@@ -82,12 +83,48 @@ type setup struct {
 	ghAPIURL string
 }
 
+// errNoToken is the one line for a missing Trakkar token.
+var errNoToken = badInput("missing Trakkar token: pass --token or set TRAKKAR_TOKEN (Trakkar → agent settings → runner token)")
+
 // checkFlags reads flags and environment into a configuration. Its values are
 // checked, by the supervisor's one validator, once the repository is known.
 func checkFlags(c *cli.Context) (*setup, error) {
-	st := &setup{token: strings.TrimSpace(c.String("token")), apiURL: c.String("api-url"), ghAPIURL: c.String("github-api-url")}
+	st, err := readFlags(c)
+	if err != nil {
+		return nil, err
+	}
 	if st.token == "" {
-		return nil, badInput("missing Trakkar token: pass --token or set TRAKKAR_TOKEN (Trakkar → agent settings → runner token)")
+		return nil, errNoToken
+	}
+	return st, nil
+}
+
+// readFlags is checkFlags without requiring the token: doctor reports a
+// missing one as a failed check.
+func readFlags(c *cli.Context) (*setup, error) {
+	st := &setup{token: strings.TrimSpace(c.String("token")), apiURL: c.String("api-url"), ghAPIURL: c.String("github-api-url")}
+	// Values whose conversion to bytes or nanoseconds would overflow are
+	// refused here; the supervisor's validator checks the ranges.
+	var overflow []error
+	secs := func(name string) time.Duration {
+		v := c.Int(name)
+		if v > maxFlagSeconds || v < -maxFlagSeconds {
+			overflow = append(overflow, fmt.Errorf("--%s %d is out of range", name, v))
+			return 0
+		}
+		return time.Duration(v) * time.Second
+	}
+	mib := func(name string, v int64) int64 {
+		if v > maxFlagMiB || v < -maxFlagMiB {
+			overflow = append(overflow, fmt.Errorf("--%s %d is out of range", name, v))
+			return 0
+		}
+		return v << 20
+	}
+	cpus := c.Float64("cpus")
+	if math.IsNaN(cpus) || math.IsInf(cpus, 0) || math.Abs(cpus) > maxFlagCPUs {
+		overflow = append(overflow, fmt.Errorf("--cpus %g is out of range", cpus))
+		cpus = 0
 	}
 	user := c.String("container-user")
 	if user == "" {
@@ -96,9 +133,9 @@ func checkFlags(c *cli.Context) (*setup, error) {
 	// Every field a flag sets; the flags' own defaults are supervisor.Defaults().
 	cfg := supervisor.Config{
 		Provider:       c.String("provider"),
-		Interval:       time.Duration(c.Int("interval")) * time.Second,
-		PollWait:       time.Duration(c.Int("poll-wait")) * time.Second,
-		VerifyTimeout:  time.Duration(c.Int("timeout")) * time.Second,
+		Interval:       secs("interval"),
+		PollWait:       secs("poll-wait"),
+		VerifyTimeout:  secs("timeout"),
 		VerifyRetries:  c.Int("verify-retries"),
 		MaxConcurrency: c.Int("max-concurrency"),
 		Once:           c.Bool("once"),
@@ -107,19 +144,19 @@ func checkFlags(c *cli.Context) (*setup, error) {
 		Publish:        c.String("publish"),
 		Remote:         c.String("remote"),
 		ContainerUser:  user,
-		StopGrace:      time.Duration(c.Int("stop-grace")) * time.Second,
+		StopGrace:      secs("stop-grace"),
 		Resources: docker.Resources{
-			MemoryBytes: c.Int64("memory-mb") << 20,
-			NanoCPUs:    int64(c.Float64("cpus") * 1e9),
+			MemoryBytes: mib("memory-mb", c.Int64("memory-mb")),
+			NanoCPUs:    int64(cpus * 1e9),
 			PidsLimit:   c.Int64("pids-limit"),
 		},
 		Policy: importpolicy.Options{
-			MaxFileBytes:   int64(c.Int("max-file-mb")) << 20,
+			MaxFileBytes:   mib("max-file-mb", int64(c.Int("max-file-mb"))),
 			MaxFiles:       c.Int("max-files"),
 			Protected:      c.StringSlice("protected-path"),
 			AllowProtected: c.Bool("allow-protected"),
 		},
-		MinFreeBytes:     int64(c.Int("min-free-mb")) << 20,
+		MinFreeBytes:     mib("min-free-mb", int64(c.Int("min-free-mb"))),
 		MaxWorkspaceMB:   int64(c.Int("max-workspace-mb")),
 		Network:          c.String("network"),
 		AllowDomains:     c.StringSlice("allow-domain"),
@@ -138,22 +175,36 @@ func checkFlags(c *cli.Context) (*setup, error) {
 			}
 		}
 	}
+	if len(overflow) > 0 {
+		return nil, badInput("%s", oneLine(errors.Join(overflow...)))
+	}
 	st.cfg = cfg
 	return st, nil
 }
 
+// Beyond these a flag's value overflows once converted; far beyond any range.
+const (
+	maxFlagSeconds = 1 << 31
+	maxFlagMiB     = 1 << 40
+	maxFlagCPUs    = 1 << 20
+)
+
 // oneLine puts a joined error (one per bad value) on one line for stderr.
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+// modelKeyNames are the variables each provider's model credential is read
+// from, in order.
+var modelKeyNames = map[string][]string{
+	supervisor.ProviderClaude: {"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"},
+	supervisor.ProviderCursor: {"CURSOR_API_KEY"},
+}
 
 // modelEnv returns the provider's model credential from the environment: the
 // only secret that ever enters a task container.
 func modelEnv(provider string) ([]string, []string, error) {
-	var names []string
-	switch provider {
-	case supervisor.ProviderCursor:
-		names = []string{"CURSOR_API_KEY"}
-	default:
-		names = []string{"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
+	names := modelKeyNames[supervisor.ProviderClaude]
+	if provider == supervisor.ProviderCursor {
+		names = modelKeyNames[supervisor.ProviderCursor]
 	}
 	var env, secrets []string
 	for _, n := range names {
@@ -312,11 +363,29 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 	}
 
 	var rt *docker.Client
+	var machine supervisor.Host
+	if machine.DiskBytes, err = supervisor.DiskSize(cfg.WorktreeRoot); err != nil {
+		return err
+	}
 	if !cfg.DryRun {
 		if rt, err = docker.New(ctx, log); err != nil {
 			return badInput("%v", err)
 		}
 		defer rt.Close()
+		engine, err := rt.Engine(ctx)
+		if err != nil {
+			return err
+		}
+		machine.CPUs, machine.MemoryBytes = engine.CPUs, engine.MemoryBytes
+	}
+	if note := fitDefaultLimits(c, cfg, machine); note != "" {
+		log.Info(note)
+	}
+	// Limits the machine cannot meet would fail every task: refuse them now.
+	if err := cfg.CheckHost(machine); err != nil {
+		return badInput("%s", oneLine(err))
+	}
+	if !cfg.DryRun {
 		// Fail closed: a configured sandbox runtime that is missing is an error,
 		// never a silent fallback to the default one.
 		if cfg.Runtime != "" {
@@ -407,6 +476,25 @@ func run(ctx context.Context, c *cli.Context, st *setup, log *zap.Logger, sink *
 		err = serr
 	}
 	return err
+}
+
+// fitDefaultLimits lowers the default CPU and memory limits to what a small
+// engine has (the engine refuses a CPU limit above its CPUs); a value the user
+// set is left for CheckHost to refuse. It says what it lowered, or "".
+func fitDefaultLimits(c *cli.Context, cfg *supervisor.Config, h supervisor.Host) string {
+	var notes []string
+	if !c.IsSet("cpus") && h.CPUs > 0 && cfg.Resources.NanoCPUs > int64(h.CPUs)*1e9 {
+		cfg.Resources.NanoCPUs = int64(h.CPUs) * 1e9
+		notes = append(notes, fmt.Sprintf("--cpus %d", h.CPUs))
+	}
+	if !c.IsSet("memory-mb") && h.MemoryBytes > 0 && cfg.Resources.MemoryBytes > h.MemoryBytes {
+		cfg.Resources.MemoryBytes = h.MemoryBytes >> 20 << 20
+		notes = append(notes, fmt.Sprintf("--memory-mb %d", h.MemoryBytes>>20))
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return "the Docker engine has less than the default limits: using " + strings.Join(notes, " and ")
 }
 
 // gitStateDir is host git's private HOME and config, shared by the commands.

@@ -134,12 +134,14 @@ func reachTrakkar(ctx context.Context, probe agentReader, apiURL string, giveUp 
 		if ctx.Err() != nil {
 			return backoff.Permanent(ctx.Err())
 		}
+		// Answers retrying cannot change are bad input: the token, or an
+		// --api-url that is not Trakkar's API.
 		if errors.Is(err, trakkar.ErrUnauthorized) {
-			return backoff.Permanent(errors.New("trakkar rejected the token (401): check --token / TRAKKAR_TOKEN"))
+			return backoff.Permanent(badInput("trakkar rejected the token (401): check --token / TRAKKAR_TOKEN"))
 		}
 		var ae *trakkar.APIError
 		if errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests {
-			return backoff.Permanent(fmt.Errorf("trakkar at %s refused the runner: %w", apiURL, ae))
+			return backoff.Permanent(badInput("trakkar at %s refused the runner: %s (check --token and --api-url)", apiURL, oneLine(ae)))
 		}
 		cause = unreachableCause(err, timedOut, timeout)
 		return err

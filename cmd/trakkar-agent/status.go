@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -95,7 +93,12 @@ func statusAction(c *cli.Context) error {
 	}
 	host, _ := os.Hostname()
 	rep := statusReport{RunnerID: runnerID(host, repo)}
-	rep.Supervisor.PID, rep.Supervisor.Running = lockHolder(filepath.Join(supervisor.WorktreeRoot(repo), "."+lockName(rep.RunnerID)))
+	// The same read-only flock test as doctor's: a lock is held only while
+	// its runner lives, whatever pid the file still names.
+	if held, err := lockHolder(supervisor.WorktreeRoot(repo), "", rep.RunnerID, false); err == nil && held != "" {
+		rep.Supervisor.Running = true
+		rep.Supervisor.PID, _ = strconv.Atoi(strings.TrimPrefix(held, "pid "))
+	}
 	filter := rep.RunnerID
 	if c.Bool("all") {
 		filter = ""
@@ -247,26 +250,4 @@ func clip(s string, n int) string {
 		return string(r[:n]) + "…"
 	}
 	return s
-}
-
-// lockHolder reads the pid a runner wrote into its lock and says whether that
-// process lives. The lock itself is not tried: taking it, even for a moment,
-// could make a runner starting just then refuse to run.
-func lockHolder(path string) (int, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return 0, false
-	}
-	// The pid of a runner long gone may be another program's now.
-	if cmd, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err == nil && !strings.Contains(string(cmd), "trakkar-agent") {
-		return 0, false
-	}
-	return pid, true
 }

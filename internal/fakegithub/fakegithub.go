@@ -49,6 +49,15 @@ type Server struct {
 	requests int // REST requests seen
 	updates  []Update
 	observe  func(Publish)
+	readOnly bool // the token may read but not push (SetReadOnly)
+}
+
+// SetReadOnly makes GET /repos/{owner}/{name} report the token without push
+// permission, as for a collaborator with read access.
+func (s *Server) SetReadOnly(readOnly bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readOnly = readOnly
 }
 
 type repo struct {

@@ -60,6 +60,10 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/repos/"), "/")
+	if len(parts) == 2 && r.Method == http.MethodGet {
+		s.getRepo(w, parts[0], parts[1])
+		return
+	}
 	if len(parts) < 3 || parts[2] != "pulls" || len(parts) > 4 {
 		writeJSON(w, http.StatusNotFound, apiError{Message: "Not Found"})
 		return
@@ -267,4 +271,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// getRepo answers GET /repos/{owner}/{name} with the token's permissions.
+func (s *Server) getRepo(w http.ResponseWriter, owner, name string) {
+	s.mu.Lock()
+	_, known := s.repos[owner+"/"+name]
+	readOnly := s.readOnly
+	s.mu.Unlock()
+	if !known {
+		writeJSON(w, http.StatusNotFound, apiError{Message: "Not Found"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"full_name":   owner + "/" + name,
+		"permissions": map[string]bool{"admin": false, "maintain": false, "push": !readOnly, "triage": true, "pull": true},
+	})
 }

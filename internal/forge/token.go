@@ -17,6 +17,9 @@ var ErrNoToken = errors.New("no GitHub token: set GH_TOKEN or GITHUB_TOKEN, or l
 
 const ghTimeout = 10 * time.Second
 
+// TokenEnv are the variables a GitHub token is read from, in order.
+var TokenEnv = []string{"GH_TOKEN", "GITHUB_TOKEN"}
+
 // ResolveToken returns GH_TOKEN, else GITHUB_TOKEN, else the output of `gh auth token`
 // when gh is on getenv("PATH"). gh runs with cwd os.TempDir(), never in a worktree
 // (gh reads the git repository around its cwd). getenv nil means os.Getenv.
@@ -24,7 +27,7 @@ func ResolveToken(ctx context.Context, getenv func(string) string) (string, erro
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	for _, name := range []string{"GH_TOKEN", "GITHUB_TOKEN"} {
+	for _, name := range TokenEnv {
 		if tok := strings.TrimSpace(getenv(name)); tok != "" {
 			return tok, nil
 		}

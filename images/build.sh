@@ -56,6 +56,10 @@ if ((offline)) && want cursor; then
     die "cursor cannot be built offline: its installer downloads cursor-agent from cursor.com"
 fi
 
+if ((offline)) && want claude-code && [[ ! -f "$claude_pkg" ]]; then
+    say "note: claude-code installs ${claude_pkg:-the pinned release} from the npm registry; pass --claude-code-package <tarball> if it is unreachable"
+fi
+
 command -v docker >/dev/null || die "the docker CLI is not installed"
 docker version >/dev/null 2>&1 || die "docker is not reachable (DOCKER_HOST=${DOCKER_HOST:-unset})"
 

@@ -130,6 +130,11 @@ func Claude(env Env) int {
 	if env.Stdin == nil {
 		env.Stdin = strings.NewReader("")
 	}
+	// `claude --version` (or -v) alone prints the version, as the image build checks.
+	if len(env.Args) == 1 && (env.Args[0] == "--version" || env.Args[0] == "-v") {
+		fmt.Fprintln(env.Stdout, fakeVersion+" (Claude Code)")
+		return 0
+	}
 	o, err := parseArgs(env.Args)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, err)

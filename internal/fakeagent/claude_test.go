@@ -439,3 +439,16 @@ func TestChattyWrites(t *testing.T) {
 		})
 	}
 }
+
+// The image build runs `claude --version`; the fake answers like the CLI.
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "-v"} {
+		f := newFake(t, arg)
+		if code := f.run(); code != 0 {
+			t.Fatalf("%s: exit %d, stderr %q", arg, code, f.stderr.String())
+		}
+		if got, want := f.stdout.String(), fakeVersion+" (Claude Code)\n"; got != want {
+			t.Fatalf("%s printed %q, want %q", arg, got, want)
+		}
+	}
+}

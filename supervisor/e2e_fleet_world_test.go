@@ -200,13 +200,7 @@ func (w *fleetWorld) pushesFrom(h *fleetHost) int {
 	return w.pushesBy[h.runnerID]
 }
 
-func (w *fleetWorld) lastRun(key string) (standin.RunView, bool) {
-	tv, ok := w.stand.TaskByKey(key)
-	if !ok || len(tv.Runs) == 0 {
-		return standin.RunView{}, false
-	}
-	return tv.Runs[len(tv.Runs)-1], true
-}
+func (w *fleetWorld) lastRun(key string) (standin.RunView, bool) { return lastRunOn(w.stand, key) }
 
 func (w *fleetWorld) host(runnerID string) *fleetHost {
 	for _, h := range w.hosts {
@@ -273,13 +267,7 @@ func (w *fleetWorld) heal(h *fleetHost) {
 
 func (w *fleetWorld) waitCompleted(key string, timeout time.Duration) standin.RunView {
 	w.t.Helper()
-	var rv standin.RunView
-	waitFor(w.t, timeout, "the run of "+key+" to complete", func() bool {
-		var ok bool
-		rv, ok = w.lastRun(key)
-		return ok && rv.Completion != nil
-	})
-	return rv
+	return waitCompletedOn(w.t, w.stand, key, timeout)
 }
 
 // kept reports whether host h still has a task worktree.

@@ -238,20 +238,29 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 }
 
 // lastRun returns the newest run of a task.
-func (e *env) lastRun(key string) (standin.RunView, bool) {
-	tv, ok := e.stand.TaskByKey(key)
+func (e *env) lastRun(key string) (standin.RunView, bool) { return lastRunOn(e.stand, key) }
+
+func (e *env) waitCompleted(key string, timeout time.Duration) standin.RunView {
+	e.t.Helper()
+	return waitCompletedOn(e.t, e.stand, key, timeout)
+}
+
+// lastRunOn is the newest run of the task key on a stand-in.
+func lastRunOn(stand *standin.Server, key string) (standin.RunView, bool) {
+	tv, ok := stand.TaskByKey(key)
 	if !ok || len(tv.Runs) == 0 {
 		return standin.RunView{}, false
 	}
 	return tv.Runs[len(tv.Runs)-1], true
 }
 
-func (e *env) waitCompleted(key string, timeout time.Duration) standin.RunView {
-	e.t.Helper()
+// waitCompletedOn waits until the newest run of key has a completion.
+func waitCompletedOn(t testing.TB, stand *standin.Server, key string, timeout time.Duration) standin.RunView {
+	t.Helper()
 	var rv standin.RunView
-	waitFor(e.t, timeout, "run of "+key+" to complete", func() bool {
+	waitFor(t, timeout, "run of "+key+" to complete", func() bool {
 		var ok bool
-		rv, ok = e.lastRun(key)
+		rv, ok = lastRunOn(stand, key)
 		return ok && rv.Completion != nil
 	})
 	return rv

@@ -5,12 +5,15 @@ package images_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trakkar/trakkar-agent/internal/testimage"
 )
 
 // repoRoot is the module root: this package lives in images/.
@@ -32,20 +35,15 @@ func run(t testing.TB, timeout time.Duration, env []string, name string, args ..
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), env...)
-	var stdout, both bytes.Buffer
-	cmd.Stdout = &multi{&stdout, &both}
+	// stdout and stderr are copied by two goroutines: both write to one buffer.
+	var stdout bytes.Buffer
+	var both testimage.SyncBuffer
+	cmd.Stdout = io.MultiWriter(&stdout, &both)
 	cmd.Stderr = &both
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tail(both.String(), 60))
 	}
 	return stdout.String()
-}
-
-type multi struct{ a, b *bytes.Buffer }
-
-func (m *multi) Write(p []byte) (int, error) {
-	m.a.Write(p)
-	return m.b.Write(p)
 }
 
 func tail(s string, n int) string {

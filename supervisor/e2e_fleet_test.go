@@ -159,7 +159,7 @@ func fleetPartitionPublish(t *testing.T) *fleetWorld {
 		t.Fatalf("A published %d times while cut off from Trakkar", w.pushesFrom(a))
 	}
 	w.heal(a)
-	waitFor(t, 60*time.Second, "A to learn the lease is lost", func() bool {
+	waitFor(t, killWait, "A to learn the lease is lost", func() bool {
 		return strings.Contains(a.p.output(), "lease lost before publishing")
 	})
 	time.Sleep(2 * time.Second) // anything A would still do after hearing it

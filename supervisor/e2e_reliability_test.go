@@ -65,7 +65,8 @@ func TestLeaseLostStopsTheContainer(t *testing.T) {
 	// The re-queued run (attempt 2) is claimed again and runs in a new container.
 	waitFor(t, 30*time.Second, "attempt 2 running", func() bool {
 		rv, _ := e.lastRun("REL-10")
-		return rv.Run.Attempt == 2 && strings.Contains(eventTexts(rv.Events), "attempt 2")
+		att := attempts(rv.Events)
+		return rv.Run.Attempt == 2 && len(att) >= 2 && strings.Contains(eventTexts(att[1]), "Workspace ready")
 	})
 	rv, _ := e.lastRun("REL-10")
 	att := attempts(rv.Events)

@@ -113,7 +113,7 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 		if c != nil {
 			s.discardContainer(ctx, c.ID)
 		}
-		s.markDone(rec)
+		s.markDone(ctx, rec)
 		return
 	}
 	start, err := s.eventStart(ctx, log, claim)
@@ -122,7 +122,7 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 		if c != nil {
 			s.discardContainer(ctx, c.ID)
 		}
-		s.markDone(rec)
+		s.markDone(ctx, rec)
 		return
 	}
 	r := s.newRun(claim, start)
@@ -288,8 +288,15 @@ func (s *Supervisor) discardContainer(ctx context.Context, id string) {
 	}
 }
 
-func (s *Supervisor) markDone(rec runRecord) {
+// markDone closes the record of a run that is no longer this runner's. A run
+// it had published and completed before the crash (the worktree marked for
+// removal, Trakkar now answering "gone") still has its worktree removed: the
+// crash came between the completion and the removal.
+func (s *Supervisor) markDone(ctx context.Context, rec runRecord) {
 	r := &run{runReporter: s.reporter(rec.Claim.Task), claim: rec.Claim, rec: rec, log: s.log}
+	if rec.Discard && rec.Worktree.Path != "" {
+		s.discardWorkspace(ctx, r)
+	}
 	r.setPhase(phaseDone)
 }
 

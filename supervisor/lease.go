@@ -74,7 +74,6 @@ func (s *Supervisor) holdFreshLease(ctx context.Context, r *run) bool {
 	err := retry.Do(ctx, func(ctx context.Context, attempt int) error {
 		if r.isLost() {
 			// Also when the heartbeats beside this learned it first.
-			r.log.Warn("lease lost before publishing: publishing nothing, keeping the workspace")
 			return backoff.Permanent(errLeaseLost)
 		}
 		if r.lease.fresh(time.Now()) {
@@ -105,7 +104,11 @@ func (s *Supervisor) holdFreshLease(ctx context.Context, r *run) bool {
 		}
 		return err
 	})
-	return err == nil && !r.isLost()
+	if r.isLost() {
+		r.log.Warn("lease lost before publishing: publishing nothing, keeping the workspace")
+		return false
+	}
+	return err == nil
 }
 
 // errLeaseLost: the run is no longer this runner's.

@@ -12,7 +12,7 @@
 # Both are tagged by their content, so a rebuild with the same inputs reuses them
 # (and the Docker build cache of everything built on top of them). The rootfs
 # tarball is cached under STANDIN_CACHE, keyed by the debootstrap inputs, so the
-# Debian stand-in is re-imported in seconds after an image prune.
+# Debian stand-in is re-imported in seconds when its image is gone.
 #
 # Environment:
 #   GO_VERSION       Go toolchain version (default: the ARG in images/base/Dockerfile);

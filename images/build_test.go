@@ -38,7 +38,7 @@ func standins(t *testing.T, id string) (debian, golang string) {
 
 // untag removes a tag this test made when it ends. --no-prune keeps the
 // untagged parent layers: they are the build cache that makes the next run
-// fast (`docker image prune` removes them).
+// fast. The test never prunes: the engine is shared.
 func untag(t *testing.T, ref string) {
 	t.Cleanup(func() {
 		out, err := exec.Command("docker", "image", "rm", "--no-prune", ref).CombinedOutput()

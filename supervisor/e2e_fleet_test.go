@@ -144,7 +144,10 @@ func fleetPartitionPublish(t *testing.T) *fleetWorld {
 		return ok && rv.RunnerID == a.runnerID && rv.LastState == trakkar.StateVerifying
 	})
 	w.cut(a)
-	waitFor(t, 60*time.Second, "A holding the push for a fresh lease", func() bool {
+	t.Logf("A cut off from trakkar at %s", time.Now().UTC().Format(time.RFC3339Nano))
+	// The verify container, the commit and the first unanswered heartbeat
+	// lie between the cut and the hold: on a busy engine that can take long.
+	waitFor(t, killWait, "A holding the push for a fresh lease", func() bool {
 		return strings.Contains(a.p.output(), "holding the push")
 	})
 	b := w.claimOf("SB-1", 2, 60*time.Second)

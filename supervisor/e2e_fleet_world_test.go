@@ -112,7 +112,9 @@ func newFleetWorld(t *testing.T, letter string, o fleetOpts) *fleetWorld {
 		if t.Failed() {
 			for _, h := range w.hosts {
 				if h.p != nil {
-					t.Logf("runner %d (%s) output:\n%s", h.i, h.runnerID, tail(h.p.output(), 6000))
+					// Debug lines (git, request retries) would push the
+					// run's story out of any tail short enough to read.
+					t.Logf("runner %d (%s) output, debug lines left out:\n%s", h.i, h.runnerID, tailText(withoutDebug(h.p.output()), 20000))
 				}
 			}
 		}
@@ -120,11 +122,14 @@ func newFleetWorld(t *testing.T, letter string, o fleetOpts) *fleetWorld {
 	return w
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
+func withoutDebug(s string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if !strings.Contains(line, "\tDEBUG\t") {
+			b.WriteString(line)
+		}
 	}
-	return "…" + s[len(s)-n:]
+	return b.String()
 }
 
 // start runs the real trakkar-agent on host h.

@@ -87,9 +87,11 @@ func TestFollowUpAfterWorkspaceDeleted(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.start(e.config(nil))
 	first, second := followUp(t, e, "WEB-41", func() {
-		if err := os.RemoveAll(filepath.Join(e.repo, ".trakkar-worktrees")); err != nil {
-			t.Fatal(err)
-		}
+		// The runner may still be removing the first run's worktree (it
+		// completes first); a person deleting the folder then tries again.
+		waitFor(t, fakeWait, "the workspace folder deleted", func() bool {
+			return os.RemoveAll(filepath.Join(e.repo, ".trakkar-worktrees")) == nil
+		})
 	})
 	if a, b := deref(first.Completion.AgentSessionID), deref(second.Completion.AgentSessionID); a == b || b == "" {
 		t.Fatalf("want a fresh session, got %q then %q", a, b)

@@ -107,6 +107,7 @@ type bench struct {
 	runners  []string // runner ids started, for the final sweep
 	clones   []string // clones runners worked on, for their cache volumes
 	progress io.Writer
+	keepLogs bool // -keep: each runner's log is saved in the run folder
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -348,7 +349,12 @@ func (b *bench) startRunner(ti *trakkarStandIn, repo string, extra ...string) (*
 		return nil, fmt.Errorf("start trakkar-agent: %w", err)
 	}
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	b.h.Cleanup(func() { p.stop() })
+	b.h.Cleanup(func() {
+		p.stop()
+		if b.keepLogs {
+			_ = os.WriteFile(filepath.Join(b.h.dir, id+".log"), []byte(p.output()), 0o644)
+		}
+	})
 	deadline := time.Now().Add(60 * time.Second)
 	for ti.rec.pollCount() == polls {
 		select {

@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	repeats := fs.Int("repeats", 3, "measurements of each figure")
 	files := fs.Int("files", 100000, "files in the large repository")
 	only := fs.String("only", "", "comma-separated substrings: run only the row groups they match ("+strings.Join(groups, ", ")+")")
-	keep := fs.Bool("keep", false, "keep the run's folder (repositories, logs) instead of removing it")
+	keep := fs.Bool("keep", false, "keep the run's folder (repositories, runner logs) instead of removing it")
 	concurrency := fs.Int("tasks", 20, "tasks of the concurrent and burst rows")
 	lines := fs.Int("lines", 100000, "lines of the output flood")
 	if err := fs.Parse(args); err != nil {
@@ -88,8 +88,14 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("make the run folder: %w", err)
 	}
+	// Searchable like a repository's usual parent folders, so the container's
+	// user can check the worktrees out itself. A private folder (MkdirTemp's
+	// 0700) would measure the fallback instead: root checks out, then chowns.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("open the run folder: %w", err)
+	}
 	h := &harness{dir: dir}
-	b := &bench{h: h, runID: testimage.RunID(), progress: stderr}
+	b := &bench{h: h, runID: testimage.RunID(), progress: stderr, keepLogs: *keep}
 	defer func() {
 		b.sweep()
 		h.cleanup()

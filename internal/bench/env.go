@@ -178,14 +178,19 @@ func (r *recorder) wrap(next http.Handler) http.Handler {
 			body, _ = io.ReadAll(req.Body)
 			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		if strings.HasSuffix(req.URL.Path, "/runs/queued") {
+			// Counted on arrival: a long poll with nothing queued is answered
+			// only when its wait ends, and the runner is ready before that.
+			r.mu.Lock()
+			r.polls++
+			r.mu.Unlock()
+		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, req)
 		now := time.Now()
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		switch {
-		case strings.HasSuffix(req.URL.Path, "/runs/queued"):
-			r.polls++
 		case action == "events" && sw.code == http.StatusOK:
 			r.eventReqs = append(r.eventReqs, reqAt{run, now})
 			var in struct {

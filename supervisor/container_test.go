@@ -31,6 +31,7 @@ func (f *slowLogsRuntime) LogsSince(ctx context.Context, _ string, _ time.Time, 
 // for it outlives the call: the log follower has returned, on the agent's path
 // and on verify's.
 func TestRunContainerJoinsLogsOnAbort(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		call func(ctx context.Context, s *Supervisor, r *run, waitCh chan docker.WaitResult) ending

@@ -9,6 +9,7 @@ import (
 // The wait for a run's events has no timer of its own: only a lost lease or
 // an abort ends it, and an abort that already happened leaves a short chance.
 func TestDeliveryContextEndsOnlyOnLossOrAbort(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		aborted  bool

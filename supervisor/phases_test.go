@@ -272,6 +272,7 @@ func errText(c *trakkar.Completion) string {
 // TestPhasesOneRun drives one run from claim to completion through each way a
 // container can end, and what the supervisor does about it.
 func TestPhasesOneRun(t *testing.T) {
+	t.Parallel()
 	verify := "make test"
 	cases := []struct {
 		name   string
@@ -402,6 +403,7 @@ func TestPhasesOneRun(t *testing.T) {
 // checks that a new process finishes the run exactly once: the agent is never
 // started twice once its container exists, and the change is published once.
 func TestPhasesRecovery(t *testing.T) {
+	t.Parallel()
 	verify := "make test"
 	cases := []struct {
 		name  string

@@ -45,6 +45,7 @@ func (f *fakeVolumes) RemoveVolume(_ context.Context, name string) error {
 // Pruning a finished task removes its cache volumes, both roles; a task whose
 // run is not finished, and another repository's volumes, keep theirs.
 func TestPruneRemovesTheTaskCaches(t *testing.T) {
+	t.Parallel()
 	repo := t.TempDir()
 	s := sandbox.New(sandbox.Config{Repo: repo, DependencyCaches: true}, nil, nil)
 	rt := &fakeVolumes{}
@@ -110,6 +111,7 @@ func (f *fakeContainers) Remove(_ context.Context, id string) error {
 // shared, and another checkout's exited container (or a running one whose
 // task has the same key) is none of its business.
 func TestPruneTouchesOnlyThisRepositorysContainers(t *testing.T) {
+	t.Parallel()
 	repo := t.TempDir()
 	state := filepath.Join(repo, ".trakkar-worktrees", ".state", "web-1")
 	if err := os.MkdirAll(state, 0o755); err != nil {

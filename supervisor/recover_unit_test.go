@@ -43,6 +43,7 @@ func (f *lingeringRuntime) Remove(context.Context, string) error {
 // A run recovered in its preparing phase starts its container only once the
 // engine no longer lists the one the killed runner left half created.
 func TestDiscardRunContainersWaitsUntilGone(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		listed  int

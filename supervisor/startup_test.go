@@ -22,6 +22,7 @@ func (meFails) Queued(context.Context, time.Duration, int) ([]trakkar.Run, error
 // Settings read once at startup are not asked for again: Trakkar going away
 // between the startup probe and Run must not leave Run retrying /me.
 func TestRunUsesTheAgentReadAtStartup(t *testing.T) {
+	t.Parallel()
 	g, err := hostgit.New(hostgit.Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

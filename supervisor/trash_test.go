@@ -38,6 +38,7 @@ func trashRepo(t *testing.T) (string, *hostgit.Git) {
 // leaves nothing Prune does not finish, and the task's branch can be checked
 // out again.
 func TestPruneFinishesInterruptedRemovals(t *testing.T) {
+	t.Parallel()
 	for _, crash := range []string{"after rename", "mid delete", "none", "mid checkout"} {
 		t.Run(crash, func(t *testing.T) {
 			ctx := context.Background()

@@ -84,6 +84,7 @@ type Config struct {
 	PollWait       time.Duration // long-poll wait per request (0..30s)
 	VerifyTimeout  time.Duration // --timeout: bounds the verify command only; the agent has no timer
 	MaxConcurrency int           // 0 → the agent's setting → DefaultConcurrency
+	MaxStarting    int           // runs set up at once (claimed, container not started); 0 → DefaultMaxStarting()
 	Once           bool
 	DryRun         bool
 	Image          string // worker image; "" → default for the provider

@@ -50,6 +50,8 @@ func TestValidateOneErrorPerBadValue(t *testing.T) {
 		{"zero max files", func(c *Config) { c.Policy.MaxFiles = 0 }, []string{"--max-files must not be 0 (0 would refuse every change"}},
 		{"zero max file size", func(c *Config) { c.Policy.MaxFileBytes = 0 }, []string{"--max-file-mb must not be 0"}},
 		{"absurd concurrency", func(c *Config) { c.MaxConcurrency = 100000 }, []string{"--max-concurrency must be at most 64 (got 100000)"}},
+		{"absurd setups at once", func(c *Config) { c.MaxStarting = 65 }, []string{"--max-starting must be at most 64 (got 65)"}},
+		{"negative setups at once", func(c *Config) { c.MaxStarting = -1 }, []string{"--max-starting must not be negative (got -1)"}},
 		{"absurd retries", func(c *Config) { c.VerifyRetries = 1000 }, []string{"--verify-retries must be at most 20"}},
 		{"absurd interval", func(c *Config) { c.Interval = 10 * time.Hour }, []string{"--interval must be at most 3600 (got 36000)"}},
 		{"absurd timeout", func(c *Config) { c.VerifyTimeout = 48 * time.Hour }, []string{"--timeout must be at most 86400"}},

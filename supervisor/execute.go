@@ -176,6 +176,7 @@ func (s *Supervisor) startAgent(ctx context.Context, r *run, ws *workspace, job 
 		return nil, fmt.Errorf("start container: %w", err)
 	}
 	s.metrics.ContainerStarted(time.Since(creating))
+	r.setupEnded()
 	if resumed {
 		r.status("Container started (%s); resuming the agent's session %s", s.cfg.Image, job.SessionID)
 	} else {

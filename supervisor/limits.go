@@ -42,6 +42,7 @@ func (c *Config) limits() []limit {
 		{option: "--timeout", value: c.VerifyTimeout.Seconds(), max: MaxTimeoutSeconds, zeroHint: " (the verify command needs a time limit, in seconds; the default is 1800)"},
 		{option: "--verify-retries", value: float64(c.VerifyRetries), max: MaxVerifyRetries, zeroOK: true},
 		{option: "--max-concurrency", value: float64(c.MaxConcurrency), max: MaxConcurrencyLimit, zeroOK: true},
+		{option: "--max-starting", value: float64(c.MaxStarting), max: MaxStartingLimit, zeroOK: true},
 		{option: "--stop-grace", value: c.StopGrace.Seconds(), max: MaxStopGraceSeconds, zeroHint: " (seconds an agent gets to stop before SIGKILL; the default is 10)"},
 		{option: "--poll-wait", value: c.PollWait.Seconds(), max: 30, zeroOK: true},
 		{option: "--memory-mb", value: float64(c.Resources.MemoryBytes) / mib, min: MinMemoryMB, zeroHint: " (a task container always has a memory limit)"},

@@ -49,6 +49,8 @@ type fakeEnv struct {
 	agentID string
 	// metrics, when set before start, hears the supervisor (Deps.Metrics).
 	metrics supervisor.Metrics
+	// runtime, when set before start, wraps rt (a test's hooks around it).
+	runtime supervisor.Runtime
 }
 
 func newFakeEnv(t *testing.T, agent trakkar.Agent) *fakeEnv {
@@ -115,7 +117,11 @@ func (e *fakeEnv) start(cfg supervisor.Config) *fakeRun {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	sup, err := supervisor.New(cfg, supervisor.Deps{API: e.api, Runtime: e.rt, Git: g, Logger: e.log, Metrics: e.metrics})
+	var rt supervisor.Runtime = e.rt
+	if e.runtime != nil {
+		rt = e.runtime
+	}
+	sup, err := supervisor.New(cfg, supervisor.Deps{API: e.api, Runtime: rt, Git: g, Logger: e.log, Metrics: e.metrics})
 	if err != nil {
 		e.t.Fatal(err)
 	}

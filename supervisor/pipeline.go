@@ -25,8 +25,10 @@ import (
 // internal/sandbox's.
 
 // work drives one claimed run from claim to completion.
-func (s *Supervisor) work(ctx context.Context, c trakkar.Claim) {
+// setupDone ends the run's place among the setups (admission.go).
+func (s *Supervisor) work(ctx context.Context, c trakkar.Claim, setupDone func()) {
 	r := s.newRun(c, seqStart{})
+	r.setupDone = setupDone
 	s.drive(ctx, r, func() *trakkar.Completion {
 		r.status("Claimed by runner %s on %s (attempt %d)", s.cfg.Runner.ID, s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))
 		if s.cfg.DryRun {

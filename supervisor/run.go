@@ -36,6 +36,15 @@ type run struct {
 	// bg holds the goroutines the run's steps start beside the pipeline (the
 	// egress proxy's follower): drive joins them before the last events go.
 	bg sync.WaitGroup
+	// setupDone, when set, ends the run's place among the setups once its
+	// container started (admission.go).
+	setupDone func()
+}
+
+func (r *run) setupEnded() {
+	if r.setupDone != nil {
+		r.setupDone()
+	}
 }
 
 func (r *run) requestStop() { r.stopOnce.Do(func() { close(r.stopReq) }) }

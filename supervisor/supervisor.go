@@ -32,7 +32,9 @@ type Supervisor struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	active  int
-	slotCh  chan struct{} // signalled whenever a slot frees
+	// starting counts claimed runs whose container has not started yet (admission.go).
+	starting int
+	slotCh   chan struct{} // signalled whenever a slot or a setup place frees
 	// byRun is the attempt this process works of each run: a newer claim of
 	// the same run supersedes the older attempt (see track).
 	byRun map[string]*run
@@ -227,7 +229,12 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 		if pollCtx.Err() != nil {
 			return nil
 		}
-		free := s.free(slots)
+		free := s.claimable(slots)
+		wait := s.cfg.PollWait
+		if s.cfg.Once {
+			// The one poll takes what the slots hold; claims wait for setups below.
+			wait, free = 0, s.free(slots)
+		}
 		if free <= 0 {
 			// Waking now and then shows /healthz the loop is alive.
 			select {
@@ -236,10 +243,6 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 			case <-pollCtx.Done():
 			}
 			continue
-		}
-		wait := s.cfg.PollWait
-		if s.cfg.Once {
-			wait = 0
 		}
 		started := time.Now()
 		runs, err := s.pollQueued(pollCtx, wait, free)
@@ -250,7 +253,10 @@ func (s *Supervisor) pollLoop(ctx context.Context, slots int) error {
 			return fmt.Errorf("poll queued runs: %w", err)
 		}
 		for _, r := range runs {
-			if s.free(slots) <= 0 || pollCtx.Err() != nil {
+			if s.cfg.Once && !s.waitClaimable(pollCtx, slots) {
+				break
+			}
+			if s.claimable(slots) <= 0 || pollCtx.Err() != nil {
 				break
 			}
 			s.claimAndStart(ctx, r)
@@ -316,12 +322,14 @@ func (s *Supervisor) claimAndStart(ctx context.Context, r trakkar.Run) {
 	s.mu.Lock()
 	s.active++
 	s.mu.Unlock()
+	setupDone := s.beginSetup()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer s.releaseSlot()
+		defer setupDone()
 		defer s.survive(log)
-		s.work(ctx, claim)
+		s.work(ctx, claim, setupDone)
 	}()
 }
 
@@ -329,10 +337,7 @@ func (s *Supervisor) releaseSlot() {
 	s.mu.Lock()
 	s.active--
 	s.mu.Unlock()
-	select {
-	case s.slotCh <- struct{}{}:
-	default:
-	}
+	s.signalSlot()
 }
 
 // survive keeps a bug in one run from taking down the supervisor and every

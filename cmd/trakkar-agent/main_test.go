@@ -74,6 +74,7 @@ func TestBadInput(t *testing.T) {
 		{"more free disk than the disk", withOrigin, append([]string{"--min-free-mb", "99999999999", "--api-url", "http://127.0.0.1:1"}, dryRun...),
 			[]string{"TRAKKAR_TOKEN=t"}, "--min-free-mb 99999999999 is more than the"},
 		{"absurd concurrency", withOrigin, []string{"--max-concurrency", "100000"}, []string{"TRAKKAR_TOKEN=t"}, "--max-concurrency must be at most 64 (got 100000)"},
+		{"absurd setups at once", withOrigin, []string{"--max-starting", "1000"}, []string{"TRAKKAR_TOKEN=t"}, "--max-starting must be at most 64 (got 1000)"},
 		{"zero max files", withOrigin, []string{"--max-files", "0"}, []string{"TRAKKAR_TOKEN=t"}, "--max-files must not be 0"},
 		{"zero timeout", withOrigin, []string{"--timeout", "0"}, []string{"TRAKKAR_TOKEN=t"}, "--timeout must not be 0"},
 		{"zero interval", withOrigin, []string{"--interval", "0"}, []string{"TRAKKAR_TOKEN=t"}, "--interval must not be 0"},
@@ -148,7 +149,7 @@ func TestHelpListsOptions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, f := range []string{"--token", "--api-url", "--provider", "--interval", "--timeout", "--max-concurrency",
+	for _, f := range []string{"--token", "--api-url", "--provider", "--interval", "--timeout", "--max-concurrency", "--max-starting",
 		"--once", "--dry-run", "--repo", "--image", "--publish", "--max-workspace-mb", "TRAKKAR_MAX_WORKSPACE_MB", "dev-server", "doctor"} {
 		if !bytes.Contains(out, []byte(f)) {
 			t.Errorf("--help does not mention %s", f)

@@ -57,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	keep := fs.Bool("keep", false, "keep the run's folder (repositories, runner logs) instead of removing it")
 	concurrency := fs.Int("tasks", 20, "tasks of the concurrent and burst rows")
 	lines := fs.Int("lines", 100000, "lines of the output flood")
+	maxStarting := fs.Int("max-starting", 0, "the runner's --max-starting in the burst row (0: its default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		{[]string{"large repo"}, func() error { return b.largeRepo(t, *repeats, *files) }},
 		{[]string{"20 concurrent"}, func() error { return b.concurrent(t, *repeats, *concurrency) }},
 		{[]string{"flood"}, func() error { return b.flood(t, *repeats, *lines) }},
-		{[]string{"burst"}, func() error { return b.burst(t, *repeats, *concurrency) }},
+		{[]string{"burst"}, func() error { return b.burst(t, *repeats, *concurrency, *maxStarting) }},
 		{[]string{"verify"}, func() error { return b.verify(t, *repeats) }},
 	}
 	// A scenario that fails is reported and the others still run: a long

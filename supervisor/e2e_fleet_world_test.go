@@ -122,13 +122,32 @@ func newFleetWorld(t *testing.T, letter string, o fleetOpts) *fleetWorld {
 	return w
 }
 
+// withoutDebug drops debug lines and folds a run of lines that differ only in
+// their timestamp (a heartbeat failing every second while cut off) into its
+// first line and a count.
 func withoutDebug(s string) string {
 	var b strings.Builder
-	for _, line := range strings.SplitAfter(s, "\n") {
-		if !strings.Contains(line, "\tDEBUG\t") {
-			b.WriteString(line)
+	prev, repeats := "", 0
+	flush := func() {
+		if repeats > 0 {
+			fmt.Fprintf(&b, "\t… the same %d more times\n", repeats)
+			repeats = 0
 		}
 	}
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if strings.Contains(line, "\tDEBUG\t") {
+			continue
+		}
+		_, msg, _ := strings.Cut(line, "\t")
+		if msg != "" && msg == prev {
+			repeats++
+			continue
+		}
+		flush()
+		prev = msg
+		b.WriteString(line)
+	}
+	flush()
 	return b.String()
 }
 

@@ -42,18 +42,22 @@ func (e *fakeEnv) claimed(keys []string) int {
 }
 
 // A runner claims only while fewer than --max-starting runs set up; the rest
-// stay queued in Trakkar and are claimed one by one as containers start.
+// stay queued in Trakkar and are claimed one by one as containers start. The
+// agents run until stopped, so a place that freed only when a run ended
+// would claim nothing more.
 func TestAdmissionClaimsOnlyWhatItCanStart(t *testing.T) {
 	t.Parallel()
 	for _, once := range []bool{false, true} {
 		t.Run(fmt.Sprintf("once=%v", once), func(t *testing.T) {
 			t.Parallel()
 			e := newFakeEnv(t, trakkar.Agent{})
+			e.setScript(agentHangs(nil))
 			held := heldStarts{Runtime: e.rt, let: make(chan struct{})}
 			e.runtime = held
 			keys := []string{"ADM-1", "ADM-2", "ADM-3"}
+			ids := map[string]string{}
 			for _, k := range keys {
-				e.task(k)
+				ids[k] = e.task(k).ID
 			}
 			p := e.start(e.config(func(c *supervisor.Config) {
 				c.Once, c.MaxConcurrency, c.MaxStarting = once, 3, 1
@@ -69,9 +73,15 @@ func TestAdmissionClaimsOnlyWhatItCanStart(t *testing.T) {
 				held.let <- struct{}{}
 			}
 			for _, k := range keys {
+				e.waitAgent(k)
+				if err := e.stand.Stop(ids[k]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, k := range keys {
 				waitFor(t, fakeWait, k+" completed", func() bool { return e.runOf(k).Completion != nil })
-				if c := e.runOf(k).Completion; c.Outcome != trakkar.OutcomeSucceeded {
-					t.Errorf("%s ended %s: %s", k, c.Outcome, c.Summary)
+				if c := e.runOf(k).Completion; c.Outcome != trakkar.OutcomeStopped {
+					t.Errorf("%s ended %s, want stopped: %s", k, c.Outcome, c.Summary)
 				}
 			}
 			if once {

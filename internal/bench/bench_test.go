@@ -25,6 +25,7 @@ func TestBenchTinyRun(t *testing.T) {
 		"git worktree add",
 		"200-file repo: agent exit → complete",
 		"burst of 2: max claim → container started",
+		"burst of 2, --max-starting 2: last container started after the first claim",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
@@ -41,7 +42,7 @@ func TestBenchTinyRun(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-repeats", "0"}, {"-only", "nothing-matches"}, {"-files", "-1"}} {
+	for _, args := range [][]string{{"-repeats", "0"}, {"-only", "nothing-matches"}, {"-files", "-1"}, {"-max-starting", "-1"}} {
 		var out, errOut bytes.Buffer
 		if err := run(args, &out, &errOut); err == nil {
 			t.Errorf("%v: no error", args)

@@ -64,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	if *repeats < 1 || *files < 1 || *concurrency < 1 || *lines < 1 {
 		return errors.New("-repeats, -files, -tasks and -lines must be positive")
 	}
+	if *maxStarting < 0 {
+		return fmt.Errorf("-max-starting must not be negative (got %d)", *maxStarting)
+	}
 	want := func(g string) bool {
 		if *only == "" {
 			return true

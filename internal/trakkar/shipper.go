@@ -24,11 +24,15 @@ type EventPoster interface {
 
 // ShipperOptions configures a Shipper.
 type ShipperOptions struct {
-	Interval  time.Duration    // batching period, default 1s
-	MaxBuffer int              // without SpoolDir: max events held unacknowledged, default 10000
-	StartSeq  int64            // last seq already acknowledged (0 for a new run); the next event gets StartSeq+1
-	Logger    *zap.Logger      // names the run (the shipper adds no run field); nil → zap.NewNop()
-	Now       func() time.Time // stamps Event.At; for tests; default time.Now
+	Interval time.Duration // batching period, default 1s
+	// StatusDelay is how long a status event waits for the ones that follow
+	// it closely (container started, agent started), so a lifecycle step
+	// costs one request rather than one per line; default 100ms.
+	StatusDelay time.Duration
+	MaxBuffer   int              // without SpoolDir: max events held unacknowledged, default 10000
+	StartSeq    int64            // last seq already acknowledged (0 for a new run); the next event gets StartSeq+1
+	Logger      *zap.Logger      // names the run (the shipper adds no run field); nil → zap.NewNop()
+	Now         func() time.Time // stamps Event.At; for tests; default time.Now
 
 	// With SpoolDir, memory holds at most MaxMemory unacked events (default
 	// 2000; MaxBuffer is ignored) and later ones are appended to
@@ -64,6 +68,7 @@ type ShipperOptions struct {
 
 const (
 	defaultShipInterval  = time.Second
+	defaultStatusDelay   = 100 * time.Millisecond
 	defaultShipMaxBuffer = 10000
 	defaultShipBackoff   = 30 * time.Second
 	// batchOverhead is len(`{"events":[]}`).
@@ -91,8 +96,9 @@ type Shipper struct {
 	sentDir  string // where the sent record lives; "" → none
 	onResend func(n int)
 
-	sem  chan struct{} // held while a request is in flight; its holder alone reads the spool and removes acked events
-	kick chan struct{} // a status event waits: send now rather than on the next tick
+	sem      chan struct{} // held while a request is in flight; its holder alone reads the spool and removes acked events
+	kick     chan struct{} // a status event waits: send soon rather than on the next tick
+	statusIn time.Duration // StatusDelay
 
 	mu         sync.Mutex
 	buf        []queued // unacked events in memory, ascending contiguous seq from acked+1
@@ -135,6 +141,7 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 		log:      opts.Logger,
 		now:      opts.Now,
 		interval: opts.Interval,
+		statusIn: opts.StatusDelay,
 		memCap:   opts.MaxBuffer,
 		attempt:  opts.Attempt,
 		sentDir:  opts.SpoolDir,
@@ -163,6 +170,9 @@ func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 	}
 	if s.interval <= 0 {
 		s.interval = defaultShipInterval
+	}
+	if s.statusIn <= 0 {
+		s.statusIn = min(defaultStatusDelay, s.interval)
 	}
 	if s.memCap <= 0 {
 		s.memCap = defaultShipMaxBuffer
@@ -340,12 +350,13 @@ func (s *Shipper) appendNoticeLocked() {
 }
 
 // Run sends buffered events once per Interval (backing off after failures)
-// until ctx is done, and at once when a status event is added. A tick drains
-// the whole backlog, one request at a time, so a status event goes out with
-// everything before it, in seq order.
+// until ctx is done, and StatusDelay after a status event is added. A tick
+// drains the backlog it found, one request at a time, so a status event goes
+// out with everything before it, in seq order.
 func (s *Shipper) Run(ctx context.Context) {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
+	var soon <-chan time.Time // armed by the first status event of a step
 	for {
 		select {
 		case <-ctx.Done():
@@ -353,7 +364,15 @@ func (s *Shipper) Run(ctx context.Context) {
 		case <-t.C:
 			s.tick(ctx)
 		case <-s.kick:
+			if soon == nil {
+				soon = time.After(s.statusIn)
+			}
+		case <-soon:
+			soon = nil
 			s.tick(ctx)
+			// What was pending went with the status: the next batch is a
+			// full interval away, not a tick that finds almost nothing.
+			t.Reset(s.interval)
 		}
 	}
 }
@@ -371,6 +390,12 @@ func (s *Shipper) tick(ctx context.Context) {
 		return // a Flush is sending
 	}
 	defer func() { <-s.sem }()
+	// Events added while a request is out wait for the next tick: looping
+	// until nothing is pending would send a request per line for a chatty
+	// agent whenever a request takes longer than the gap between its lines.
+	s.mu.Lock()
+	target := s.next - 1
+	s.mu.Unlock()
 	for ctx.Err() == nil {
 		progress, err := s.sendOnce(ctx)
 		if ctx.Err() != nil || s.Gone() {
@@ -385,8 +410,10 @@ func (s *Shipper) tick(ctx context.Context) {
 		}
 		s.mu.Lock()
 		s.failures = 0
+		// Seqs can be given back (a lost spool), so target may pass next.
+		done := s.confirmed && s.acked >= min(target, s.next-1)
 		s.mu.Unlock()
-		if s.pending() == 0 {
+		if done || s.pending() == 0 {
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package trakkar_test
 import (
 	"context"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,5 +77,110 @@ func TestShipperSendsStatusAtOnce(t *testing.T) {
 				t.Fatalf("%d events still pending", s.Pending())
 			}
 		})
+	}
+}
+
+// slowPoster holds its first request with events until release is closed,
+// and counts the requests that carry events.
+type slowPoster struct {
+	mu       sync.Mutex
+	acked    int64
+	requests int
+	holding  chan struct{} // closed when the first request arrived
+	release  chan struct{}
+}
+
+func (p *slowPoster) PostEvents(_ context.Context, _ string, evs []trakkar.Event) (int64, error) {
+	if len(evs) == 0 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.acked, nil
+	}
+	p.mu.Lock()
+	p.requests++
+	first := p.requests == 1
+	p.mu.Unlock()
+	if first {
+		close(p.holding)
+		<-p.release
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.acked = evs[len(evs)-1].Seq
+	return p.acked, nil
+}
+
+func (p *slowPoster) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requests
+}
+
+// TestShipperSendsOnlyTheBacklogItFound: events added while a request is out
+// wait for the next batch, so an agent printing faster than a request takes
+// still costs one request per interval. A status event still goes at once.
+func TestShipperSendsOnlyTheBacklogItFound(t *testing.T) {
+	p := &slowPoster{holding: make(chan struct{}), release: make(chan struct{})}
+	s := trakkar.NewShipper(p, "run_slow", trakkar.ShipperOptions{Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	s.Add(trakkar.Event{Type: trakkar.EventStatus, Text: "Container started"})
+	select {
+	case <-p.holding:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the status event was not sent at once")
+	}
+	s.Add(trakkar.Event{Type: trakkar.EventMessage, Text: "a line while the request is out"})
+	close(p.release)
+	// Negative check: the hour-long tick is far away, so nothing may follow.
+	time.Sleep(500 * time.Millisecond)
+	if n := p.count(); n != 1 {
+		t.Fatalf("%d requests with events, want 1: the line must wait for the next batch", n)
+	}
+	if s.Pending() != 1 {
+		t.Fatalf("%d events pending, want the 1 added during the request", s.Pending())
+	}
+	s.Add(trakkar.Event{Type: trakkar.EventStatus, Text: "Agent started"})
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s.Pending() != 0 || p.count() != 2 {
+		t.Fatalf("after a second status event: %d pending, %d requests; want 0 and 2", s.Pending(), p.count())
+	}
+}
+
+// TestShipperGathersALifecycleStep: status events that follow each other
+// within StatusDelay (container started, running, agent started) go out in
+// one request, well before the next batch.
+func TestShipperGathersALifecycleStep(t *testing.T) {
+	p := &slowPoster{holding: make(chan struct{}), release: make(chan struct{})}
+	close(p.release) // nothing held
+	s := trakkar.NewShipper(p, "run_gather", trakkar.ShipperOptions{Interval: time.Hour, StatusDelay: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	start := time.Now()
+	for _, text := range []string{"Container started", "Running claude", "Agent started"} {
+		s.Add(trakkar.Event{Type: trakkar.EventStatus, Text: text})
+		time.Sleep(20 * time.Millisecond)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s.Pending() != 0 {
+		t.Fatalf("%d status events still pending after 5 s", s.Pending())
+	}
+	if n := p.count(); n != 1 {
+		t.Fatalf("%d requests for one lifecycle step, want 1", n)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond {
+		t.Fatalf("sent after %s, before the status delay of 300ms", el)
 	}
 }

@@ -50,7 +50,13 @@ func saveSession(ws *workspace, s session) error {
 }
 
 // writeFileAtomic replaces path with data so a crash never leaves half a file.
-func writeFileAtomic(path string, data []byte) error {
+func writeFileAtomic(path string, data []byte) error { return replaceFile(path, data, true) }
+
+// replaceFile replaces path with data through a rename; with durable, the
+// data reaches the disk before the rename. Without it, a crash may leave the
+// old file or an empty one, never a mix: for what is rewritten often and
+// only shown (the latest event), not the records a restart resumes from.
+func replaceFile(path string, data []byte, durable bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
@@ -60,9 +66,11 @@ func writeFileAtomic(path string, data []byte) error {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", filepath.Base(path), err)
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return fmt.Errorf("sync %s: %w", filepath.Base(path), err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", filepath.Base(path), err)

@@ -94,8 +94,9 @@ func (l *lastEvent) saveLocked() {
 		return
 	}
 	if b, err := json.Marshal(l.unsaved); err == nil && os.MkdirAll(filepath.Dir(l.path), 0o755) == nil {
-		// Best effort: status shows an older event at worst.
-		_ = writeFileAtomic(l.path, b)
+		// Best effort: status shows an older event, or none, at worst. Not
+		// synced: it is rewritten every few seconds for every run.
+		_ = replaceFile(l.path, b, false)
 	}
 	l.unsaved, l.savedAt = nil, time.Now()
 }

@@ -1,6 +1,8 @@
 package supervisor_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -50,5 +52,19 @@ func TestReadRunsFromARun(t *testing.T) {
 	}
 	if le := runs[0].LastEvent; le == nil || le.Type != trakkar.EventStatus {
 		t.Errorf("last event after the stop: %+v, want the status that said so", le)
+	}
+
+	// The latest event is written without a sync: a crash may leave it
+	// empty, which shows no event and hides nothing else.
+	files, _ := filepath.Glob(filepath.Join(supervisor.WorktreeRoot(e.repo), ".state", "*", "last-event.json"))
+	if len(files) != 1 {
+		t.Fatalf("last event files: %v, want 1", files)
+	}
+	if err := os.WriteFile(files[0], nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs, err = supervisor.ReadRuns(e.repo, cfg.Runner.ID)
+	if err != nil || len(runs) != 1 || runs[0].LastEvent != nil || runs[0].Outcome != trakkar.OutcomeStopped {
+		t.Fatalf("with an empty last event file: %+v, %v; want the stopped run without an event", runs, err)
 	}
 }

@@ -15,9 +15,9 @@ import (
 
 // DefaultMaxStarting is the number of runs set up at once when the flag is
 // 0: one per CPU, at least 2. On 2 cores a burst of 20 small tasks then
-// started each container at most 1.8–2.3 s after its claim, against 4.5 s
-// with 4 at once and 14–18 s with all 20 (go run ./internal/bench -only
-// burst); the whole burst took up to a fifth longer than with all 20.
+// started each container within 2.4 s of its claim, against 14–18 s with
+// all 20 at once on the same busy engine (README, Performance, has the
+// figures); the whole burst took up to a fifth longer than with all 20.
 func DefaultMaxStarting() int { return max(2, runtime.NumCPU()) }
 
 // MaxStartingLimit bounds --max-starting like --max-concurrency.

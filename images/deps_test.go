@@ -3,7 +3,6 @@ package images_test
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,26 +12,18 @@ import (
 // modulePath is this repository's module.
 const modulePath = "github.com/trakkar/trakkar-agent"
 
-// precompiled returns the packages a Dockerfile compiles before the
-// repository's code is copied in: the `go build` step that names packages.
-func precompiled(t *testing.T, dockerfile string) []string {
-	t.Helper()
-	b, err := os.ReadFile(dockerfile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(b), "\\\n", " ")
-	m := regexp.MustCompile(`(?m)^RUN CGO_ENABLED=0 go build -trimpath\s+((?:[a-z0-9.]+\.[a-z]+/\S+\s*)+)$`).FindStringSubmatch(text)
-	if m == nil {
-		t.Fatalf("%s: no `go build -trimpath <packages>` step before the code is copied", dockerfile)
-	}
-	return strings.Fields(m[1])
+// precompileSteps are the Dockerfile lines that compile cmd/build-deps.txt
+// before the code is copied in.
+var precompileSteps = []string{
+	"COPY go.mod go.sum cmd/build-deps.txt ./",
+	"RUN CGO_ENABLED=0 go build -trimpath $(sed '/^#/d' build-deps.txt)",
 }
 
-// TestDockerfilesPrecompileTheImports: the production Dockerfiles compile every
-// package from outside this module that the two commands import, in the same
-// step, before the code is copied in. A package missing from the list still
-// builds, only on every code change again; this keeps the list from rotting.
+// TestDockerfilesPrecompileTheImports: cmd/build-deps.txt names every package
+// from outside this module that the two commands import, and both production
+// Dockerfiles compile it before the code is copied in. A package missing from
+// the list still builds, only on every code change again; this keeps the list
+// from rotting.
 func TestDockerfilesPrecompileTheImports(t *testing.T) {
 	root := repoRoot(t)
 	out := run(t, 2*time.Minute, nil, "go", "list", "-deps",
@@ -51,11 +42,32 @@ func TestDockerfilesPrecompileTheImports(t *testing.T) {
 	if len(imported) == 0 {
 		t.Fatal("go list found no outside imports; the filter is wrong")
 	}
+	b, err := os.ReadFile(filepath.Join(root, "cmd", "build-deps.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			listed = append(listed, line)
+		}
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, imported) {
+		t.Errorf("cmd/build-deps.txt lists\n  %v\nbut the commands import\n  %v", listed, imported)
+	}
 	for _, df := range []string{"images/base/Dockerfile", "images/supervisor/Dockerfile"} {
-		got := precompiled(t, filepath.Join(root, df))
-		slices.Sort(got)
-		if !slices.Equal(got, imported) {
-			t.Errorf("%s precompiles\n  %v\nbut the commands import\n  %v", df, got, imported)
+		b, err := os.ReadFile(filepath.Join(root, df))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		copyAt := strings.Index(text, "\nCOPY . .\n")
+		for _, step := range precompileSteps {
+			at := strings.Index(text, "\n"+step+"\n")
+			if at < 0 || copyAt < 0 || at > copyAt {
+				t.Errorf("%s: no line %q before COPY . .", df, step)
+			}
 		}
 	}
 }

@@ -54,8 +54,9 @@ func writeFileAtomic(path string, data []byte) error { return replaceFile(path, 
 
 // replaceFile replaces path with data through a rename; with durable, the
 // data reaches the disk before the rename. Without it, a crash may leave the
-// old file or an empty one, never a mix: for what is rewritten often and
-// only shown (the latest event), not the records a restart resumes from.
+// old file, an empty one or one the filesystem had not filled yet, so it is
+// only for what is rewritten often and only shown (the latest event, which
+// the status command then leaves out), not the records a restart resumes from.
 func replaceFile(path string, data []byte, durable bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {

@@ -55,16 +55,18 @@ func TestReadRunsFromARun(t *testing.T) {
 	}
 
 	// The latest event is written without a sync: a crash may leave it
-	// empty, which shows no event and hides nothing else.
+	// empty or unfilled, which shows no event and hides nothing else.
 	files, _ := filepath.Glob(filepath.Join(supervisor.WorktreeRoot(e.repo), ".state", "*", "last-event.json"))
 	if len(files) != 1 {
 		t.Fatalf("last event files: %v, want 1", files)
 	}
-	if err := os.WriteFile(files[0], nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	runs, err = supervisor.ReadRuns(e.repo, cfg.Runner.ID)
-	if err != nil || len(runs) != 1 || runs[0].LastEvent != nil || runs[0].Outcome != trakkar.OutcomeStopped {
-		t.Fatalf("with an empty last event file: %+v, %v; want the stopped run without an event", runs, err)
+	for name, data := range map[string][]byte{"empty": nil, "unfilled": make([]byte, 64)} {
+		if err := os.WriteFile(files[0], data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runs, err = supervisor.ReadRuns(e.repo, cfg.Runner.ID)
+		if err != nil || len(runs) != 1 || runs[0].LastEvent != nil || runs[0].Outcome != trakkar.OutcomeStopped {
+			t.Fatalf("with an %s last event file: %+v, %v; want the stopped run without an event", name, runs, err)
+		}
 	}
 }

@@ -73,30 +73,26 @@ for tool in npm yarn pnpm pip go-mod go-build cargo; do
     chmod 1777 "$fs/trakkar/cache/$tool"
 done
 
+# The applet links are made by the image build (images/test/Dockerfile), not
+# here: hundreds of links would cost a process each, here and in the hash below.
 cp "$BUSYBOX" "$fs/bin/busybox"
-for applet in $("$BUSYBOX" --list); do
-    [[ "$applet" == busybox ]] || ln -s busybox "$fs/bin/$applet"
-done
 
-gobuild() { # out pkg
-    (cd "$root" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o "$1" "$2") \
-        || die "go build $2 failed"
-}
-if [[ -n "${WORKER_BIN:-}" ]]; then
-    cp "$WORKER_BIN" "$fs/usr/local/bin/trakkar-worker" || die "cannot copy WORKER_BIN=$WORKER_BIN"
-else
-    gobuild "$fs/usr/local/bin/trakkar-worker" ./cmd/trakkar-worker
+# The binaries not given are built in one go command into a folder kept per
+# checkout, so unchanged code is not linked again (the go command leaves an
+# up-to-date binary alone); the lock above keeps two builds out of it.
+bins="${TMPDIR:-/tmp}/trakkar-test-image-bin-$(printf '%s' "$root" | sha256sum | cut -c1-16)"
+pkgs=()
+[[ -n "${WORKER_BIN:-}" ]] || pkgs+=(./cmd/trakkar-worker)
+[[ -n "${CLAUDE_BIN:-}" ]] || pkgs+=(./internal/fakeagent/claude)
+[[ -n "${CURSOR_BIN:-}" ]] || pkgs+=(./internal/fakeagent/cursor-agent)
+if ((${#pkgs[@]} > 0)); then
+    mkdir -p "$bins"
+    (cd "$root" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o "$bins/" "${pkgs[@]}") \
+        || die "go build ${pkgs[*]} failed"
 fi
-if [[ -n "${CLAUDE_BIN:-}" ]]; then
-    cp "$CLAUDE_BIN" "$fs/usr/local/bin/claude" || die "cannot copy CLAUDE_BIN=$CLAUDE_BIN"
-else
-    gobuild "$fs/usr/local/bin/claude" ./internal/fakeagent/claude
-fi
-if [[ -n "${CURSOR_BIN:-}" ]]; then
-    cp "$CURSOR_BIN" "$fs/usr/local/bin/cursor-agent" || die "cannot copy CURSOR_BIN=$CURSOR_BIN"
-else
-    gobuild "$fs/usr/local/bin/cursor-agent" ./internal/fakeagent/cursor-agent
-fi
+cp "${WORKER_BIN:-$bins/trakkar-worker}" "$fs/usr/local/bin/trakkar-worker" || die "cannot copy the worker (WORKER_BIN=${WORKER_BIN:-})"
+cp "${CLAUDE_BIN:-$bins/claude}" "$fs/usr/local/bin/claude" || die "cannot copy the fake claude (CLAUDE_BIN=${CLAUDE_BIN:-})"
+cp "${CURSOR_BIN:-$bins/cursor-agent}" "$fs/usr/local/bin/cursor-agent" || die "cannot copy the fake cursor-agent (CURSOR_BIN=${CURSOR_BIN:-})"
 for bin in trakkar-worker claude cursor-agent; do
     chmod 0755 "$fs/usr/local/bin/$bin"
     is_static "$fs/usr/local/bin/$bin" || die "$bin is not a static executable; a scratch image cannot run it"

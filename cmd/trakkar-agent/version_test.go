@@ -45,7 +45,9 @@ func TestVersionFromBuildInfo(t *testing.T) {
 }
 
 // vcsBinary builds trakkar-agent from a clone of the committed tree with VCS
-// stamping on, as a release build from a checkout is.
+// stamping on, as a release build from a checkout is. -trimpath, as README
+// builds it, keeps the clone's path out of the build cache's keys: only the
+// link differs from the module's other builds, not every package.
 func vcsBinary(t *testing.T) string {
 	t.Helper()
 	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
@@ -57,7 +59,7 @@ func vcsBinary(t *testing.T) string {
 		t.Fatalf("clone: %v\n%s", err, out)
 	}
 	bin := filepath.Join(t.TempDir(), "trakkar-agent")
-	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "./cmd/trakkar-agent")
+	build := exec.Command("go", "build", "-trimpath", "-buildvcs=true", "-o", bin, "./cmd/trakkar-agent")
 	build.Dir = clone
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

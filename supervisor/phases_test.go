@@ -643,3 +643,48 @@ func TestPhasesLeftoverContainerHoldsTheName(t *testing.T) {
 		})
 	}
 }
+
+// Runners that share an engine may hold different attempts of one run: the
+// verify container of attempt 1, on a runner cut off from Trakkar, is still
+// its owner's while attempt 2 verifies elsewhere. Attempt 2 must not remove it
+// (TestFleet's partition at publish time saw attempt 1's verify killed).
+func TestPhasesVerifyLeavesAnotherRunnersContainer(t *testing.T) {
+	t.Parallel()
+	verifyCmd := "make test"
+	e := newFakeEnv(t, trakkar.Agent{VerifyCommand: &verifyCmd})
+	e.task("WEB-1")
+	const other = "rnr_other_host"
+	var planted atomic.Value
+	// Planted when this runner creates its agent container, so it is there
+	// when this runner's verify round looks for leftovers.
+	e.rt.OnCreate = func(s docker.Spec) {
+		if isVerify(s) || s.Labels[supervisor.LabelRunner] == other || planted.Load() != nil {
+			return
+		}
+		theirs := s
+		theirs.Name = s.Name + "-verify-1-theirs"
+		theirs.Labels = maps.Clone(s.Labels)
+		theirs.Labels[supervisor.LabelRunner] = other
+		theirs.Labels[supervisor.LabelRole] = supervisor.RoleVerify
+		id, err := e.rt.Create(context.Background(), theirs)
+		if err != nil {
+			t.Errorf("plant the other runner's verify container: %v", err)
+			return
+		}
+		planted.Store(id)
+	}
+	e.start(e.config(nil)).wait(t)
+	if planted.Load() == nil {
+		t.Fatal("no agent container was created")
+	}
+	if rv := e.runOf("WEB-1"); rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("run did not succeed: %+v %s", rv.Completion, errText(rv.Completion))
+	}
+	cs, err := e.rt.List(context.Background(), map[string]string{supervisor.LabelRunner: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].ID != planted.Load().(string) {
+		t.Fatalf("the other runner's verify container was removed: %+v", cs)
+	}
+}

@@ -84,7 +84,9 @@ func Prune(ctx context.Context, repo string, rt PruneRuntime, g PruneGit) (Prune
 		}
 		for _, c := range cs {
 			key, ours := runKey[c.Labels[LabelRunID]]
-			if !ours {
+			// Another runner on the engine may hold another attempt of the
+			// run: its containers are its own, for its recovery to read.
+			if !ours || (records[key].RunnerID != "" && c.Labels[LabelRunner] != records[key].RunnerID) {
 				continue
 			}
 			if c.State == "running" || c.State == "restarting" || c.State == "created" {

@@ -109,7 +109,8 @@ func (f *fakeContainers) Remove(_ context.Context, id string) error {
 
 // Prune touches only the containers of this repository's runs: the engine is
 // shared, and another checkout's exited container (or a running one whose
-// task has the same key) is none of its business.
+// task has the same key, or another runner's attempt of the same run) is none
+// of its business.
 func TestPruneTouchesOnlyThisRepositorysContainers(t *testing.T) {
 	t.Parallel()
 	repo := t.TempDir()
@@ -117,19 +118,21 @@ func TestPruneTouchesOnlyThisRepositorysContainers(t *testing.T) {
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rec := runRecord{Phase: phaseDone}
+	rec := runRecord{Phase: phaseDone, RunnerID: "rnr_me"}
 	rec.Claim.Run.ID, rec.Claim.Task.Key = "run_mine", "WEB-1"
 	b, _ := json.Marshal(rec)
 	if err := os.WriteFile(filepath.Join(state, recordFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	labels := func(run string) map[string]string {
-		return map[string]string{LabelManaged: "true", LabelRunID: run, LabelTaskKey: "WEB-1"}
+	labels := func(run, runner string) map[string]string {
+		return map[string]string{LabelManaged: "true", LabelRunID: run, LabelTaskKey: "WEB-1", LabelRunner: runner}
 	}
 	rt := &fakeContainers{cs: []docker.Container{
-		{ID: "mine-exited", State: "exited", Labels: labels("run_mine")},
-		{ID: "other-exited", State: "exited", Labels: labels("run_other")},
-		{ID: "other-running", State: "running", Labels: labels("run_other2")},
+		{ID: "mine-exited", State: "exited", Labels: labels("run_mine", "rnr_me")},
+		{ID: "other-exited", State: "exited", Labels: labels("run_other", "rnr_me")},
+		{ID: "other-running", State: "running", Labels: labels("run_other2", "rnr_me")},
+		// Another runner's attempt of the same run, on the same engine.
+		{ID: "other-runner-exited", State: "exited", Labels: labels("run_mine", "rnr_other_host")},
 	}}
 	rep, err := Prune(context.Background(), repo, rt, nil)
 	if err != nil {

@@ -201,7 +201,7 @@ func (s *Supervisor) reattach(ctx context.Context, r *run, ws *workspace, id str
 	}()
 	r.status("Runner restarted; following the agent's container again")
 	if s.cfg.Network == NetworkAllowlist {
-		if ps, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleEgress}); err == nil && len(ps) == 1 {
+		if ps, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleEgress, LabelRunner: s.cfg.Runner.ID}); err == nil && len(ps) == 1 {
 			go s.followEgress(ctx, r, ps[0].ID)
 		}
 	}

@@ -261,9 +261,10 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 }
 
 // removeVerifyContainers removes verify containers of this run that an
-// earlier process left behind; their names would clash with the next round's.
+// earlier process of this runner left behind; their names would clash with the
+// next round's. Another runner's, of another attempt of the run, are its own.
 func (s *Supervisor) removeVerifyContainers(ctx context.Context, r *run) {
-	cs, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleVerify})
+	cs, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleVerify, LabelRunner: s.cfg.Runner.ID})
 	if err != nil {
 		r.log.Warn("list old verify containers", zap.Error(err))
 		return

@@ -234,21 +234,22 @@ func (b *Sandbox) StartEgress(ctx context.Context, rep Reporter, r Run, model bo
 }
 
 // StopEgress removes a run's egress proxy, also one left by an earlier process,
-// and any task network an older version made.
+// and any task network an older version made: this runner's only, as another
+// runner on the engine may hold another attempt of the run.
 func (b *Sandbox) StopEgress(ctx context.Context, runID string) {
 	if b.cfg.Network != NetworkAllowlist {
 		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	cs, err := b.rt.List(cctx, map[string]string{LabelRunID: runID, LabelRole: RoleEgress})
+	cs, err := b.rt.List(cctx, map[string]string{LabelRunID: runID, LabelRole: RoleEgress, LabelRunner: b.cfg.RunnerID})
 	if err == nil {
 		for _, c := range cs {
 			_ = b.rt.Stop(cctx, c.ID, time.Second)
 			_ = b.rt.Remove(cctx, c.ID)
 		}
 	}
-	nets, err := b.rt.ListNetworks(cctx, map[string]string{LabelRunID: runID})
+	nets, err := b.rt.ListNetworks(cctx, map[string]string{LabelRunID: runID, LabelRunner: b.cfg.RunnerID})
 	if err == nil {
 		for _, n := range nets {
 			if err := b.rt.RemoveNetwork(cctx, n.ID); err != nil {

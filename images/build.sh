@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the production images in order, with consistent tags:
 #
-#   base         trakkar-agent/worker-base:<version>          images/base (context: repository root)
-#   claude-code  trakkar-agent/worker-claude-code:<version>   FROM worker-base:<version>
-#   cursor       trakkar-agent/worker-cursor:<version>        FROM worker-base:<version>
+#   base         trakkar-agent/worker-base:<version>          images/base (context: repository root),
+#                trakkar-agent/worker-runtime:<version>       and its runtime target: all but the binary
+#   claude-code  trakkar-agent/worker-claude-code:<version>   FROM worker-runtime, binary from worker-base
+#   cursor       trakkar-agent/worker-cursor:<version>        FROM worker-runtime, binary from worker-base
 #   supervisor   trakkar-agent/supervisor:<version>           images/supervisor (context: repository root)
 #
 # Usage: images/build.sh [options] [image…]      (default: every image; with --offline, all but cursor)
@@ -74,6 +75,7 @@ base_args=()
 extra=(${DOCKER_BUILD_FLAGS:-})
 
 base_ref="trakkar-agent/worker-base:$version"
+runtime_ref="trakkar-agent/worker-runtime:$version"
 build() { # ref, docker build arguments…
     local ref="$1"
     shift
@@ -82,16 +84,21 @@ build() { # ref, docker build arguments…
     echo "$ref"
 }
 need_base() {
-    docker image inspect "$base_ref" >/dev/null 2>&1 || die "$base_ref is missing: build base first (images/build.sh base)"
+    local ref
+    for ref in "$runtime_ref" "$base_ref"; do
+        docker image inspect "$ref" >/dev/null 2>&1 || die "$ref is missing: build base first (images/build.sh base)"
+    done
 }
 
 if want base; then
+    # The runtime target is printed too: the agent images build FROM it.
+    build "$runtime_ref" "${base_args[@]}" --target runtime -f "$root/images/base/Dockerfile" "$root"
     build "$base_ref" "${base_args[@]}" -f "$root/images/base/Dockerfile" "$root"
 fi
 
 if want claude-code; then
     need_base
-    args=(--build-arg "BASE_IMAGE=$base_ref")
+    args=(--build-arg "BASE_IMAGE=$base_ref" --build-arg "RUNTIME_IMAGE=$runtime_ref")
     ctx="$root/images/claude-code"
     if [[ -n "$claude_pkg" ]]; then
         if [[ -f "$claude_pkg" ]]; then
@@ -111,7 +118,7 @@ fi
 
 if want cursor; then
     need_base
-    build "trakkar-agent/worker-cursor:$version" --build-arg "BASE_IMAGE=$base_ref" \
+    build "trakkar-agent/worker-cursor:$version" --build-arg "BASE_IMAGE=$base_ref" --build-arg "RUNTIME_IMAGE=$runtime_ref" \
         -f "$root/images/cursor/Dockerfile" "$root/images/cursor"
 fi
 

@@ -92,6 +92,7 @@ func TestProductionImagesOffline(t *testing.T) {
 	step := time.Now()
 	tgz := fakeClaudePackage(t)
 	refs := map[string]string{
+		"runtime":     "trakkar-agent/worker-runtime:" + version,
 		"base":        "trakkar-agent/worker-base:" + version,
 		"claude-code": "trakkar-agent/worker-claude-code:" + version,
 		"supervisor":  "trakkar-agent/supervisor:" + version,
@@ -102,7 +103,7 @@ func TestProductionImagesOffline(t *testing.T) {
 	out := run(t, 30*time.Minute, []string{"DEBIAN_IMAGE=" + debian, "GOLANG_IMAGE=" + golang},
 		"bash", "images/build.sh", "--version", version, "--stamp", stamp, "--claude-code-package", tgz, "base", "claude-code", "supervisor")
 	t.Logf("images built in %s", time.Since(step).Round(time.Second))
-	if got, want := strings.Fields(out), []string{refs["base"], refs["claude-code"], refs["supervisor"]}; fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := strings.Fields(out), []string{refs["runtime"], refs["base"], refs["claude-code"], refs["supervisor"]}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("build.sh printed %q, want %q", got, want)
 	}
 
@@ -111,6 +112,23 @@ func TestProductionImagesOffline(t *testing.T) {
 	}
 	if got := inspect(t, refs["claude-code"], "{{json .Config.Entrypoint}} {{.Config.User}}"); got != `["trakkar-worker"] agent` {
 		t.Errorf("claude-code entrypoint, user: %s", got)
+	}
+	// The CLI layers sit on the runtime image, not on the worker binary, so a
+	// new worker reuses them; the binary copied in last is the base's.
+	layers := func(ref string) string { return strings.Trim(inspect(t, ref, "{{json .RootFS.Layers}}"), "[]") }
+	if rt, cc := layers(refs["runtime"]), layers(refs["claude-code"]); !strings.HasPrefix(cc, rt+",") {
+		t.Errorf("claude-code is not built on the runtime image's layers:\nruntime %s\nclaude-code %s", rt, cc)
+	}
+	sum := func(ref string) string {
+		out := run(t, time.Minute, nil, "docker", "run", "--rm", "--entrypoint", "sha256sum", ref, "/usr/local/bin/trakkar-worker")
+		if f := strings.Fields(out); len(f) > 0 {
+			return f[0]
+		}
+		t.Fatalf("sha256sum in %s printed nothing", ref)
+		return ""
+	}
+	if b, cc := sum(refs["base"]), sum(refs["claude-code"]); b != cc {
+		t.Errorf("claude-code's trakkar-worker (sha256 %s) is not the base's (%s)", cc, b)
 	}
 	if got := run(t, time.Minute, nil, "docker", "run", "--rm", "--entrypoint", "claude", refs["claude-code"], "--version"); !strings.Contains(got, "(fake)") {
 		t.Errorf("claude in the image is not the fake from the tarball: %q", got)

@@ -36,19 +36,21 @@ func TestFleet(t *testing.T) {
 		mu    sync.Mutex
 		total fleetTally
 	)
+	names := make([]string, len(scenarios))
+	for i, sc := range scenarios {
+		names[i] = sc.name
+	}
 	t.Run("scenarios", func(t *testing.T) {
-		for _, sc := range scenarios {
-			t.Run(sc.name, func(t *testing.T) {
-				t.Parallel()
-				w := sc.run(t)
-				tl := w.tally()
-				t.Logf("%s: runs %d, lost %d, stopped by a drain %d, duplicate PRs %d, force pushes %d, split-brain publishes %d",
-					sc.name, tl.runs, tl.lost, tl.stopped, tl.dupPRs, tl.force, tl.split)
-				mu.Lock()
-				total.add(tl)
-				mu.Unlock()
-			})
-		}
+		concurrently(t, names, func(t *testing.T, i int) {
+			sc := scenarios[i]
+			w := sc.run(t)
+			tl := w.tally()
+			t.Logf("%s: runs %d, lost %d, stopped by a drain %d, duplicate PRs %d, force pushes %d, split-brain publishes %d",
+				sc.name, tl.runs, tl.lost, tl.stopped, tl.dupPRs, tl.force, tl.split)
+			mu.Lock()
+			total.add(tl)
+			mu.Unlock()
+		})
 	})
 	line := fmt.Sprintf("fleet: %d scenarios, runs %d, lost %d, duplicate PRs %d, force pushes %d, split-brain publishes %d",
 		len(scenarios), total.runs, total.lost, total.dupPRs, total.force, total.split)

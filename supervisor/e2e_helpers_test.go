@@ -291,3 +291,20 @@ func eventTexts(evs []trakkar.Event) string {
 	}
 	return b.String()
 }
+
+// concurrently runs fn for each name as a subtest, all at once, inside the
+// caller's own parallel slot. Parallel subtests would queue for slots again,
+// behind every test of the package still waiting, so a long test's cases
+// would start last and end the package late.
+func concurrently(t *testing.T, names []string, fn func(t *testing.T, i int)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Run(name, func(t *testing.T) { fn(t, i) })
+		}()
+	}
+	wg.Wait()
+}

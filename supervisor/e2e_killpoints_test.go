@@ -306,24 +306,25 @@ func TestKillAnywhere(t *testing.T) {
 	const groups = 3
 	tallies := make([]tally, groups)
 	start := time.Now()
+	names := make([]string, groups)
+	for g := range groups {
+		names[g] = fmt.Sprintf("group-%d", g+1)
+	}
 	t.Run("groups", func(t *testing.T) {
-		for g := range groups {
-			t.Run(fmt.Sprintf("group-%d", g+1), func(t *testing.T) {
-				t.Parallel()
-				e := newKillEnv(t)
-				for i := g; i < len(killPoints); i += groups {
-					kp := killPoints[i]
-					tallies[g].points++
-					key := fmt.Sprintf("KP-%d", i+1)
-					ok := t.Run(fmt.Sprintf("%02d-%s", i+1, kp.phase), func(t *testing.T) {
-						e.killAndRecover(t, &tallies[g], key, kp)
-					})
-					if !ok && tallies[g].lost > 0 {
-						break // a run left unfinished would be picked up by the next point's supervisor
-					}
+		concurrently(t, names, func(t *testing.T, g int) {
+			e := newKillEnv(t)
+			for i := g; i < len(killPoints); i += groups {
+				kp := killPoints[i]
+				tallies[g].points++
+				key := fmt.Sprintf("KP-%d", i+1)
+				ok := t.Run(fmt.Sprintf("%02d-%s", i+1, kp.phase), func(t *testing.T) {
+					e.killAndRecover(t, &tallies[g], key, kp)
+				})
+				if !ok && tallies[g].lost > 0 {
+					break // a run left unfinished would be picked up by the next point's supervisor
 				}
-			})
-		}
+			}
+		})
 	})
 	var c tally
 	for _, g := range tallies {

@@ -11,6 +11,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/backoff"
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/logkey"
+	"github.com/trakkar/trakkar-agent/internal/sandbox"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 )
@@ -201,7 +202,7 @@ func (s *Supervisor) reattach(ctx context.Context, r *run, ws *workspace, id str
 	}()
 	r.status("Runner restarted; following the agent's container again")
 	if s.cfg.Network == NetworkAllowlist {
-		if ps, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleEgress, LabelRunner: s.cfg.Runner.ID}); err == nil && len(ps) == 1 {
+		if ps, err := s.rt.List(ctx, sandbox.Owned(s.cfg.Runner.ID, r.claim.Run.ID, RoleEgress)); err == nil && len(ps) == 1 {
 			go s.followEgress(ctx, r, ps[0].ID)
 		}
 	}
@@ -263,7 +264,7 @@ func (s *Supervisor) createContainer(ctx context.Context, r *run, spec docker.Sp
 // removeLeftover removes the containers of this run that hold name and says
 // whether there were any.
 func (s *Supervisor) removeLeftover(ctx context.Context, r *run, name string) bool {
-	cs, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRunner: s.cfg.Runner.ID})
+	cs, err := s.rt.List(ctx, sandbox.Owned(s.cfg.Runner.ID, r.claim.Run.ID, ""))
 	if err != nil {
 		return false
 	}
@@ -333,7 +334,7 @@ func (s *Supervisor) outputAcked(ctx context.Context, r *run) bool {
 // being cleaned up by the engine, whose remove then answers "already in
 // progress" while the name stays taken.
 func (s *Supervisor) discardRunContainers(ctx context.Context, r *run) {
-	labels := map[string]string{LabelRunID: r.claim.Run.ID, LabelRunner: s.cfg.Runner.ID}
+	labels := sandbox.Owned(s.cfg.Runner.ID, r.claim.Run.ID, "")
 	deadline := time.Now().Add(s.cfg.StopGrace + 30*time.Second)
 	for {
 		cs, err := s.rt.List(ctx, labels)

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/trakkar/trakkar-agent/internal/sandbox"
 	"github.com/trakkar/trakkar-agent/internal/termtext"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
@@ -264,7 +265,7 @@ func (s *Supervisor) verifyOnce(ctx context.Context, r *run, ws *workspace, cmd 
 // earlier process of this runner left behind; their names would clash with the
 // next round's. Another runner's, of another attempt of the run, are its own.
 func (s *Supervisor) removeVerifyContainers(ctx context.Context, r *run) {
-	cs, err := s.rt.List(ctx, map[string]string{LabelRunID: r.claim.Run.ID, LabelRole: RoleVerify, LabelRunner: s.cfg.Runner.ID})
+	cs, err := s.rt.List(ctx, sandbox.Owned(s.cfg.Runner.ID, r.claim.Run.ID, RoleVerify))
 	if err != nil {
 		r.log.Warn("list old verify containers", zap.Error(err))
 		return

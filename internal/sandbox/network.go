@@ -242,14 +242,14 @@ func (b *Sandbox) StopEgress(ctx context.Context, runID string) {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	cs, err := b.rt.List(cctx, map[string]string{LabelRunID: runID, LabelRole: RoleEgress, LabelRunner: b.cfg.RunnerID})
+	cs, err := b.rt.List(cctx, Owned(b.cfg.RunnerID, runID, RoleEgress))
 	if err == nil {
 		for _, c := range cs {
 			_ = b.rt.Stop(cctx, c.ID, time.Second)
 			_ = b.rt.Remove(cctx, c.ID)
 		}
 	}
-	nets, err := b.rt.ListNetworks(cctx, map[string]string{LabelRunID: runID, LabelRunner: b.cfg.RunnerID})
+	nets, err := b.rt.ListNetworks(cctx, Owned(b.cfg.RunnerID, runID, ""))
 	if err == nil {
 		for _, n := range nets {
 			if err := b.rt.RemoveNetwork(cctx, n.ID); err != nil {

@@ -113,6 +113,18 @@ const (
 	LabelAttempt = "in.trakkar.agent.attempt"
 )
 
+// Owned selects one runner's Docker objects of one run, of role when it is
+// not empty. Runners sharing an engine may hold different attempts of a run,
+// and each removes or follows only its own: every lookup by run goes
+// through here.
+func Owned(runner, runID, role string) map[string]string {
+	labels := map[string]string{LabelRunID: runID, LabelRunner: runner}
+	if role != "" {
+		labels[LabelRole] = role
+	}
+	return labels
+}
+
 // Labels are the labels of the run's containers.
 func (b *Sandbox) Labels(r Run) map[string]string {
 	return map[string]string{

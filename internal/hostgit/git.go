@@ -59,7 +59,15 @@ type Git struct {
 	// concurrent fetch's connectivity check reports as a bad object. The
 	// long part, the checkout, runs outside it.
 	worktreesMu sync.Mutex
+	// dirs remembers where the user's checkout keeps its git dirs (a
+	// dirKey to an absolute path): every stage of every run asks, and the
+	// answer is fixed for the checkout's path, so git is asked once.
+	dirs sync.Map
 }
+
+// dirKey is one question discover answers for a checkout: its path and the
+// rev-parse flag.
+type dirKey struct{ path, flag string }
 
 // New prepares the state directory and resolves the git binary.
 func New(opts Options) (*Git, error) {

@@ -60,7 +60,27 @@ func (a Auth) config(urls []string) []configPair {
 // repoGitDir resolves the git dir of the user's checkout. Discovery is acceptable here
 // because repo is the user's own trusted checkout, never a task worktree.
 func (g *Git) repoGitDir(ctx context.Context, repo string) (string, error) {
-	return g.discover(ctx, repo, "--absolute-git-dir")
+	return g.discoverOnce(ctx, repo, "--absolute-git-dir")
+}
+
+// discoverOnce is discover for an answer that cannot change while the checkout
+// stays at its path (its git dir, its common dir); a failure is not kept, so a
+// checkout made later is found.
+func (g *Git) discoverOnce(ctx context.Context, dir, flag string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil || dir == "" {
+		return g.discover(ctx, dir, flag)
+	}
+	key := dirKey{abs, flag}
+	if v, ok := g.dirs.Load(key); ok {
+		return v.(string), nil
+	}
+	out, err := g.discover(ctx, abs, flag)
+	if err != nil {
+		return "", err
+	}
+	g.dirs.Store(key, out)
+	return out, nil
 }
 
 // discover runs `git -C dir rev-parse <flag>` and maps "not a repository" to ErrNotARepo.
@@ -105,7 +125,7 @@ func (g *Git) RepoRoot(ctx context.Context, dir string) (string, error) {
 // CommonDir returns the absolute common git dir of repo (where config, refs, objects,
 // hooks and info/exclude live).
 func (g *Git) CommonDir(ctx context.Context, repo string) (string, error) {
-	dir, err := g.discover(ctx, repo, "--git-common-dir")
+	dir, err := g.discoverOnce(ctx, repo, "--git-common-dir")
 	if err != nil {
 		return "", fmt.Errorf("common dir: %w", err)
 	}

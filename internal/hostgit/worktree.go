@@ -412,13 +412,21 @@ func (g *Git) resolveCommit(ctx context.Context, gd, rev string) (string, error)
 	return sha, nil
 }
 
+// commonDirOf is the common dir of a git dir of the user's repository (its
+// own, or a worktree's admin dir): fixed for the path, so asked once.
 func (g *Git) commonDirOf(ctx context.Context, gd string) (string, error) {
+	key := dirKey{gd, "common dir of git dir"}
+	if v, ok := g.dirs.Load(key); ok {
+		return v.(string), nil
+	}
 	out, err := g.run(ctx, call{op: "rev-parse", readOnly: true,
 		args: []string{"--git-dir=" + gd, "rev-parse", "--path-format=absolute", "--git-common-dir"}})
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(out), nil
+	common := strings.TrimSpace(out)
+	g.dirs.Store(key, common)
+	return common, nil
 }
 
 // filterOverrides returns config entries that empty every filter driver defined in

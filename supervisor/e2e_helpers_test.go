@@ -138,6 +138,12 @@ func containerUser(t testing.TB) string {
 	return strings.TrimSpace(mustOut(t, "id", "-u")) + ":" + strings.TrimSpace(mustOut(t, "id", "-g"))
 }
 
+// config is the supervisor's configuration for this env. Task containers get
+// no network unless a test asks for one: starting a container on the engine's
+// bridge costs the engine more work (an interface and its sysctls, set by
+// re-running dockerd), and most tests are not about the network. The product's
+// default, open, is kept by the hostile suite under runc, by
+// TestThreeTasksBecomeThreePullRequests and by every test that runs the binary.
 func (e *env) config(mod func(*supervisor.Config)) supervisor.Config {
 	user := containerUser(e.t)
 	cfg := supervisor.Config{
@@ -155,6 +161,7 @@ func (e *env) config(mod func(*supervisor.Config)) supervisor.Config {
 		ModelEnv:      []string{"ANTHROPIC_API_KEY=" + modelKey},
 		Secrets:       []string{ghToken, modelKey, agentToken},
 		StopGrace:     2 * time.Second,
+		Network:       supervisor.NetworkNone,
 		Resources:     docker.Resources{MemoryBytes: 512 << 20, NanoCPUs: 1e9, PidsLimit: 256},
 	}
 	if mod != nil {

@@ -166,7 +166,7 @@ func (r hostileRuntime) apply(c *supervisor.Config) {
 // hostileRuntimes: the engine's default runtime and gVisor, registered by
 // .ci/run as "runsc" with --network=none. A missing runsc fails the suite.
 var hostileRuntimes = []hostileRuntime{
-	{name: "runc"},
+	{name: "runc", network: supervisor.NetworkOpen}, // the product's default
 	{name: "runsc", runtime: "runsc", network: supervisor.NetworkNone},
 }
 

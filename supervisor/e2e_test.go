@@ -30,7 +30,7 @@ func TestThreeTasksBecomeThreePullRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.start(e.config(nil))
+	e.start(e.config(func(c *supervisor.Config) { c.Network = supervisor.NetworkOpen })) // the product's default
 
 	// While they run, the three containers exist side by side, labelled.
 	seen := map[string]bool{}

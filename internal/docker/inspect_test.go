@@ -31,6 +31,7 @@ type Inspect struct {
 	Mounts          []MountInfo
 	Tmpfs           map[string]string
 	NetworkMode     string
+	NetworkDisabled bool // the engine set up no network at all
 	IpcMode         string
 	PidMode         string
 	UTSMode         string
@@ -119,6 +120,7 @@ func (c *Client) Inspect(ctx context.Context, id string) (Inspect, error) {
 	}
 	if r.Config != nil {
 		out.User = r.Config.User
+		out.NetworkDisabled = r.Config.NetworkDisabled
 		out.Labels = r.Config.Labels
 	}
 	for _, m := range r.Mounts {

@@ -58,12 +58,13 @@ type Network struct {
 	drop    []string // environment names to take out of the agent's container
 	mounts  []docker.Mount
 	forward []string // egress-forward --forward values; none: run the command as it is
+	hosts   string   // the container's /etc/hosts when it is on no network (docker.Spec.HostsFile)
 }
 
 // Apply puts the network into spec; with forwards, spec's command runs under
 // egress-forward (no entrypoint means the image's, trakkar-worker).
 func (tn *Network) Apply(spec *docker.Spec) {
-	spec.Network, spec.DNS = tn.network, tn.dns
+	spec.Network, spec.DNS, spec.HostsFile = tn.network, tn.dns, tn.hosts
 	spec.Env = append(withoutEnv(spec.Env, tn.drop), tn.env...)
 	spec.Mounts = append(spec.Mounts, tn.mounts...)
 	if len(tn.forward) == 0 {
@@ -101,6 +102,28 @@ func (b *Sandbox) egressDir(r Run) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// loopbackHosts is /etc/hosts of a container on no network: its loopback.
+const loopbackHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+// hostsFile writes the /etc/hosts of the run's next container on no network,
+// in a folder made anew each time, as egressDir is: the engine resolves a
+// bind mount's source as root, so it must never be a path anyone else could
+// have swapped for a link.
+func hostsFile(r Run) (string, error) {
+	dir := filepath.Join(r.StateDir, "hosts")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("clear hosts folder: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", fmt.Errorf("make hosts folder: %w", err)
+	}
+	path := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(path, []byte(loopbackHosts), 0o644); err != nil {
+		return "", fmt.Errorf("write hosts file: %w", err)
+	}
+	return path, nil
 }
 
 // waitSockets waits until the proxy has made its sockets, so the agent's first
@@ -146,7 +169,11 @@ func (b *Sandbox) StartEgress(ctx context.Context, rep Reporter, r Run, model bo
 	case "", NetworkOpen:
 		return &Network{}, nil
 	case NetworkNone:
-		return &Network{network: "none"}, nil
+		hosts, err := hostsFile(r)
+		if err != nil {
+			return nil, err
+		}
+		return &Network{network: "none", hosts: hosts}, nil
 	}
 	name := ContainerName(r)
 	// A proxy left by an earlier container of this run (a crash, a fix round)
@@ -163,8 +190,13 @@ func (b *Sandbox) StartEgress(ctx context.Context, rep Reporter, r Run, model bo
 		"--allow", strings.Join(domains, ",")}
 	var penv []string
 	sockets := []string{proxySocket}
+	hosts, err := hostsFile(r)
+	if err != nil {
+		return nil, err
+	}
 	tn := &Network{
 		network: "none",
+		hosts:   hosts,
 		mounts:  []docker.Mount{{Source: dir, Target: egressMount, ReadOnly: true}},
 		forward: []string{"127.0.0.1:" + egressPort + "=" + egressMount + "/" + proxySocket},
 	}

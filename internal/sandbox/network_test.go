@@ -28,15 +28,16 @@ func TestTaskNetworkApply(t *testing.T) {
 		wantEnv   []string
 		wantNet   string
 		mounts    int
+		hosts     string
 	}{
 		{"open leaves the command alone", &Network{}, docker.Spec{Env: []string{"A=1"}},
-			nil, nil, []string{"A=1"}, "", 0},
-		{"none", &Network{network: "none"}, docker.Spec{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"go test"}},
-			[]string{"/bin/sh", "-c"}, []string{"go test"}, nil, "none", 0},
+			nil, nil, []string{"A=1"}, "", 0, ""},
+		{"none", &Network{network: "none", hosts: "/state/hosts/hosts"}, docker.Spec{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"go test"}},
+			[]string{"/bin/sh", "-c"}, []string{"go test"}, nil, "none", 0, "/state/hosts/hosts"},
 		{"allowlist wraps the image's worker", allow, docker.Spec{Env: []string{"ANTHROPIC_API_KEY=real", "A=1"}},
-			append(slices.Clone(wrap), "trakkar-worker"), nil, []string{"A=1", "HTTPS_PROXY=http://127.0.0.1:3128"}, "none", 1},
+			append(slices.Clone(wrap), "trakkar-worker"), nil, []string{"A=1", "HTTPS_PROXY=http://127.0.0.1:3128"}, "none", 1, ""},
 		{"allowlist wraps a verify step", allow, docker.Spec{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"go test"}},
-			append(slices.Clone(wrap), "/bin/sh", "-c"), []string{"go test"}, []string{"HTTPS_PROXY=http://127.0.0.1:3128"}, "none", 1},
+			append(slices.Clone(wrap), "/bin/sh", "-c"), []string{"go test"}, []string{"HTTPS_PROXY=http://127.0.0.1:3128"}, "none", 1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
@@ -44,8 +45,8 @@ func TestTaskNetworkApply(t *testing.T) {
 			if !slices.Equal(spec.Entrypoint, tc.wantEntry) || !slices.Equal(spec.Cmd, tc.wantCmd) {
 				t.Errorf("entrypoint %q cmd %q, want %q %q", spec.Entrypoint, spec.Cmd, tc.wantEntry, tc.wantCmd)
 			}
-			if !slices.Equal(spec.Env, tc.wantEnv) || spec.Network != tc.wantNet || len(spec.Mounts) != tc.mounts {
-				t.Errorf("env %q network %q mounts %v", spec.Env, spec.Network, spec.Mounts)
+			if !slices.Equal(spec.Env, tc.wantEnv) || spec.Network != tc.wantNet || len(spec.Mounts) != tc.mounts || spec.HostsFile != tc.hosts {
+				t.Errorf("env %q network %q mounts %v hosts %q", spec.Env, spec.Network, spec.Mounts, spec.HostsFile)
 			}
 			for _, m := range spec.Mounts {
 				if !m.ReadOnly {
@@ -79,5 +80,45 @@ func TestEgressDirIsFresh(t *testing.T) {
 	}
 	if st := fi.Sys().(*syscall.Stat_t); os.Geteuid() == 0 && (st.Uid != 1000 || st.Gid != 1000) {
 		t.Fatalf("folder owned by %d:%d, want the container user 1000:1000", st.Uid, st.Gid)
+	}
+}
+
+// Each container on no network gets its /etc/hosts written anew in a new
+// folder: a link planted where the file was is removed, never followed.
+func TestHostsFileIsFresh(t *testing.T) {
+	state := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("host secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := New(Config{User: "1000:1000", Network: NetworkNone}, nil, nil)
+	r := Run{StateDir: state}
+	tn, err := b.StartEgress(t.Context(), nil, r, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tn.network != "none" || tn.hosts != filepath.Join(state, "hosts", "hosts") {
+		t.Fatalf("network %q hosts %q", tn.network, tn.hosts)
+	}
+	if err := os.Remove(tn.hosts); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, tn.hosts); err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.StartEgress(t.Context(), nil, r, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(again.hosts)
+	if err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("hosts file %v %v: want a regular file", fi, err)
+	}
+	got, _ := os.ReadFile(again.hosts)
+	if string(got) != loopbackHosts {
+		t.Errorf("hosts file holds %q, want %q", got, loopbackHosts)
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "host secret\n" {
+		t.Errorf("the file the link pointed at was written: %q", b)
 	}
 }

@@ -58,6 +58,8 @@ func main() {
 	case "flood":
 		n, _ := strconv.Atoi(arg)
 		flood(n)
+	case "net":
+		network()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown mode %q\n", os.Args[1])
 		os.Exit(2)
@@ -214,4 +216,40 @@ func flood(n int) {
 		}
 	}
 	_ = w.Flush()
+}
+
+// network prints the interfaces that are up, what "localhost" resolves to and
+// whether a loopback connection goes through.
+func network() {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		fmt.Println("interfaces=err:", err)
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp != 0 {
+			fmt.Printf("up=%s\n", i.Name)
+		}
+	}
+	addrs, err := net.LookupHost("localhost")
+	fmt.Printf("localhost=%s err=%v\n", strings.Join(addrs, ","), err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("loopback=err:", err)
+		return
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Write([]byte("pong"))
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", "localhost:"+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		fmt.Println("loopback=err:", err)
+		return
+	}
+	b, _ := io.ReadAll(c)
+	c.Close()
+	fmt.Printf("loopback=%s\n", b)
 }

@@ -58,7 +58,7 @@ func (e *env) observe(before func(r *http.Request, body []byte) (status int, ref
 func TestOutageOverTheAgentsEndDelaysTheCompletion(t *testing.T) {
 	t.Parallel()
 	// Heartbeats every lease/3 = 20 s: at least one falls in the 33 s wait.
-	e := newEnv(t, envOpts{lease: 60, clientBackoff: 300 * time.Millisecond})
+	e := newEnv(t, envOpts{long: true, lease: 60, clientBackoff: 300 * time.Millisecond})
 	const notes = 20
 	createTask(t, e, "DEL-1", "Talk, then finish during an outage\nfake:scenario=chatty\nfake:count="+strconv.Itoa(notes)+"\nfake:delay=200ms\n")
 

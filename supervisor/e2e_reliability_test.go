@@ -91,7 +91,7 @@ func TestTrakkarOutageLosesNothing(t *testing.T) {
 	t.Parallel()
 	// The client gives up on a call after 2 s, so the shipper's own retries
 	// carry the outage (the agent's-end outage test keeps the client's).
-	e := newEnv(t, envOpts{lease: 300, clientBackoff: 300 * time.Millisecond, clientMaxElapsed: 2 * time.Second})
+	e := newEnv(t, envOpts{long: true, lease: 300, clientBackoff: 300 * time.Millisecond, clientMaxElapsed: 2 * time.Second})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "REL-11", Title: "Talk through an outage",
 		Description: "fake:scenario=chatty\nfake:count=50\nfake:delay=1s\n"}); err != nil {
 		t.Fatal(err)

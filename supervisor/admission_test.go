@@ -49,7 +49,7 @@ func TestAdmissionClaimsOnlyWhatItCanStart(t *testing.T) {
 	t.Parallel()
 	for _, once := range []bool{false, true} {
 		t.Run(fmt.Sprintf("once=%v", once), func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newFakeEnv(t, trakkar.Agent{})
 			e.setScript(agentHangs(nil))
 			held := heldStarts{Runtime: e.rt, let: make(chan struct{})}

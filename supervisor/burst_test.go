@@ -27,7 +27,7 @@ func (g *countingGit) Fetch(ctx context.Context, repo, remote string, auth hostg
 // TestBurstSharesOneFetch: a burst of claims shares one fetch of the remote,
 // and every task still gets its own worktree and publishes.
 func TestBurstSharesOneFetch(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const n = 8
 	e := newFakeEnv(t, trakkar.Agent{})
 	for i := range n {

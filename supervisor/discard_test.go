@@ -34,7 +34,7 @@ func (g *trashWatch) TrashWorktree(ctx context.Context, repo string, wt hostgit.
 // TestCompleteBeforeRemovingTheWorktree: a published run's completion is sent
 // before its worktree goes, and the worktree is gone once Run returns.
 func TestCompleteBeforeRemovingTheWorktree(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newFakeEnv(t, trakkar.Agent{})
 	e.task("WEB-1")
 	hg, err := hostgit.New(hostgit.Options{StateDir: t.TempDir(), Logger: e.log.Named("git")})
@@ -73,7 +73,7 @@ func TestCompleteBeforeRemovingTheWorktree(t *testing.T) {
 // short (renamed into the trash, git's record not yet pruned) is finished by
 // the next start: the trash is emptied and the branch is free again.
 func TestStartFinishesAnInterruptedRemoval(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newFakeEnv(t, trakkar.Agent{})
 	root := supervisor.WorktreeRoot(e.repo)
 	path := filepath.Join(root, "web-9")

@@ -16,7 +16,7 @@ import (
 // commit, and the user's repository stays out of reach. The host ignores that
 // repository and publishes from the files.
 func TestAgentGitInContainer(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	image := testimage.EnsureGit(t)
 	desc := strings.Join([]string{

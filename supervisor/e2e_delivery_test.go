@@ -56,9 +56,9 @@ func (e *env) observe(before func(r *http.Request, body []byte) (status int, ref
 // arrives exactly once and in order, and the completion goes out only after
 // the last of them is acknowledged (the stand-in refuses events after it).
 func TestOutageOverTheAgentsEndDelaysTheCompletion(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	// Heartbeats every lease/3 = 20 s: at least one falls in the 33 s wait.
-	e := newEnv(t, envOpts{long: true, lease: 60, clientBackoff: 300 * time.Millisecond})
+	e := newEnv(t, envOpts{lease: 60, clientBackoff: 300 * time.Millisecond})
 	const notes = 20
 	createTask(t, e, "DEL-1", "Talk, then finish during an outage\nfake:scenario=chatty\nfake:count="+strconv.Itoa(notes)+"\nfake:delay=200ms\n")
 
@@ -142,7 +142,7 @@ func isEmptyBatch(r *http.Request, body []byte) bool {
 // previous process stopped: the restart notice and the agent's later output
 // all arrive, none twice, with no seq reused.
 func TestRestartWhenAckedSeqCannotBeRead(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{lease: 60, clientBackoff: 200 * time.Millisecond, clientMaxElapsed: 2 * time.Second})
 	const notes = 30
 	createTask(t, e, "DEL-2", "Talk across a restart\nfake:scenario=chatty\nfake:count="+strconv.Itoa(notes)+"\nfake:delay=300ms\n")
@@ -199,7 +199,7 @@ func TestRestartWhenAckedSeqCannotBeRead(t *testing.T) {
 // A restart during a fix round keeps the round count: the verify budget is
 // not granted afresh.
 func TestRestartKeepsTheFixRoundCount(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	// The failing output scripts the fix round (the fake agent reads
 	// directives from its prompt, which quotes it): a few seconds of chat.
 	const cmd = `echo "fake:scenario=chatty"; echo "fake:count=12"; echo "fake:delay=400ms"; echo "FAIL: still broken"; exit 1`

@@ -21,7 +21,7 @@ import (
 // and a rolling restart with 9 queued tasks. The tally counts what the
 // stand-in and the fake GitHub observed. Needs root, iproute2 and iptables.
 func TestFleet(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	scenarios := []struct {
 		name string
 		run  func(t *testing.T) *fleetWorld

@@ -27,7 +27,7 @@ func TestFollowUpContinuesTheTaskBranch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.publish, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newEnv(t, envOpts{})
 			e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = c.publish }))
 			task, _, err := e.stand.CreateTask(standin.NewTask{Key: c.key, Title: "Add greeting files",
@@ -94,7 +94,7 @@ func TestFollowUpKeepsUnpushedWork(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newEnv(t, envOpts{})
 			e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = supervisor.PublishBranch }))
 			task, _, err := e.stand.CreateTask(standin.NewTask{Key: c.key, Title: "Add greeting files",
@@ -176,7 +176,7 @@ func renameOnFollowUp(next http.Handler) http.Handler {
 // A task renamed between runs keeps its branch: the follow-up continues it
 // instead of starting a new branch from the base.
 func TestFollowUpKeepsTheBranchOfARenamedTask(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	e.wrapHandler(renameOnFollowUp)
 	e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = supervisor.PublishLocal }))

@@ -60,7 +60,7 @@ func TestFollowUpResumesTheSameSession(t *testing.T) {
 	t.Parallel()
 	for _, provider := range []string{supervisor.ProviderClaude, supervisor.ProviderCursor} {
 		t.Run(provider, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newEnv(t, envOpts{})
 			e.start(e.config(func(c *supervisor.Config) { c.Provider = provider; c.ModelEnv = modelEnvFor(provider) }))
 			first, second := followUp(t, e, "WEB-40", nil)
@@ -83,7 +83,7 @@ func TestFollowUpResumesTheSameSession(t *testing.T) {
 // follow-up rebuilds from the PR branch and starts a fresh session that gets
 // the chat history.
 func TestFollowUpAfterWorkspaceDeleted(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	e.start(e.config(nil))
 	first, second := followUp(t, e, "WEB-41", func() {
@@ -104,7 +104,7 @@ func TestFollowUpAfterWorkspaceDeleted(t *testing.T) {
 // Each failure class ends the run failed with a message a person can act on,
 // visible in the task's events.
 func TestFailureClassesAreReported(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	cases := map[string]string{
 		"usage-limit": "usage limit",

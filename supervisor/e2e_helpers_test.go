@@ -70,14 +70,10 @@ type envOpts struct {
 	// clientBackoff and clientMaxElapsed, when set, tune the Trakkar client's
 	// retries, so outage tests recover in a second and not in 30.
 	clientBackoff, clientMaxElapsed time.Duration
-	// long marks a test that takes half a minute or more, mostly waiting
-	// (outages, kill points, rotation): the gate lets it in first.
-	long bool
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	enterGate(t, o.long)
 	e := &env{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))}
 	e.image = testimage.Ensure(t)
 	e.dc = testimage.Docker(t)

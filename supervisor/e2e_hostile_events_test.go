@@ -120,9 +120,9 @@ func tailText(s string, n int) string {
 // container: every note arrives at most once and in order, and the notes that
 // rotation took are counted in loss events rather than silently missing.
 func TestRotationFloodAcrossRestartExactlyOnce(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	const notes = 20000
-	e := newEnv(t, envOpts{long: true, lease: 10})
+	e := newEnv(t, envOpts{lease: 10})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "ROT-1", Title: "Flood",
 		Description: fmt.Sprintf("fake:scenario=chatty\nfake:count=%d\nfake:delay=300us\n", notes)}); err != nil {
 		t.Fatal(err)

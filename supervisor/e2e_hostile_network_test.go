@@ -230,7 +230,7 @@ func pinnedModelKeyOnlyForTheTask(t *testing.T, rt hostileRuntime) {
 // A verify step under --network allowlist runs like the agent: no network of
 // its own, the allowlisted names through the proxy on its loopback port.
 func TestVerifyUnderAllowlist(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	anyPort, anyHits := hostListener(t, "0.0.0.0:0")
 	bridge := bridgeAddress(t)
 	// stdin stays open a while: Go's server drops a request whose client

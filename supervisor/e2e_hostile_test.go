@@ -177,13 +177,13 @@ func forEachRuntime(t *testing.T, fn func(t *testing.T, rt hostileRuntime)) {
 }
 
 // eachRuntime runs a hostile case once per runtime, as subtests that run
-// side by side when parallel is set.
-func eachRuntime(t *testing.T, parallel bool, fn func(t *testing.T, rt hostileRuntime)) {
+// side by side when sideBySide is set.
+func eachRuntime(t *testing.T, sideBySide bool, fn func(t *testing.T, rt hostileRuntime)) {
 	t.Helper()
 	for _, rt := range hostileRuntimes {
 		t.Run(rt.name, func(t *testing.T) {
-			if parallel {
-				t.Parallel()
+			if sideBySide {
+				parallel(t)
 			}
 			if rt.runtime != "" {
 				dc := testimage.Docker(t)

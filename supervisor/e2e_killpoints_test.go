@@ -300,7 +300,7 @@ func (c tally) String() string {
 // behind: one completion and one PR per task, gapless events carrying every
 // progress note exactly once, no container, network or worktree left over.
 func TestKillAnywhere(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	// The points run in groups side by side, each group with its own
 	// Trakkar, forge, repository and runner, in the order a run meets them.
 	const groups = 3
@@ -342,7 +342,7 @@ func TestKillAnywhere(t *testing.T) {
 // traffic too) behind the killer.
 func newKillEnv(t *testing.T) *killEnv {
 	verify := "echo verify-start; sleep 1; echo verify-done"
-	e := &killEnv{env: newEnv(t, envOpts{long: true, lease: 3, agent: trakkar.Agent{VerifyCommand: &verify}}), k: &killer{}}
+	e := &killEnv{env: newEnv(t, envOpts{lease: 3, agent: trakkar.Agent{VerifyCommand: &verify}}), k: &killer{}}
 	e.wrapHandler(e.k.middleware)
 	target, _ := url.Parse(e.gh.URL())
 	proxy := httptest.NewServer(e.k.middleware(httputil.NewSingleHostReverseProxy(target)))

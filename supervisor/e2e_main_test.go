@@ -9,16 +9,16 @@ import (
 	"testing"
 )
 
-// e2eSlots is how many end-to-end tests of this package hold an environment
-// (newEnv) at once, unless -parallel is given. They mostly wait on containers,
-// polls and leases, so more of them than GOMAXPROCS (go test's default, 2 on
-// a small CI host) share the CPUs well.
+// e2eSlots is how many parallel tests of this package run at once unless
+// -parallel is given. The end-to-end tests mostly wait on containers, polls
+// and leases, so more of them than GOMAXPROCS (go test's default, 2 on a
+// small CI host) share the CPUs well.
 var e2eSlots = 6
 
-// TestMain lifts go test's own cap on parallel tests, which would let them in
-// in an order of its choosing, and leaves the end-to-end tests to the gate:
-// it lets the long ones (envOpts.long) in first, so the package does not end
-// with one of them started last.
+// TestMain lifts go test's own cap on parallel tests, which lets them in in
+// an order of its choosing, and leaves them to the gate (parallel): it lets
+// the long ones in first, so the package does not end with one of them
+// started last.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	set := false
@@ -32,49 +32,66 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// gate admits end-to-end tests to their environments. A test holds one slot
-// from its first environment to the end of its last, whatever the number of
-// environments it or its subtests make, so nothing waits on a slot its own
-// test holds. A long test takes no slot: it is let in at once.
-var gate = struct {
+// parallel is t.Parallel for this package: t waits for one of the e2eSlots
+// and holds it to its end. A test whose parallel subtests each need a slot
+// calls t.Parallel itself; a subtest of a test holding a slot shares it.
+func parallel(t *testing.T) {
+	t.Parallel()
+	enterGate(t, false)
+}
+
+// parallelLong is parallel for a test that takes half a minute or more,
+// mostly waiting (outages, kill points, the fleet): it takes no slot and
+// starts at once, beside the e2eSlots others.
+func parallelLong(t *testing.T) {
+	t.Parallel()
+	enterGate(t, true)
+}
+
+// testGate is the package's slots for parallel tests.
+type testGate struct {
 	mu      sync.Mutex
 	free    int
-	alive   map[string]int  // top-level test → its environments alive
-	slot    map[string]bool // top-level test → it holds a slot
+	held    map[string]bool // tests holding a slot, by name
 	waiting []chan struct{}
-}{alive: map[string]int{}, slot: map[string]bool{}}
+}
 
-func enterGate(t testing.TB, long bool) {
-	top, _, _ := strings.Cut(t.Name(), "/")
+var gate = &testGate{held: map[string]bool{}}
+
+func enterGate(t *testing.T, long bool) {
 	gate.mu.Lock()
-	for !long && !gate.slot[top] && gate.free == 0 {
+	for !long && !gate.ancestorHolds(t.Name()) && gate.free == 0 {
 		ch := make(chan struct{})
 		gate.waiting = append(gate.waiting, ch)
 		gate.mu.Unlock()
 		<-ch
 		gate.mu.Lock()
 	}
-	if !long && !gate.slot[top] {
-		gate.free--
-		gate.slot[top] = true
+	defer gate.mu.Unlock()
+	if long || gate.ancestorHolds(t.Name()) {
+		return
 	}
-	gate.alive[top]++
-	gate.mu.Unlock()
+	gate.free--
+	gate.held[t.Name()] = true
 	t.Cleanup(func() {
 		gate.mu.Lock()
 		defer gate.mu.Unlock()
-		if gate.alive[top]--; gate.alive[top] > 0 {
-			return
-		}
-		delete(gate.alive, top)
-		if !gate.slot[top] {
-			return
-		}
-		delete(gate.slot, top)
+		delete(gate.held, t.Name())
 		gate.free++
-		for _, ch := range gate.waiting { // each looks again; one gets the slot
+		for _, ch := range gate.waiting { // each looks again; the first to lock gets the slot
 			close(ch)
 		}
 		gate.waiting = nil
 	})
+}
+
+// ancestorHolds says whether a test that name is a subtest of holds a slot.
+func (g *testGate) ancestorHolds(name string) bool {
+	for i := strings.LastIndexByte(name, '/'); i > 0; i = strings.LastIndexByte(name, '/') {
+		name = name[:i]
+		if g.held[name] {
+			return true
+		}
+	}
+	return false
 }

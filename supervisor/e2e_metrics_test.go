@@ -41,7 +41,7 @@ func sample(text, series string) (float64, bool) {
 // A real run on the Docker engine, scraped while it works and after: the
 // gauges show it working, and the counters and histograms move.
 func TestMetricsScrapedDuringARealRun(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{lease: 3})
 	m := metrics.New()
 	e.metrics = m

@@ -59,7 +59,7 @@ func outside(t *testing.T, e *env) (network, ip string) {
 // the egress proxy; other names, raw TCP and DNS to the outside fail, and
 // blocked attempts show up in the task.
 func TestNetworkAllowlist(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	net, ip := outside(t, e)
 	desc := strings.Join([]string{
@@ -102,7 +102,7 @@ func TestNetworkAllowlist(t *testing.T) {
 
 // Under --network none nothing is reachable at all.
 func TestNetworkNone(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	_, ip := outside(t, e)
 	desc := "fake:scenario=netprobe\nfake:probe=tcp:" + ip + ":8080\nfake:probe=dns:example.com\n"

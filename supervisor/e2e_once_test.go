@@ -45,7 +45,7 @@ func summaryLine(out, key string) string {
 // --once in CI: the exit status says whether every run succeeded, and the
 // terminal says how each ended, with the PR or the reason.
 func TestOnceExitStatusAndSummary(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	cases := []struct {
 		name, key, desc string
 		code            int

@@ -112,7 +112,7 @@ func assertNoDuplicateContent(t *testing.T, evs []trakkar.Event) {
 // SIGKILL mid-run, restart: the same container finishes, the events go on with
 // no gap or duplicate, one PR, run completed.
 func TestSIGKILLMidRunThenRestart(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{lease: 10})
 	url := e.serve(t)
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "REL-1", Title: "Survive a crash",
@@ -151,7 +151,7 @@ func TestSIGKILLMidRunThenRestart(t *testing.T) {
 
 // SIGKILL while the container is finishing: the restart publishes and completes.
 func TestSIGKILLWhileContainerExits(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{lease: 10})
 	url := e.serve(t)
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "REL-2", Title: "Exit while down",
@@ -188,7 +188,7 @@ func TestSIGKILLWhileContainerExits(t *testing.T) {
 
 // A labelled container that no run record owns is removed on start.
 func TestOrphanContainerReaped(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	url := e.serve(t)
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "REL-3", Title: "Hang", Description: "fake:scenario=hang\n"}); err != nil {

@@ -31,7 +31,7 @@ func attempts(evs []trakkar.Event) [][]trakkar.Event {
 // A lost lease stops the container within seconds and nothing more is reported
 // for that attempt; the re-queued run is picked up again cleanly.
 func TestLeaseLostStopsTheContainer(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	var offset atomic.Int64
 	e := newEnv(t, envOpts{lease: 3, now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "REL-10", Title: "Lose the lease", Description: "fake:scenario=hang\n"}); err != nil {
@@ -88,10 +88,10 @@ func TestLeaseLostStopsTheContainer(t *testing.T) {
 // Trakkar exactly once, in order, when it is back. Retries are capped at half
 // a second, so the outage holds dozens of them and its end is seen at once.
 func TestTrakkarOutageLosesNothing(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	// The client gives up on a call after 2 s, so the shipper's own retries
 	// carry the outage (the agent's-end outage test keeps the client's).
-	e := newEnv(t, envOpts{long: true, lease: 300, clientBackoff: 300 * time.Millisecond, clientMaxElapsed: 2 * time.Second})
+	e := newEnv(t, envOpts{lease: 300, clientBackoff: 300 * time.Millisecond, clientMaxElapsed: 2 * time.Second})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "REL-11", Title: "Talk through an outage",
 		Description: "fake:scenario=chatty\nfake:count=50\nfake:delay=1s\n"}); err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestStopLatency(t *testing.T) {
 		{"ignores SIGTERM", "fake:scenario=hang\nfake:ignore-sigterm\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newEnv(t, envOpts{lease: 3})
 			// Record when a heartbeat answer first carries the Stop.
 			var carried atomic.Int64
@@ -188,7 +188,7 @@ func TestStopLatency(t *testing.T) {
 
 // Two supervisors (two hosts) share one agent: ten tasks, each run exactly once.
 func TestTwoSupervisorsShareTheQueue(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	// The second host has its own clone of the same origin.
 	second := filepath.Join(t.TempDir(), "web2")
@@ -237,7 +237,7 @@ func TestTwoSupervisorsShareTheQueue(t *testing.T) {
 // The first SIGTERM drains: running agents are stopped and reported stopped,
 // workspaces kept, no container left, exit status 0.
 func TestSIGTERMDrains(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	for _, k := range []string{"DRAIN-1", "DRAIN-2"} {
 		if _, _, err := e.stand.CreateTask(standin.NewTask{Key: k, Title: k, Description: "fake:scenario=hang\n"}); err != nil {

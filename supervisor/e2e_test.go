@@ -16,7 +16,7 @@ import (
 // Three tasks delegated at once become three containers, three pushed branches,
 // three PRs and three completed runs.
 func TestThreeTasksBecomeThreePullRequests(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	keys := []string{"WEB-1", "WEB-2", "WEB-3"}
 	for i, k := range keys {
@@ -97,7 +97,7 @@ func TestThreeTasksBecomeThreePullRequests(t *testing.T) {
 // Stop pressed mid-run: the container goes away within seconds, the run ends
 // "stopped", the worktree stays and no PR is opened.
 func TestStopMidRun(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{lease: 3})
 	task, _, err := e.stand.CreateTask(standin.NewTask{Key: "WEB-7", Title: "Long job", Description: "fake:scenario=hang\n"})
 	if err != nil {
@@ -133,7 +133,7 @@ func TestStopMidRun(t *testing.T) {
 // A failing agent ends "failed" with its reason, keeps the worktree and opens
 // no PR; an agent that changes nothing ends "no_changes".
 func TestFailureAndNoChanges(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	for _, nt := range []standin.NewTask{
 		{Key: "WEB-10", Title: "Break", Description: "fake:scenario=fail\n"},
@@ -167,7 +167,7 @@ func TestFailureAndNoChanges(t *testing.T) {
 
 // --once works what the first poll returned and then returns by itself.
 func TestOnce(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "WEB-20", Title: "Once", Description: "fake:scenario=edit\n"}); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestOnce(t *testing.T) {
 // --dry-run claims and reads the task, starts no container, pushes nothing and
 // leaves the run to be re-queued when its lease lapses.
 func TestDryRun(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{lease: 1})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "WEB-30", Title: "Dry", Description: "fake:scenario=edit\n"}); err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func hasEvent(evs []trakkar.Event, typ, text string) bool {
 // A change to a protected path is refused before anything is committed: the
 // run fails with the list of refused paths, the workspace stays, no PR.
 func TestImportPolicyRefusesProtectedPath(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "SEC-1", Title: "Touch CI",
 		Description: "fake:write=.github/workflows/ci.yml=on: push\nfake:write=ok.txt=fine\nfake:write=.git=gitdir: /tmp/evil-planted\n"}); err != nil {
@@ -284,7 +284,7 @@ func TestImportPolicyRefusesProtectedPath(t *testing.T) {
 // Hostile task text becomes a safe branch name and a single-line PR title; the
 // task is worked normally.
 func TestHostileTaskTitle(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, envOpts{})
 	title := "--upload-pack=touch /tmp/pwned ../../etc/passwd $(rm -rf ~) `id`\nsecond line ü"
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "BAD-1", Title: title, Description: "fake:write=ok.txt=fine\n"}); err != nil {

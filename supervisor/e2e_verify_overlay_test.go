@@ -14,7 +14,7 @@ import (
 // reports, and edits to tracked files made while verifying never reach the
 // PR, and the worktree is left as the agent left it.
 func TestVerifyAddsNothingToTheChange(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const cmd = `mkdir -p build && echo bin > build/out.bin && echo report > report.xml && echo tampered >> README.md && echo extra > app.txt.orig && test "$(cat app.txt)" = ok`
 	e := newVerifyEnv(t, cmd)
 	createTask(t, e, "VER-9", "Make it ok\nfake:write=app.txt=ok\n")

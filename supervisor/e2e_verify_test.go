@@ -72,7 +72,7 @@ func logText(evs []trakkar.Event) string {
 // command runs without the model credential, and the PR names the command and
 // how long it took.
 func TestVerifyPasses(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const cmd = `echo "checking $(cat app.txt)"; echo "model key: ${ANTHROPIC_API_KEY:-none}"; test "$(cat app.txt)" = ok`
 	e := newVerifyEnv(t, cmd)
 	createTask(t, e, "VER-1", "Make it ok\nfake:write=app.txt=ok\n")
@@ -107,7 +107,7 @@ func TestVerifyPasses(t *testing.T) {
 // The first verify fails; the resumed agent fixes it; the second passes and a
 // normal PR is opened.
 func TestVerifyFailsOnceAndTheAgentFixesIt(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const cmd = `grep -q fixed app.txt || { echo "app.txt says: $(cat app.txt)"; exit 3; }`
 	e := newVerifyEnv(t, cmd)
 	createTask(t, e, "VER-2", "Fix the app\nfake:write=app.txt=broken\nfake:fix-write=app.txt=fixed\n")
@@ -152,7 +152,7 @@ func TestVerifyKeepsFailing(t *testing.T) {
 	const cmd = `echo "running 3 tests"; echo "FAIL: TestCheckout (0.01s)"; exit 1`
 	for _, publish := range []string{supervisor.PublishPR, supervisor.PublishBranch} {
 		t.Run(publish, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newVerifyEnv(t, cmd)
 			createTask(t, e, "VER-3", "Try\nfake:write=app.txt=attempt\n")
 			e.start(e.verifyConfig(func(c *supervisor.Config) { c.VerifyRetries = 1; c.Publish = publish }))
@@ -196,7 +196,7 @@ func TestVerifyKeepsFailing(t *testing.T) {
 // after the grace period, since this one ignores SIGTERM) and the run fails as
 // a timeout. The agent itself is not timed.
 func TestVerifyTimeoutKills(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const cmd = `trap "" TERM; echo "started"; sleep 300`
 	e := newVerifyEnv(t, cmd)
 	createTask(t, e, "VER-4", "Slow checks\nfake:delay=1s\nfake:write=app.txt=x\n")
@@ -235,7 +235,7 @@ func TestVerifyTimeoutKills(t *testing.T) {
 // one task writes there is seen by neither the other task nor the main
 // checkout, and is not committed.
 func TestSharedFolderIsPrivatePerTask(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const cmd = `cat node_modules/pkg/index.js && ls node_modules/pkg`
 	e := newVerifyEnv(t, cmd)
 	pkg := filepath.Join(e.repo, "node_modules", "pkg")
@@ -293,7 +293,7 @@ func TestSharedFolderIsPrivatePerTask(t *testing.T) {
 // empty ones; every cache folder is writable by the task user; the volumes
 // are labelled per task and role, and prune drops them all.
 func TestCacheVolumesArePerTaskAndReusedByItsVerifyRounds(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const cmd = `if [ -f "$npm_config_cache/marker" ]; then echo "cache hit: $(cat "$npm_config_cache/marker")"; else echo "cache miss"; fi
 cat key.txt > "$npm_config_cache/marker"
 for d in "$npm_config_cache" "$YARN_CACHE_FOLDER" "$pnpm_config_store_dir" "$PIP_CACHE_DIR" "$GOMODCACHE" "$GOCACHE" "$CARGO_HOME"; do
@@ -368,7 +368,7 @@ test -f fixed.txt`
 // Stop pressed while verify runs: the verify container goes within the grace
 // period, the run ends stopped, the workspace stays and no PR is opened.
 func TestStopDuringVerify(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const cmd = `echo "verifying slowly"; sleep 300`
 	e := newVerifyEnv(t, cmd)
 	task, _, err := e.stand.CreateTask(standin.NewTask{Key: "VER-5", Title: "Stop me", Description: "fake:write=app.txt=x\n"})

@@ -83,7 +83,7 @@ func holdAtPublish(t *testing.T, e *fakeEnv, key string) (*cutTrakkar, *fakeRun)
 }
 
 func TestNoPushUntilTrakkarConfirmsTheLease(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newFakeEnv(t, trakkar.Agent{})
 	cut, p := holdAtPublish(t, e, "LEASE-1")
 	cut.on.Store(false) // Trakkar is back: the lease is confirmed and the push goes
@@ -98,7 +98,7 @@ func TestNoPushUntilTrakkarConfirmsTheLease(t *testing.T) {
 }
 
 func TestLeaseLostAtPublishPublishesNothing(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newFakeEnv(t, trakkar.Agent{})
 	cut, p := holdAtPublish(t, e, "LEASE-2")
 	wt := worktreeOf(t, e, "LEASE-2")
@@ -125,7 +125,7 @@ func TestLeaseLostAtPublishPublishesNothing(t *testing.T) {
 // A push the forge rejects as not fast-forward (another runner moved the
 // branch) fails the run clearly and keeps the workspace; it is never forced.
 func TestRejectedPushFailsAndKeepsTheWorkspace(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newFakeEnv(t, trakkar.Agent{})
 	release := make(chan struct{})
 	e.setScript(agentReleased(release))
@@ -184,7 +184,7 @@ func worktreeOf(t *testing.T, e *fakeEnv, key string) hostgit.Worktree {
 // A runner restarted after its agent finished publishes through the same
 // rule: no push until Trakkar confirms the lease the restart claimed again.
 func TestRecoveredRunWaitsForAFreshLease(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newFakeEnv(t, trakkar.Agent{})
 	e.task("WEB-1")
 	close(e.crashRunning())

@@ -19,7 +19,7 @@ import (
 // and the failure reason as Trakkar got them. No line repeats a field key:
 // the run's logger and the shipper's carry run_id once.
 func TestLifecycleInTheLog(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	tests := []struct {
 		name    string
 		script  func(docker.Spec) fakeruntime.Script

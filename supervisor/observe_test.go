@@ -38,7 +38,7 @@ func (m *recMetrics) EventsResent(n int)             { m.mu.Lock(); m.resent += 
 // One run through every stage is heard once per stage, its container start
 // once and its outcome once; the snapshot is idle again afterwards.
 func TestMetricsHearEachStage(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	verify := "make test"
 	e := newFakeEnv(t, trakkar.Agent{VerifyCommand: &verify})
 	m := &recMetrics{phases: map[string]int{}}

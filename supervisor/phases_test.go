@@ -365,7 +365,7 @@ func TestPhasesOneRun(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newFakeEnv(t, c.agent)
 			e.setScript(c.script)
 			task := e.task("WEB-1")
@@ -519,7 +519,7 @@ func TestPhasesRecovery(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newFakeEnv(t, c.agent)
 			e.task("WEB-1")
 			e.setScript(c.crash(e))
@@ -577,7 +577,7 @@ func (e *fakeEnv) crashRunning() chan struct{} {
 // TestPhasesPanicInOneRun checks that a run that panics leaves the others, and
 // the supervisor, going.
 func TestPhasesPanicInOneRun(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newFakeEnv(t, trakkar.Agent{})
 	e.task("WEB-1")
 	e.task("WEB-2")
@@ -618,7 +618,7 @@ func TestPhasesLeftoverContainerHoldsTheName(t *testing.T) {
 		{"verify container", trakkar.Agent{VerifyCommand: &verifyCmd}, isVerify},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newFakeEnv(t, tc.agent)
 			e.task("WEB-1")
 			var planted atomic.Bool
@@ -649,7 +649,7 @@ func TestPhasesLeftoverContainerHoldsTheName(t *testing.T) {
 // its owner's while attempt 2 verifies elsewhere. Attempt 2 must not remove it
 // (TestFleet's partition at publish time saw attempt 1's verify killed).
 func TestPhasesVerifyLeavesAnotherRunnersContainer(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	verifyCmd := "make test"
 	e := newFakeEnv(t, trakkar.Agent{VerifyCommand: &verifyCmd})
 	e.task("WEB-1")

@@ -14,7 +14,7 @@ import (
 // container, workspace and latest event; once it is stopped, the kept
 // workspace and the outcome. Another runner id sees none of it.
 func TestReadRunsFromARun(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	e := newFakeEnv(t, trakkar.Agent{})
 	e.setScript(agentHangs(nil))
 	task := e.task("WEB-5")

@@ -143,7 +143,8 @@ func containerUser(t testing.TB) string {
 // bridge costs the engine more work (an interface and its sysctls, set by
 // re-running dockerd), and most tests are not about the network. The product's
 // default, open, is kept by the hostile suite under runc, by
-// TestThreeTasksBecomeThreePullRequests and by every test that runs the binary.
+// TestThreeTasksBecomeThreePullRequests and by the recovery tests that run
+// the binary (TestSIGKILL…, TestOrphanContainerReaped).
 func (e *env) config(mod func(*supervisor.Config)) supervisor.Config {
 	user := containerUser(e.t)
 	cfg := supervisor.Config{

@@ -233,11 +233,12 @@ type killEnv struct {
 	ghURL string // the fake GitHub behind the killer's proxy
 }
 
-// start runs the supervisor binary; with kp, it dies at that point.
+// start runs the supervisor binary; with kp, it dies at that point. Its task
+// containers get no network, as most tests' do (env.config says why).
 func (e *killEnv) start(t *testing.T, kp *killPoint) (*killable, chan struct{}) {
 	t.Helper()
 	cmd := exec.Command(binary(t), "--repo", e.repo, "--image", e.image, "--interval", "1", "--poll-wait", "1",
-		"--stop-grace", "2", "--github-api-url", e.ghURL, "--log-level", "debug")
+		"--stop-grace", "2", "--github-api-url", e.ghURL, "--log-level", "debug", "--network", "none")
 	cmd.Env = append(os.Environ(),
 		"TRAKKAR_API_URL="+e.url, "TRAKKAR_TOKEN="+agentToken, "GH_TOKEN="+ghToken,
 		// Console logs: the kill points' markers are tab-separated.

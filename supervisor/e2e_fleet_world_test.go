@@ -155,7 +155,8 @@ func withoutDebug(s string) string {
 func (w *fleetWorld) start(h *fleetHost) *proc {
 	w.t.Helper()
 	args := []string{"--repo", h.repo, "--image", w.image, "--interval", "1", "--poll-wait", "1", "--stop-grace", "2",
-		"--github-api-url", w.forgeURL, "--no-caches", "--log-level", "debug"}
+		"--github-api-url", w.forgeURL, "--no-caches", "--log-level", "debug",
+		"--network", "none"} // the fleet is about the runners' network, not the tasks' (env.config)
 	if w.maxConc > 0 {
 		args = append(args, "--max-concurrency", fmt.Sprint(w.maxConc))
 	}

@@ -60,28 +60,32 @@ var gate = &testGate{held: map[string]bool{}}
 
 func enterGate(t *testing.T, long bool) {
 	gate.mu.Lock()
-	for !long && !gate.ancestorHolds(t.Name()) && gate.free == 0 {
+	if long || gate.ancestorHolds(t.Name()) {
+		gate.mu.Unlock()
+		return
+	}
+	if gate.free > 0 {
+		gate.free--
+		gate.mu.Unlock()
+	} else { // wait in line; the slot is handed over
 		ch := make(chan struct{})
 		gate.waiting = append(gate.waiting, ch)
 		gate.mu.Unlock()
 		<-ch
-		gate.mu.Lock()
 	}
-	defer gate.mu.Unlock()
-	if long || gate.ancestorHolds(t.Name()) {
-		return
-	}
-	gate.free--
+	gate.mu.Lock()
 	gate.held[t.Name()] = true
+	gate.mu.Unlock()
 	t.Cleanup(func() {
 		gate.mu.Lock()
 		defer gate.mu.Unlock()
 		delete(gate.held, t.Name())
-		gate.free++
-		for _, ch := range gate.waiting { // each looks again; the first to lock gets the slot
-			close(ch)
+		if len(gate.waiting) > 0 {
+			close(gate.waiting[0])
+			gate.waiting = gate.waiting[1:]
+			return
 		}
-		gate.waiting = nil
+		gate.free++
 	})
 }
 

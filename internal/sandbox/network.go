@@ -86,11 +86,8 @@ func (tn *Network) Apply(spec *docker.Spec) {
 // containers' user alone: only this task's proxy and containers mount it.
 func (b *Sandbox) egressDir(r Run) (string, error) {
 	dir := filepath.Join(r.StateDir, "egress")
-	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("clear egress folder: %w", err)
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", fmt.Errorf("make egress folder: %w", err)
+	if err := freshDir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("egress folder: %w", err)
 	}
 	uid, gid, err := ParseUser(b.cfg.User)
 	if err != nil {
@@ -104,6 +101,18 @@ func (b *Sandbox) egressDir(r Run) (string, error) {
 	return dir, nil
 }
 
+// freshDir makes dir anew, whatever was there (a link included, which is
+// removed, not followed), so nothing left in it is reused.
+func freshDir(dir string, perm os.FileMode) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("clear: %w", err)
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		return fmt.Errorf("make: %w", err)
+	}
+	return nil
+}
+
 // loopbackHosts is /etc/hosts of a container on no network: its loopback.
 const loopbackHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
@@ -113,11 +122,8 @@ const loopbackHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-lo
 // have swapped for a link.
 func hostsFile(r Run) (string, error) {
 	dir := filepath.Join(r.StateDir, "hosts")
-	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("clear hosts folder: %w", err)
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return "", fmt.Errorf("make hosts folder: %w", err)
+	if err := freshDir(dir, 0o755); err != nil {
+		return "", fmt.Errorf("hosts folder: %w", err)
 	}
 	path := filepath.Join(dir, "hosts")
 	if err := os.WriteFile(path, []byte(loopbackHosts), 0o644); err != nil {

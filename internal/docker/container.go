@@ -117,37 +117,17 @@ func (c *Client) collect(ctx context.Context, id string, respC <-chan container.
 			return st, fmt.Errorf("wait for container %s: %s", id, resp.Error.Message)
 		}
 		// The wait response does not say why the process died; the state does.
-		// The engine learns of an OOM kill from an event of its own, which on a
-		// busy host can come after the exit: a SIGKILL's exit gets a few more looks.
-		for look := 0; ; look++ {
-			info, err := c.cli.ContainerInspect(ctx, id)
-			if err != nil {
-				c.log.Warn("inspect after exit failed; OOM state unknown", zap.String("container_id", id), zap.Error(err))
-				return st, nil
-			}
-			if info.State != nil {
-				st.OOMKilled = info.State.OOMKilled
-			}
-			if st.OOMKilled || st.Code != sigkillExit || look == oomLooks {
-				return st, nil
-			}
-			select {
-			case <-ctx.Done():
-				return st, nil
-			case <-time.After(oomLookEvery):
-			}
+		info, err := c.cli.ContainerInspect(ctx, id)
+		if err != nil {
+			c.log.Warn("inspect after exit failed; OOM state unknown", zap.String("container_id", id), zap.Error(err))
+			return st, nil
 		}
+		if info.State != nil {
+			st.OOMKilled = info.State.OOMKilled
+		}
+		return st, nil
 	}
 }
-
-// sigkillExit is the exit code of a process killed by SIGKILL, as the OOM
-// killer does; oomLooks more inspections, oomLookEvery apart, wait for the
-// engine to record an OOM kill it has not recorded yet.
-const (
-	sigkillExit  = 137
-	oomLooks     = 10
-	oomLookEvery = 50 * time.Millisecond
-)
 
 // Logs copies the container's stdout and stderr, demultiplexed, to the writers
 // (nil discards). With follow it returns when the container's output ends, that

@@ -34,6 +34,17 @@ func (g *Git) InitScratch(ctx context.Context, gitDir, workTree, branch string) 
 
 const scratchMessage = "Starting point of this task"
 
+// scratchConfig is added to a new scratch repository's config.
+//   - core.bare=false: a bare repository has no work tree by default; the
+//     container sets GIT_WORK_TREE, and this keeps status and diff working.
+//   - checkStat/trustCtime: the index is written on the host and read in the
+//     container, where owner, inode and device numbers may differ (another
+//     uid, gVisor): compare only mtime and size, so status does not rehash
+//     every file.
+//   - user: so the agent can commit in its own repository if it wants to.
+const scratchConfig = "[core]\n\tbare = false\n\tcheckStat = minimal\n\ttrustCtime = false\n" +
+	"[user]\n\tname = " + agentName + "\n\temail = " + agentEmail + "\n"
+
 // newScratch clears gitDir and makes the empty scratch repository there,
 // returning its --git-dir argument.
 func (g *Git) newScratch(ctx context.Context, gitDir, workTree, branch string) (string, error) {
@@ -50,24 +61,22 @@ func (g *Git) newScratch(ctx context.Context, gitDir, workTree, branch string) (
 		return "", fmt.Errorf("scratch repository: clear: %w", err)
 	}
 	gd := "--git-dir=" + gitDir
-	steps := []call{
-		{op: "scratch init", args: []string{"init", "--quiet", "--bare", "--initial-branch=" + branch, "--", gitDir}},
-		// A bare repository has no work tree by default; the container sets
-		// GIT_WORK_TREE, and core.bare=false keeps status and diff working.
-		{op: "scratch config", args: []string{gd, "config", "core.bare", "false"}},
-		// The index is written on the host and read in the container, where
-		// owner, inode and device numbers may differ (another uid, gVisor):
-		// compare only mtime and size, so status does not rehash every file.
-		{op: "scratch config", args: []string{gd, "config", "core.checkStat", "minimal"}},
-		{op: "scratch config", args: []string{gd, "config", "core.trustCtime", "false"}},
-		// So the agent can commit in its own repository if it wants to.
-		{op: "scratch config", args: []string{gd, "config", "user.name", agentName}},
-		{op: "scratch config", args: []string{gd, "config", "user.email", agentEmail}},
+	if _, err := g.run(ctx, call{op: "scratch init",
+		args: []string{"init", "--quiet", "--bare", "--initial-branch=" + branch, "--", gitDir}}); err != nil {
+		return "", fmt.Errorf("scratch repository: %w", err)
 	}
-	for _, c := range steps {
-		if _, err := g.run(ctx, c); err != nil {
-			return "", fmt.Errorf("scratch repository: %w", err)
-		}
+	// Appended to the config init just wrote, where a later value wins: one
+	// write instead of a git process per setting.
+	f, err := os.OpenFile(filepath.Join(gitDir, "config"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return "", fmt.Errorf("scratch repository: config: %w", err)
+	}
+	_, err = f.WriteString(scratchConfig)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("scratch repository: config: %w", err)
 	}
 	return gd, nil
 }

@@ -41,6 +41,14 @@ func TestInitScratch(t *testing.T) {
 	if s := git("status", "--porcelain"); s != "" {
 		t.Fatalf("fresh scratch repository is not clean: %q", s)
 	}
+	for key, want := range map[string]string{
+		"core.bare": "false", "core.checkStat": "minimal", "core.trustCtime": "false",
+		"user.name": agentName, "user.email": agentEmail,
+	} {
+		if got := git("config", "--get", key); got != want {
+			t.Errorf("scratch config %s = %q, want %q", key, got, want)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(wt, "a.txt"), []byte("two\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

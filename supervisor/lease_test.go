@@ -16,6 +16,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/fakeruntime"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
+	"github.com/trakkar/trakkar-agent/supervisor"
 )
 
 // These tests hold the fresh-lease rule (docs/trakkar-agent-api.md,
@@ -213,5 +214,46 @@ func TestRecoveredRunWaitsForAFreshLease(t *testing.T) {
 	}
 	if rv := e.runOf("WEB-1"); rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
 		t.Fatalf("completion = %+v, want succeeded", rv.Completion)
+	}
+}
+
+// A lease that lapses while the runner still works on the run: Trakkar queues
+// attempt 2 and this runner claims it. Attempt 1 shares the task's worktree,
+// job folder and state files, so attempt 2 starts only once attempt 1 has
+// stopped its container and ended.
+func TestNewerAttemptWaitsForTheOlderOne(t *testing.T) {
+	parallel(t)
+	e := newFakeEnv(t, trakkar.Agent{})
+	const key = "LEASE-5"
+	e.setScript(func(s docker.Spec) fakeruntime.Script {
+		if strings.HasSuffix(s.Name, "-a2") {
+			return agentSucceeds(s)
+		}
+		// Attempt 1 holds on to its container through the stop's grace.
+		return agentHangs(func(sc *fakeruntime.Script) { sc.IgnoreTerm = true })(s)
+	})
+	var overlap atomic.Bool
+	e.rt.OnCreate = func(s docker.Spec) {
+		if strings.HasSuffix(s.Name, "-a2") && len(e.rt.Running(map[string]string{supervisor.LabelTaskKey: key})) > 0 {
+			overlap.Store(true)
+		}
+	}
+	e.task(key)
+	p := e.start(e.config(func(c *supervisor.Config) { c.Once, c.StopGrace = false, time.Second }))
+	e.waitAgent(key)
+	e.clock.Add(int64(time.Hour))
+	e.stand.ExpireLeases()
+	waitFor(t, fakeWait, "the completion of attempt 2", func() bool { return e.runOf(key).Completion != nil })
+	p.sup.Drain()
+	p.wait(t)
+	rv := e.runOf(key)
+	if rv.Run.Attempt != 2 || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("attempt %d completed %+v, want attempt 2 succeeded", rv.Run.Attempt, rv.Completion)
+	}
+	if overlap.Load() {
+		t.Error("attempt 2's container was created while attempt 1's still ran")
+	}
+	if !e.pushed("hello.txt") {
+		t.Error("attempt 2's change was not pushed")
 	}
 }

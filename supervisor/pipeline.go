@@ -27,6 +27,9 @@ import (
 // work drives one claimed run from claim to completion.
 // setupDone ends the run's place among the setups (admission.go).
 func (s *Supervisor) work(ctx context.Context, c trakkar.Claim, setupDone func()) {
+	if !s.awaitOlderAttempt(ctx, c) {
+		return
+	}
 	r := s.newRun(c, seqStart{})
 	r.setupDone = setupDone
 	s.drive(ctx, r, func() *trakkar.Completion {
@@ -62,6 +65,10 @@ func (s *Supervisor) execute(ctx context.Context, r *run) *trakkar.Completion {
 func (s *Supervisor) readyWorkspace(ctx context.Context, r *run) (*workspace, *trakkar.Completion) {
 	defer s.timed(PhaseWorkspace, time.Now())
 	ws, err := s.prepareWorkspace(ctx, r)
+	// A lost attempt goes no further: a newer one of the run waits for it.
+	if r.isLost() {
+		return nil, nil
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil

@@ -28,6 +28,7 @@ type run struct {
 	stopReq     chan struct{} // a person pressed Stop
 	lostOnce    sync.Once
 	lost        chan struct{} // the lease is gone: report nothing more
+	ended       chan struct{} // closed once drive is done with the run
 	lease       leaseState    // when Trakkar last confirmed the lease
 	rec         runRecord     // persisted so a restarted supervisor can continue
 	pos         *seqMap       // log position of each shipped worker event
@@ -85,6 +86,7 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 		claim:       c,
 		stopReq:     make(chan struct{}),
 		lost:        make(chan struct{}),
+		ended:       make(chan struct{}),
 		log: s.log.With(zap.String(logkey.RunID, c.Run.ID), zap.String(logkey.TaskID, c.Task.ID),
 			zap.String(logkey.TaskKey, c.Task.Key), zap.Int(logkey.Attempt, c.Run.Attempt)),
 	}
@@ -110,24 +112,46 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	return r
 }
 
-// track makes r the attempt of its run this process works on. An older
-// attempt of the same run still going here has lost its lease: Trakkar
-// re-queued the run, and this runner claimed it again. Heartbeats of the old
-// attempt would still be answered (same run, same runner), so it is told
-// here; it stops its container and reports nothing more.
+// awaitOlderAttempt returns once no older attempt of c's run is going in this
+// process. Such an attempt has lost its lease: Trakkar re-queued the run, and
+// this runner claimed it again. Heartbeats of the old attempt would still be
+// answered (same run, same runner), so it is told here; it stops its
+// container and reports nothing more. It shares the task's worktree, job
+// folder and state files, so the new attempt starts only once it has ended,
+// heartbeating its own claim meanwhile. False when ctx ended first.
+func (s *Supervisor) awaitOlderAttempt(ctx context.Context, c trakkar.Claim) bool {
+	s.mu.Lock()
+	old := s.byRun[c.Run.ID]
+	s.mu.Unlock()
+	if old == nil || old.claim.Run.Attempt >= c.Run.Attempt {
+		return true
+	}
+	old.log.Warn("this runner claimed a newer attempt of the run; this attempt has lost its lease",
+		zap.Int("newer_attempt", c.Run.Attempt))
+	old.markLost()
+	beat := time.NewTicker(heartbeatPeriod(c.LeaseSeconds))
+	defer beat.Stop()
+	for {
+		select {
+		case <-old.ended:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-beat.C:
+			// Failures are the run's own heartbeats' to judge, once it starts.
+			_, _ = s.api.Heartbeat(ctx, c.Run.ID, trakkar.StatePreparing)
+		}
+	}
+}
+
+// track makes r the attempt of its run this process works on.
 func (s *Supervisor) track(r *run) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.byRun == nil {
 		s.byRun = map[string]*run{}
 	}
-	old := s.byRun[r.claim.Run.ID]
 	s.byRun[r.claim.Run.ID] = r
-	s.mu.Unlock()
-	if old != nil && old != r && old.claim.Run.Attempt < r.claim.Run.Attempt {
-		old.log.Warn("this runner claimed a newer attempt of the run; this attempt has lost its lease",
-			zap.Int("newer_attempt", r.claim.Run.Attempt))
-		old.markLost()
-	}
 }
 
 func (s *Supervisor) untrack(r *run) {
@@ -141,6 +165,7 @@ func (s *Supervisor) untrack(r *run) {
 // drive runs body with the run's event shipper and heartbeats going, then
 // delivers the events and the completion body decided on.
 func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Completion) {
+	defer close(r.ended)
 	s.track(r)
 	defer s.untrack(r)
 	started, res := time.Now(), newResult(r)

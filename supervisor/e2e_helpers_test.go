@@ -63,6 +63,9 @@ func (e *env) wrapHandler(wrap func(http.Handler) http.Handler) {
 func (e *env) serve(t testing.TB) string { return e.url }
 
 type envOpts struct {
+	// lease is the stand-in's lease in seconds, 10 unless set: a loaded host
+	// (two suites on two cores) can hold a heartbeat back for seconds, and a
+	// lapse there would re-run the agent. A test that needs a lapse sets it.
 	lease int
 	// now, when set, is the stand-in's clock, so a test can make leases lapse.
 	now   func() time.Time
@@ -84,7 +87,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	t.Cleanup(e.dropCaches) // after every supervisor of the test stopped
 
 	if o.lease == 0 {
-		o.lease = 3
+		o.lease = 10
 	}
 	e.stand = standin.New(standin.Options{Token: agentToken, Agent: o.agent, LeaseSeconds: o.lease, Logger: e.log.Named("standin"), Now: o.now})
 	e.handler.Store(&handlerBox{e.stand.Handler()})

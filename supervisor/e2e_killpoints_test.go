@@ -343,7 +343,7 @@ func TestKillAnywhere(t *testing.T) {
 // traffic too) behind the killer.
 func newKillEnv(t *testing.T) *killEnv {
 	verify := "echo verify-start; sleep 1; echo verify-done"
-	e := &killEnv{env: newEnv(t, envOpts{lease: 3, agent: trakkar.Agent{VerifyCommand: &verify}}), k: &killer{}}
+	e := &killEnv{env: newEnv(t, envOpts{lease: 10, agent: trakkar.Agent{VerifyCommand: &verify}}), k: &killer{}}
 	e.wrapHandler(e.k.middleware)
 	target, _ := url.Parse(e.gh.URL())
 	proxy := httptest.NewServer(e.k.middleware(httputil.NewSingleHostReverseProxy(target)))

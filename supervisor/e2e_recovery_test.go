@@ -205,9 +205,9 @@ func TestOrphanContainerReaped(t *testing.T) {
 	})
 	p.kill(t)
 	// Its record is gone (a wiped state folder): nothing owns the container now.
-	if err := os.RemoveAll(filepath.Join(e.repo, ".trakkar-worktrees", ".state")); err != nil {
-		t.Fatal(err)
-	}
+	// The container still runs and writes in there, so the wipe may take tries.
+	state := filepath.Join(e.repo, ".trakkar-worktrees", ".state")
+	waitFor(t, 30*time.Second, "the state folder wiped", func() bool { return os.RemoveAll(state) == nil })
 	e.spawn(t, url)
 	// By id: once the lease lapses the run is offered again, and the new
 	// supervisor may claim it and start a container of its own.

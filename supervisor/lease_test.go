@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/fakeruntime"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
@@ -255,5 +259,45 @@ func TestNewerAttemptWaitsForTheOlderOne(t *testing.T) {
 	}
 	if !e.pushed("hello.txt") {
 		t.Error("attempt 2's change was not pushed")
+	}
+}
+
+// Heartbeats that Trakkar answers "gone" while the completion is on its way
+// hear of that completion: the run is not reported as a lost lease.
+func TestHeartbeatAfterTheCompletionIsNotALostLease(t *testing.T) {
+	parallel(t)
+	e := newFakeEnv(t, trakkar.Agent{})
+	core, logs := observer.New(zap.WarnLevel)
+	e.log = zap.New(zapcore.NewTee(e.log.Core(), core))
+	// The completion's answer comes late: heartbeats meanwhile find the run
+	// completed.
+	var completing atomic.Bool
+	var beatsAfter atomic.Int64
+	wrap := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case strings.HasSuffix(r.URL.Path, "/complete"):
+				next.ServeHTTP(w, r)
+				completing.Store(true)
+				time.Sleep(time.Second) // heartbeats come every 333 ms
+			case strings.HasSuffix(r.URL.Path, "/heartbeat") && completing.Load():
+				beatsAfter.Add(1)
+				next.ServeHTTP(w, r)
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+	e.wrap.Store(&wrap)
+	e.task("LEASE-6")
+	e.start(e.config(nil)).wait(t)
+	if rv := e.runOf("LEASE-6"); rv.Completion == nil || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("completion = %+v, want succeeded", rv.Completion)
+	}
+	if beatsAfter.Load() == 0 {
+		t.Fatal("no heartbeat reached Trakkar while the completion was answered; the test proves nothing")
+	}
+	if n := logs.FilterMessageSnippet("lease lost").Len(); n > 0 {
+		t.Errorf("%d lease-lost warnings for a run that completed: %v", n, logs.FilterMessageSnippet("lease lost").All()[0].Message)
 	}
 }

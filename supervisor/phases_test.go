@@ -51,6 +51,8 @@ type fakeEnv struct {
 	metrics supervisor.Metrics
 	// runtime, when set before start, wraps rt (a test's hooks around it).
 	runtime supervisor.Runtime
+	// wrap, when set, wraps the stand-in's handler (a test's hooks around it).
+	wrap atomic.Pointer[func(http.Handler) http.Handler]
 }
 
 func newFakeEnv(t *testing.T, agent trakkar.Agent) *fakeEnv {
@@ -73,7 +75,14 @@ func newFakeEnv(t *testing.T, agent trakkar.Agent) *fakeEnv {
 	base := time.Now()
 	e.stand = standin.New(standin.Options{Token: agentToken, Agent: agent, LeaseSeconds: 1, Logger: e.log.Named("standin"),
 		Now: func() time.Time { return base.Add(time.Duration(e.clock.Load())) }})
-	srv := httptest.NewServer(e.stand.Handler())
+	h := e.stand.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wrap := e.wrap.Load(); wrap != nil {
+			(*wrap)(h).ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(e.stand.Close)
 	var err error

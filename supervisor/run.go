@@ -40,6 +40,9 @@ type run struct {
 	// setupDone, when set, ends the run's place among the setups once its
 	// container started (admission.go).
 	setupDone func()
+	// completing: the completion is being sent, so a heartbeat answered
+	// "gone" hears of that completion, not of a lost lease.
+	completing atomic.Bool
 }
 
 func (r *run) setupEnded() {
@@ -209,6 +212,7 @@ func (s *Supervisor) drive(ctx context.Context, r *run, body func() *trakkar.Com
 	// refuses for good (a 4xx) do not hold the outcome back.
 	completed := comp != nil && (ferr == nil || trakkar.IsRefused(ferr)) && !r.isLost() && ctx.Err() == nil
 	if completed {
+		r.completing.Store(true)
 		s.complete(ctx, r, *comp)
 		s.timed(PhaseComplete, completing)
 	}
@@ -329,6 +333,9 @@ func (s *Supervisor) heartbeat(ctx context.Context, r *run) {
 			if reply.LeaseSeconds > 0 {
 				lease = reply.LeaseSeconds
 			}
+		case trakkar.IsGone(err) && r.completing.Load():
+			r.log.Debug("heartbeat: the run is closed by its completion")
+			return
 		case trakkar.IsLeaseLost(err) || trakkar.IsGone(err):
 			r.log.Warn("lease lost: stopping the run and reporting nothing more", zap.Error(err))
 			r.markLost()

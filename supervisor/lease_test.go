@@ -269,8 +269,9 @@ func TestHeartbeatAfterTheCompletionIsNotALostLease(t *testing.T) {
 	e := newFakeEnv(t, trakkar.Agent{})
 	core, logs := observer.New(zap.WarnLevel)
 	e.log = zap.New(zapcore.NewTee(e.log.Core(), core))
-	// The completion's answer comes late: heartbeats meanwhile find the run
-	// completed.
+	// The completion's answer is held back until a heartbeat has found the
+	// run completed and been answered, and a moment more for the runner to
+	// read that answer.
 	var completing atomic.Bool
 	var beatsAfter atomic.Int64
 	wrap := func(next http.Handler) http.Handler {
@@ -279,10 +280,13 @@ func TestHeartbeatAfterTheCompletionIsNotALostLease(t *testing.T) {
 			case strings.HasSuffix(r.URL.Path, "/complete"):
 				next.ServeHTTP(w, r)
 				completing.Store(true)
-				time.Sleep(time.Second) // heartbeats come every 333 ms
+				for deadline := time.Now().Add(fakeWait); beatsAfter.Load() == 0 && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(200 * time.Millisecond)
 			case strings.HasSuffix(r.URL.Path, "/heartbeat") && completing.Load():
-				beatsAfter.Add(1)
 				next.ServeHTTP(w, r)
+				beatsAfter.Add(1)
 			default:
 				next.ServeHTTP(w, r)
 			}

@@ -166,18 +166,19 @@ func assertNoFile(t *testing.T, path string) {
 
 func TestShipperSpillsThroughLongOutage(t *testing.T) {
 	const (
-		n         = 200_000
-		duringOut = 150_000 // the rest is added while the backlog drains
+		n         = 20_000
+		duringOut = 15_000 // the rest is added while the backlog drains
 		maxMemory = 1000
 		minFails  = 20
 	)
 	p := &memPoster{down: true}
 	dir := t.TempDir()
 	start := time.Date(2025, 5, 6, 7, 0, 0, 0, time.UTC)
-	// 3ms of simulated time per event: the events span a 10-minute outage.
+	// 30ms of simulated time per event: the events span a 10-minute outage,
+	// fifteen times the memory cap spills to disk while it lasts.
 	s := NewShipper(p, runID, ShipperOptions{
 		Interval: time.Millisecond, MaxMemory: maxMemory, SpoolDir: dir,
-		Now: fakeClock(start, 3*time.Millisecond),
+		Now: fakeClock(start, 30*time.Millisecond),
 	})
 	stop := runShipper(t, s)
 	defer stop()

@@ -79,11 +79,22 @@ func composeUp(t *testing.T, supImage, workerImage, debian, golang string) {
 		t.Errorf("docker-compose up pulled an image:\n%s", out)
 	}
 
+	ids, err := compose(time.Minute, "ps", "-q", "trakkar-agent")
+	cid := strings.TrimSpace(ids)
+	if err != nil || cid == "" {
+		t.Fatalf("docker-compose ps: %v %q", err, ids)
+	}
+	// The container's logs are read with docker itself: each docker-compose
+	// (v1, Python) call costs half a CPU-second, and this polls every second.
+	logsOf := func() string {
+		out, _ := exec.Command("docker", "logs", cid).CombinedOutput()
+		return string(out)
+	}
 	// The supervisor reads the agent's settings from dev-server, then polls.
 	deadline := time.Now().Add(90 * time.Second)
 	var logs string
 	for {
-		logs, _ = compose(time.Minute, "logs", "--no-color", "trakkar-agent")
+		logs = logsOf()
 		if strings.Contains(logs, "started") && strings.Contains(logs, workerImage) {
 			break
 		}
@@ -96,12 +107,8 @@ func composeUp(t *testing.T, supImage, workerImage, debian, golang string) {
 	if out, err := compose(2*time.Minute, "stop", "trakkar-agent"); err != nil {
 		t.Fatalf("docker-compose stop: %v\n%s", err, out)
 	}
-	ids, err := compose(time.Minute, "ps", "-q", "trakkar-agent")
-	if err != nil || strings.TrimSpace(ids) == "" {
-		t.Fatalf("docker-compose ps: %v %q", err, ids)
-	}
-	code := strings.TrimSpace(run(t, time.Minute, nil, "docker", "inspect", "-f", "{{.State.ExitCode}}", strings.TrimSpace(ids)))
-	logs, _ = compose(time.Minute, "logs", "--no-color", "trakkar-agent")
+	code := strings.TrimSpace(run(t, time.Minute, nil, "docker", "inspect", "-f", "{{.State.ExitCode}}", cid))
+	logs = logsOf()
 	if code != "0" {
 		t.Fatalf("the supervisor exited %s after stop, want 0 (drained):\n%s", code, tail(logs, 40))
 	}

@@ -14,17 +14,23 @@ import (
 
 const testLabel = "in.trakkar.agent.test"
 
-// standins builds the stand-in program twice, as the worker and as claude.
+// standins builds the stand-in program once and places it twice, as the
+// worker and as claude (a copy, not a second link).
 func standins(t *testing.T) (worker, claude string) {
 	t.Helper()
 	dir := t.TempDir()
 	worker, claude = filepath.Join(dir, "trakkar-worker"), filepath.Join(dir, "claude")
-	for _, out := range []string{worker, claude} {
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", out, "./testdata/standin")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build stand-in: %v\n%s", err, b)
-		}
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", worker, "./testdata/standin")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build stand-in: %v\n%s", err, b)
+	}
+	bin, err := os.ReadFile(worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(claude, bin, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return worker, claude
 }

@@ -327,12 +327,43 @@ func (g *Git) Push(ctx context.Context, repo, remote, branch string, auth Auth) 
 		return fmt.Errorf("push: %w", err)
 	}
 	ref := "refs/heads/" + branch
-	if _, err := g.run(ctx, call{op: "push", config: auth.config(urls), secrets: auth.secrets(),
+	cfg := auth.config(urls)
+	_, err = g.run(ctx, call{op: "push", config: cfg, secrets: auth.secrets(),
 		args: []string{"--git-dir=" + gd, "push", "--no-verify", "--no-follow-tags", "--no-signed",
-			"--", remote, ref + ":" + ref}}); err != nil {
-		return fmt.Errorf("push %s to %s: %w", branch, remote, err)
+			"--", remote, ref + ":" + ref}})
+	if err == nil {
+		return nil
 	}
-	return nil
+	// A push that failed may still have landed: one that lost its answer, or a
+	// killed supervisor's push still running when the restarted one pushed the
+	// same commit ("cannot lock ref ... reference already exists"). Publishing is
+	// done when the remote's branch is exactly the local one.
+	if ctx.Err() == nil && g.remoteHolds(ctx, gd, remote, branch, cfg, auth.secrets()) {
+		g.log.Info("push failed but the remote branch already is the local one", zap.String("branch", branch), zap.Error(err))
+		return nil
+	}
+	return fmt.Errorf("push %s to %s: %w", branch, remote, err)
+}
+
+// remoteHolds reports whether remote's refs/heads/<branch> is the local branch's
+// commit, as the remote says now. Any doubt is false.
+func (g *Git) remoteHolds(ctx context.Context, gd, remote, branch string, cfg []configPair, secrets []string) bool {
+	local, err := g.localTip(ctx, gd, branch)
+	if err != nil || local == "" {
+		return false
+	}
+	out, err := g.run(ctx, call{op: "ls-remote", readOnly: true, config: cfg, secrets: secrets,
+		args: []string{"--git-dir=" + gd, "ls-remote", "--", remote, "refs/heads/" + branch}})
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(out, "\n") {
+		sha, name, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if ok && name == "refs/heads/"+branch && sha == local {
+			return true
+		}
+	}
+	return false
 }
 
 // Exclude makes sure pattern is a line of <common dir>/info/exclude (idempotent).

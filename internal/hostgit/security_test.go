@@ -269,6 +269,9 @@ func TestTokenNeverOnArgvAndPushNeedsIt(t *testing.T) {
 func TestTokenRedactedFromErrors(t *testing.T) {
 	t.Parallel()
 	_, clone := cloneFromFakeGitHub(t)
+	// A commit the remote lacks: a failed push of what the remote already
+	// holds counts as published.
+	rawGit(t, clone, "commit", "--quiet", "--allow-empty", "-m", "local only")
 
 	// A git that echoes the credential it was given, in both forms, and fails.
 	leak := `case "$*" in *" push --no-verify"*|*" fetch --no-recurse-submodules"*)

@@ -16,11 +16,14 @@ import (
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
 
-// attempts splits a run's stored events into attempts: seq restarts at 1 for each.
+// attempts splits a run's stored events into the attempts that sent them.
 func attempts(evs []trakkar.Event) [][]trakkar.Event {
 	var out [][]trakkar.Event
 	for _, ev := range evs {
-		if ev.Seq == 1 || len(out) == 0 {
+		// Seqs run on across attempts (they belong to the run); each attempt
+		// begins with its claim's status.
+		claimed := ev.Type == trakkar.EventStatus && strings.HasPrefix(ev.Text, "Claimed by runner ")
+		if claimed || len(out) == 0 {
 			out = append(out, nil)
 		}
 		out[len(out)-1] = append(out[len(out)-1], ev)

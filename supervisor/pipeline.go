@@ -30,7 +30,11 @@ func (s *Supervisor) work(ctx context.Context, c trakkar.Claim, setupDone func()
 	if !s.awaitOlderAttempt(ctx, c) {
 		return
 	}
-	r := s.newRun(c, seqStart{})
+	start, ok := s.attemptStart(ctx, c)
+	if !ok {
+		return
+	}
+	r := s.newRun(c, start)
 	r.setupDone = setupDone
 	s.drive(ctx, r, func() *trakkar.Completion {
 		r.status("Claimed by runner %s on %s (attempt %d)", s.cfg.Runner.ID, s.cfg.Runner.Hostname, max(c.Run.Attempt, 1))

@@ -167,7 +167,7 @@ func (s *Supervisor) resume(ctx context.Context, rec runRecord, c *docker.Contai
 func (s *Supervisor) eventStart(ctx context.Context, log *zap.Logger, claim trakkar.Claim) (seqStart, error) {
 	dir := s.stateDirFor(claim.Task)
 	var st seqStart
-	sent, err := trakkar.ReadSentSeq(dir, claim.Run.ID, max(claim.Run.Attempt, 1))
+	sent, err := trakkar.ReadSentSeq(dir, claim.Run.ID)
 	if err != nil {
 		// The log position map names every seq given to the agent's output.
 		sent = maxSeqIn(s.seqMapPathFor(claim))

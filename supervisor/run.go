@@ -83,6 +83,24 @@ type seqStart struct {
 	unknown     bool
 }
 
+// attemptStart is where a claimed run's events begin. Seqs belong to the run,
+// not to an attempt: Trakkar keeps the earlier attempts' events and drops a
+// seq given again as a duplicate, so a re-queued run continues after them
+// (Trakkar's acked_seq, or this host's record of what it sent, if higher).
+// False when the run is no longer ours.
+func (s *Supervisor) attemptStart(ctx context.Context, c trakkar.Claim) (seqStart, bool) {
+	if c.Run.Attempt <= 1 {
+		return seqStart{}, true
+	}
+	log := s.log.With(zap.String(logkey.RunID, c.Run.ID), zap.String(logkey.TaskKey, c.Task.Key), zap.Int(logkey.Attempt, c.Run.Attempt))
+	start, err := s.eventStart(ctx, log, c)
+	if err != nil {
+		log.Warn("run no longer ours before it started", zap.Error(err))
+		return seqStart{}, false
+	}
+	return start, true
+}
+
 func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 	r := &run{
 		runReporter: s.reporter(c.Task),

@@ -258,11 +258,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if rs == nil {
 		return
 	}
-	elog, ok := rs.events[rs.run.Attempt]
-	if !ok {
-		elog = &eventLog{bySeq: map[int64]trakkar.Event{}}
-		rs.events[rs.run.Attempt] = elog
-	}
+	elog := rs.events
 	for _, e := range body.Events {
 		if _, dup := elog.bySeq[e.Seq]; !dup {
 			elog.bySeq[e.Seq] = copyEvent(e)

@@ -436,14 +436,19 @@ func TestLeaseExpiry(t *testing.T) {
 				t.Fatalf("queued %+v, want the run at attempt 2", runs)
 			}
 
-			// Another runner takes it over; its seq starts again at 1.
+			// Another runner takes it over. Seq belongs to the run: it reads
+			// acked_seq with an empty batch and continues after it, and a seq
+			// attempt one used is dropped as a duplicate.
 			status, raw = e.claim(t, run.ID, "r2")
 			wantOK(t, status, raw)
 			if c := decode[trakkar.Claim](t, raw); c.Run.Attempt != 2 || c.Run.Status != trakkar.StatusClaimed {
 				t.Fatalf("re-claim %+v", c.Run)
 			}
-			if a := acked(t)(e.events(t, run.ID, ev(1, "attempt two"))); a != 1 {
-				t.Fatalf("acked %d for attempt two's first event", a)
+			if a := acked(t)(e.do(t, "POST", "/v1/agent/runs/"+run.ID+"/events", map[string]any{"events": []trakkar.Event{}})); a != 1 {
+				t.Fatalf("empty batch read acked %d, want attempt one's 1", a)
+			}
+			if a := acked(t)(e.events(t, run.ID, ev(1, "attempt two, reused seq"), ev(2, "attempt two"))); a != 2 {
+				t.Fatalf("acked %d after attempt two's first event", a)
 			}
 			v := e.runView(t, run.ID)
 			if len(v.Events) != 2 || v.Events[0].Text != "attempt one" || v.Events[1].Text != "attempt two" {

@@ -115,9 +115,10 @@ type runState struct {
 	runnerID   string // current or last owner
 	held       bool   // a runner holds the lease
 	leaseUntil time.Time
-	// Events are kept per attempt: a runner that claims a re-queued run starts
-	// again at seq 1 and must not be deduplicated against the lost attempt.
-	events     map[int]*eventLog
+	// Events are kept per run, as the contract says: seq starts at 1 for the
+	// run, so a runner that claims a re-queued run continues after acked_seq,
+	// and a seq it gives again is dropped as a duplicate.
+	events     *eventLog
 	completion *trakkar.Completion
 	heartbeats int
 	lastState  string
@@ -408,7 +409,7 @@ func (s *Server) queueRunLocked(ts *taskState, kind string, messageID *string) *
 		},
 		order:  s.runCount,
 		task:   ts,
-		events: map[int]*eventLog{},
+		events: &eventLog{bySeq: map[int64]trakkar.Event{}},
 	}
 	s.runs[rs.run.ID] = rs
 	ts.runs = append(ts.runs, rs)
@@ -500,19 +501,9 @@ func runView(rs *runState) RunView {
 		LastState:  rs.lastState,
 		Claims:     append([]ClaimView{}, rs.claims...),
 	}
-	attempts := make([]int, 0, len(rs.events))
-	for a := range rs.events {
-		attempts = append(attempts, a)
+	for _, e := range rs.events.bySeq {
+		v.Events = append(v.Events, copyEvent(e))
 	}
-	sort.Ints(attempts)
-	for _, a := range attempts {
-		elog := rs.events[a]
-		start := len(v.Events)
-		for _, e := range elog.bySeq {
-			v.Events = append(v.Events, copyEvent(e))
-		}
-		part := v.Events[start:]
-		sort.Slice(part, func(i, j int) bool { return part[i].Seq < part[j].Seq })
-	}
+	sort.Slice(v.Events, func(i, j int) bool { return v.Events[i].Seq < v.Events[j].Seq })
 	return v
 }

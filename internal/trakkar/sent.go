@@ -11,10 +11,11 @@ import (
 )
 
 // The sent record holds the highest seq a shipper with SpoolDir has sent (or
-// was about to send) for one attempt of a run: "<attempt> <seq>\n". It is
-// written durably before each request, so that a restarted runner that
-// cannot read acked_seq from Trakkar still never gives a seq Trakkar may hold
-// to other content.
+// was about to send) for a run: "<attempt> <seq>\n", the attempt being the one
+// that sent it. It is written durably before each request, so that a
+// restarted runner that cannot read acked_seq from Trakkar still never gives
+// a seq Trakkar may hold to other content. Seqs belong to the run, not to an
+// attempt: a later attempt continues after the record too.
 const sentSuffix = ".sent"
 
 // SentPath is the file in which a shipper with SpoolDir dir records the
@@ -26,9 +27,9 @@ func SentPath(dir, runID string) (string, error) {
 	return filepath.Join(dir, runID+sentSuffix), nil
 }
 
-// ReadSentSeq returns the highest seq recorded as sent for this attempt of
-// runID; 0 when there is no record or it belongs to another attempt.
-func ReadSentSeq(dir, runID string, attempt int) (int64, error) {
+// ReadSentSeq returns the highest seq recorded as sent for runID, by any
+// attempt; 0 when there is no record.
+func ReadSentSeq(dir, runID string) (int64, error) {
 	path, err := SentPath(dir, runID)
 	if err != nil {
 		return 0, err
@@ -44,13 +45,10 @@ func ReadSentSeq(dir, runID string, attempt int) (int64, error) {
 	if len(f) != 2 {
 		return 0, fmt.Errorf("read sent record %s: want \"<attempt> <seq>\"", path)
 	}
-	a, err1 := strconv.Atoi(f[0])
+	_, err1 := strconv.Atoi(f[0])
 	seq, err2 := strconv.ParseInt(f[1], 10, 64)
 	if err1 != nil || err2 != nil || seq < 0 {
 		return 0, fmt.Errorf("read sent record %s: want \"<attempt> <seq>\"", path)
-	}
-	if a != attempt {
-		return 0, nil
 	}
 	return seq, nil
 }

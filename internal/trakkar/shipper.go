@@ -56,8 +56,8 @@ type ShipperOptions struct {
 	// Trakkar acks nothing past a hole.
 	SentSeq    int64
 	AckUnknown bool
-	// Attempt is written into the sent record (with SpoolDir), so a record of
-	// an earlier attempt of the run is not taken for this one's.
+	// Attempt is written into the sent record (with SpoolDir): which attempt
+	// sent the seqs it names.
 	Attempt int
 
 	// OnResend, when set, hears how many events of a request were sent

@@ -266,7 +266,9 @@ func TestNewerAttemptWaitsForTheOlderOne(t *testing.T) {
 // hear of that completion: the run is not reported as a lost lease.
 func TestHeartbeatAfterTheCompletionIsNotALostLease(t *testing.T) {
 	parallel(t)
-	e := newFakeEnv(t, trakkar.Agent{})
+	// A 5 s lease: with the default 1 s, heartbeats time out on a loaded host
+	// and the push waits for a confirmed lease past the test's bounds.
+	e := newFakeEnvLease(t, trakkar.Agent{}, 5)
 	core, logs := observer.New(zap.WarnLevel)
 	e.log = zap.New(zapcore.NewTee(e.log.Core(), core))
 	// The completion's answer is held back until a heartbeat has found the

@@ -57,6 +57,14 @@ type fakeEnv struct {
 
 func newFakeEnv(t *testing.T, agent trakkar.Agent) *fakeEnv {
 	t.Helper()
+	return newFakeEnvLease(t, agent, 1)
+}
+
+// newFakeEnvLease is newFakeEnv with the stand-in's lease in seconds. The
+// default, 1 s, makes lapses quick; a test that must not see one on a loaded
+// host (heartbeats then time out after a third of it) asks for more.
+func newFakeEnvLease(t *testing.T, agent trakkar.Agent, leaseSeconds int) *fakeEnv {
+	t.Helper()
 	e := &fakeEnv{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 	dir := t.TempDir()
 	e.origin = filepath.Join(dir, "origin.git")
@@ -73,7 +81,7 @@ func newFakeEnv(t *testing.T, agent trakkar.Agent) *fakeEnv {
 	gitCmd(t, "", "clone", "-q", e.origin, e.repo)
 
 	base := time.Now()
-	e.stand = standin.New(standin.Options{Token: agentToken, Agent: agent, LeaseSeconds: 1, Logger: e.log.Named("standin"),
+	e.stand = standin.New(standin.Options{Token: agentToken, Agent: agent, LeaseSeconds: leaseSeconds, Logger: e.log.Named("standin"),
 		Now: func() time.Time { return base.Add(time.Duration(e.clock.Load())) }})
 	h := e.stand.Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -307,3 +307,57 @@ func TestHeartbeatAfterTheCompletionIsNotALostLease(t *testing.T) {
 		t.Errorf("%d lease-lost warnings for a run that completed: %v", n, logs.FilterMessageSnippet("lease lost").All()[0].Message)
 	}
 }
+
+// A runner restarted after its run's lease lapsed finds the run queued again
+// (attempt 2). Its recovery claims and continues it; the poll loop, which
+// lists the run as queued meanwhile, must not start it a second time.
+func TestRecoveredRunIsNotStartedTwice(t *testing.T) {
+	parallel(t)
+	e := newFakeEnv(t, trakkar.Agent{})
+	e.task("WEB-1")
+	release := e.crashRunning()
+	e.clock.Add(int64(time.Hour))
+	e.stand.ExpireLeases()
+	// Claims wait until the poll loop has listed the queued run, so the
+	// recovery's claim cannot take it off the queue first.
+	var listed atomic.Bool
+	wrap := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/claim") {
+				for deadline := time.Now().Add(fakeWait); !listed.Load() && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			next.ServeHTTP(w, r)
+			if strings.HasSuffix(r.URL.Path, "/runs/queued") {
+				listed.Store(true)
+			}
+		})
+	}
+	e.wrap.Store(&wrap)
+	var agents atomic.Int32
+	e.rt.OnCreate = func(s docker.Spec) {
+		if s.Labels[supervisor.LabelRole] == "" {
+			agents.Add(1)
+		}
+	}
+	close(release)
+	p := e.start(e.config(func(c *supervisor.Config) { c.Once = false }))
+	waitFor(t, fakeWait, "the completion", func() bool { return e.runOf("WEB-1").Completion != nil })
+	time.Sleep(500 * time.Millisecond) // time for a second start, were one going
+	p.sup.Drain()
+	p.wait(t)
+	if !listed.Load() {
+		t.Fatal("the poll loop never listed the queued run; the test proves nothing")
+	}
+	rv := e.runOf("WEB-1")
+	if rv.Run.Attempt != 2 || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		t.Fatalf("attempt %d completed %+v, want attempt 2 succeeded", rv.Run.Attempt, rv.Completion)
+	}
+	if n := agents.Load(); n != 0 {
+		t.Errorf("%d agent containers started after the restart; the recovery follows the one that ran", n)
+	}
+	if strings.Contains(texts(rv.Events), "(attempt 2)") {
+		t.Errorf("the poll loop started attempt 2 beside its recovery:\n%s", texts(rv.Events))
+	}
+}

@@ -81,11 +81,17 @@ func (s *Supervisor) recoverRuns(ctx context.Context) {
 		}
 		s.mu.Lock()
 		s.active++
+		s.recovering[rec.Claim.Run.ID] = true
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go func(rec runRecord) {
 			defer s.wg.Done()
 			defer s.releaseSlot()
+			defer func() {
+				s.mu.Lock()
+				delete(s.recovering, rec.Claim.Run.ID)
+				s.mu.Unlock()
+			}()
 			defer s.survive(s.log.With(zap.String(logkey.RunID, rec.Claim.Run.ID)))
 			s.resume(ctx, rec, c)
 		}(rec)

@@ -139,13 +139,21 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 // answered (same run, same runner), so it is told here; it stops its
 // container and reports nothing more. It shares the task's worktree, job
 // folder and state files, so the new attempt starts only once it has ended,
-// heartbeating its own claim meanwhile. False when ctx ended first.
+// heartbeating its own claim meanwhile. False when ctx ended first, or when
+// this process already drives this attempt of the run.
 func (s *Supervisor) awaitOlderAttempt(ctx context.Context, c trakkar.Claim) bool {
 	s.mu.Lock()
 	old := s.byRun[c.Run.ID]
 	s.mu.Unlock()
-	if old == nil || old.claim.Run.Attempt >= c.Run.Attempt {
+	if old == nil {
 		return true
+	}
+	if old.claim.Run.Attempt >= c.Run.Attempt {
+		// The claim repeats one this process already drives (claims by one
+		// runner id are idempotent): a second drive would run the agent
+		// again beside the first, with the same seqs.
+		old.log.Warn("this attempt is already being worked on here; not starting it twice")
+		return false
 	}
 	old.log.Warn("this runner claimed a newer attempt of the run; this attempt has lost its lease",
 		zap.Int("newer_attempt", c.Run.Attempt))

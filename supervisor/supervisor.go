@@ -38,6 +38,11 @@ type Supervisor struct {
 	// byRun is the attempt this process works of each run: a newer claim of
 	// the same run supersedes the older attempt (see track).
 	byRun map[string]*run
+	// recovering holds the runs a restart continues, from before their
+	// resume claims them until it ends: Trakkar may list such a run as
+	// queued meanwhile (its lease lapsed while no process ran), and the
+	// poll loop must not start it a second time.
+	recovering map[string]bool
 	// repoMu serialises the operations on the user's repository that update
 	// the same refs (fetch, push) or prune worktree records. Worktree adds do
 	// not take it: git's own locks cover them.
@@ -95,13 +100,14 @@ func New(cfg Config, d Deps) (*Supervisor, error) {
 	}
 	s := &Supervisor{
 		cfg: cfg, api: d.API, rt: d.Runtime, git: d.Git, forge: d.Forge, onRunEnd: d.OnRunEnd, metrics: m,
-		live:    map[*run]struct{}{},
-		log:     log.Named("supervisor"),
-		redact:  redact.New(cfg.Secrets...),
-		known:   d.Agent,
-		drainCh: make(chan struct{}),
-		slotCh:  make(chan struct{}, 1),
-		byRun:   map[string]*run{},
+		live:       map[*run]struct{}{},
+		log:        log.Named("supervisor"),
+		redact:     redact.New(cfg.Secrets...),
+		known:      d.Agent,
+		drainCh:    make(chan struct{}),
+		slotCh:     make(chan struct{}, 1),
+		byRun:      map[string]*run{},
+		recovering: map[string]bool{},
 	}
 	share := cfg.FetchShare
 	if share <= 0 {
@@ -306,6 +312,13 @@ func (s *Supervisor) sleep(ctx context.Context, d time.Duration) {
 
 func (s *Supervisor) claimAndStart(ctx context.Context, r trakkar.Run) {
 	log := s.log.With(zap.String(logkey.RunID, r.ID), zap.String(logkey.TaskID, r.TaskID))
+	s.mu.Lock()
+	held := s.recovering[r.ID]
+	s.mu.Unlock()
+	if held {
+		log.Debug("queued run is being recovered here; its resume claims it")
+		return
+	}
 	asked := time.Now()
 	claim, err := s.api.Claim(ctx, r.ID, trakkar.Runner(s.cfg.Runner))
 	if err == nil {

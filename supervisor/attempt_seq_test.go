@@ -35,15 +35,7 @@ func TestRequeuedRunContinuesTheRunsSeqs(t *testing.T) {
 	e.clock.Add(int64(time.Hour))
 	e.stand.ExpireLeases()
 
-	p := e.start(e.config(nil))
-	waitFor(t, fakeWait, "the completion of attempt 2", func() bool { return e.runOf(key).Completion != nil })
-	p.sup.Drain()
-	p.wait(t)
-
-	rv := e.runOf(key)
-	if rv.Run.Attempt != 2 || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
-		t.Fatalf("attempt %d completed %+v, want attempt 2 succeeded", rv.Run.Attempt, rv.Completion)
-	}
+	rv := e.attempt2Succeeded(e.start(e.config(nil)), key, 0)
 	assertSeqContiguous(t, rv.Events)
 	texts := eventTexts(rv.Events)
 	if !strings.HasPrefix(texts, "status: attempt one claimed\nstatus: attempt one working\nstatus: attempt one still working\n") {

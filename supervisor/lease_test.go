@@ -19,6 +19,7 @@ import (
 	"github.com/trakkar/trakkar-agent/internal/docker"
 	"github.com/trakkar/trakkar-agent/internal/fakeruntime"
 	"github.com/trakkar/trakkar-agent/internal/hostgit"
+	"github.com/trakkar/trakkar-agent/internal/standin"
 	"github.com/trakkar/trakkar-agent/internal/trakkar"
 	"github.com/trakkar/trakkar-agent/supervisor"
 )
@@ -247,13 +248,7 @@ func TestNewerAttemptWaitsForTheOlderOne(t *testing.T) {
 	e.waitAgent(key)
 	e.clock.Add(int64(time.Hour))
 	e.stand.ExpireLeases()
-	waitFor(t, fakeWait, "the completion of attempt 2", func() bool { return e.runOf(key).Completion != nil })
-	p.sup.Drain()
-	p.wait(t)
-	rv := e.runOf(key)
-	if rv.Run.Attempt != 2 || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
-		t.Fatalf("attempt %d completed %+v, want attempt 2 succeeded", rv.Run.Attempt, rv.Completion)
-	}
+	e.attempt2Succeeded(p, key, 0)
 	if overlap.Load() {
 		t.Error("attempt 2's container was created while attempt 1's still ran")
 	}
@@ -343,16 +338,10 @@ func TestRecoveredRunIsNotStartedTwice(t *testing.T) {
 	}
 	close(release)
 	p := e.start(e.config(func(c *supervisor.Config) { c.Once = false }))
-	waitFor(t, fakeWait, "the completion", func() bool { return e.runOf("WEB-1").Completion != nil })
-	time.Sleep(500 * time.Millisecond) // time for a second start, were one going
-	p.sup.Drain()
-	p.wait(t)
+	// Half a second after the completion: time for a second start, were one going.
+	rv := e.attempt2Succeeded(p, "WEB-1", 500*time.Millisecond)
 	if !listed.Load() {
 		t.Fatal("the poll loop never listed the queued run; the test proves nothing")
-	}
-	rv := e.runOf("WEB-1")
-	if rv.Run.Attempt != 2 || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
-		t.Fatalf("attempt %d completed %+v, want attempt 2 succeeded", rv.Run.Attempt, rv.Completion)
 	}
 	if n := agents.Load(); n != 0 {
 		t.Errorf("%d agent containers started after the restart; the recovery follows the one that ran", n)
@@ -360,4 +349,19 @@ func TestRecoveredRunIsNotStartedTwice(t *testing.T) {
 	if strings.Contains(texts(rv.Events), "(attempt 2)") {
 		t.Errorf("the poll loop started attempt 2 beside its recovery:\n%s", texts(rv.Events))
 	}
+}
+
+// attempt2Succeeded waits for key's completion, then settle more, drains p
+// and requires that attempt 2 of the run completed successfully.
+func (e *fakeEnv) attempt2Succeeded(p *fakeRun, key string, settle time.Duration) standin.RunView {
+	e.t.Helper()
+	waitFor(e.t, fakeWait, "the completion of attempt 2", func() bool { return e.runOf(key).Completion != nil })
+	time.Sleep(settle)
+	p.sup.Drain()
+	p.wait(e.t)
+	rv := e.runOf(key)
+	if rv.Run.Attempt != 2 || rv.Completion.Outcome != trakkar.OutcomeSucceeded {
+		e.t.Fatalf("attempt %d completed %+v, want attempt 2 succeeded", rv.Run.Attempt, rv.Completion)
+	}
+	return rv
 }

@@ -245,19 +245,25 @@ func TestReaderContainsAcrossChunks(t *testing.T) {
 func TestGzipWorkIsBounded(t *testing.T) {
 	t.Parallel()
 	r := New(modelKey)
+	if r.gunzipTotal != maxGunzipTotal {
+		t.Fatalf("New's decompression budget is %d, want maxGunzipTotal (%d)", r.gunzipTotal, maxGunzipTotal)
+	}
+	// A lower budget reaches the same bound with a quarter of the work; the
+	// bombs still inflate to the per-run cap, maxGunzip, each.
+	r.gunzipTotal = 2 * maxGunzip
 	var zeros bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&zeros, gzip.BestCompression)
-	_, _ = zw.Write(make([]byte, 4<<20))
+	_, _ = zw.Write(make([]byte, maxGunzip))
 	_ = zw.Close()
 	bomb := base64.StdEncoding.EncodeToString(zeros.Bytes())
-	inner := strings.Repeat(bomb+" ", (3<<20)/(len(bomb)+1))
+	inner := strings.Repeat(bomb+" ", (1<<20)/(len(bomb)+1))
 	outer := gzipB64(t, inner)
 	// The work is counted, not timed: decompression stops at the budget
-	// (unbounded, these bombs would inflate to about 3 GB).
-	budget := maxGunzipTotal
+	// (unbounded, these bombs would inflate to about 0.8 GB).
+	budget := r.gunzipTotal
 	r.gzipRuns("x "+outer+" y", 0, &budget)
-	if budget < 0 || budget > 0 {
-		t.Fatalf("decompressed %d bytes, want exactly the budget of %d", maxGunzipTotal-budget, maxGunzipTotal)
+	if budget != 0 {
+		t.Fatalf("decompressed %d bytes, want exactly the budget of %d", r.gunzipTotal-budget, r.gunzipTotal)
 	}
 	got := r.String("x " + outer + " y")
 	// Past the budget the run is not trusted: masked, and Contains says so.

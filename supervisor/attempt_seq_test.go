@@ -20,7 +20,7 @@ func TestRequeuedRunContinuesTheRunsSeqs(t *testing.T) {
 	runID := e.runOf(key).Run.ID
 
 	// Another runner claims attempt 1, reports three events and vanishes.
-	ctx, cancel := context.WithTimeout(context.Background(), fakeWait)
+	ctx, cancel := context.WithTimeout(context.Background(), slowHost*fakeWait)
 	defer cancel()
 	if _, err := e.api.Claim(ctx, runID, trakkar.Runner{ID: "rnr_elsewhere", Hostname: "elsewhere", Version: "test"}); err != nil {
 		t.Fatal(err)

@@ -191,9 +191,11 @@ type started struct {
 	stop context.CancelFunc
 }
 
-// wait returns Run's result, failing the test if it does not return in time.
+// wait returns Run's result, failing the test if it does not return within
+// slowHost times timeout.
 func (s *started) wait(t *testing.T, timeout time.Duration) error {
 	t.Helper()
+	timeout *= slowHost
 	select {
 	case <-s.done:
 		return s.err
@@ -235,9 +237,15 @@ func (e *env) start(cfg supervisor.Config) *started {
 	return s
 }
 
-// waitFor polls cond until it holds or the timeout passes.
+// slowHost stretches every wait of this package. A wait's bound only decides
+// how long a failing test takes, and two copies of the suite sharing a 2-core
+// host run each about three times slower than one alone.
+const slowHost = 3
+
+// waitFor polls cond until it holds or slowHost times the timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout *= slowHost
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if cond() {

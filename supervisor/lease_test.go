@@ -60,7 +60,7 @@ func agentReleased(release <-chan struct{}) func(docker.Spec) fakeruntime.Script
 
 // holdAtPublish runs a task until the agent has finished with Trakkar cut off
 // and the runner is asking Trakkar, in the publishing state, to confirm its
-// lease. It returns the cut and the running supervisor.
+// lease. It returns the cut and the running supervisor. e's lease must be 1 s.
 func holdAtPublish(t *testing.T, e *fakeEnv, key string) (*cutTrakkar, *fakeRun) {
 	t.Helper()
 	release := make(chan struct{})
@@ -90,7 +90,7 @@ func holdAtPublish(t *testing.T, e *fakeEnv, key string) (*cutTrakkar, *fakeRun)
 
 func TestNoPushUntilTrakkarConfirmsTheLease(t *testing.T) {
 	parallel(t)
-	e := newFakeEnv(t, trakkar.Agent{})
+	e := newFakeEnvLease(t, trakkar.Agent{}, 1) // holdAtPublish sleeps past lease/3
 	cut, p := holdAtPublish(t, e, "LEASE-1")
 	cut.on.Store(false) // Trakkar is back: the lease is confirmed and the push goes
 	p.wait(t)
@@ -105,7 +105,7 @@ func TestNoPushUntilTrakkarConfirmsTheLease(t *testing.T) {
 
 func TestLeaseLostAtPublishPublishesNothing(t *testing.T) {
 	parallel(t)
-	e := newFakeEnv(t, trakkar.Agent{})
+	e := newFakeEnvLease(t, trakkar.Agent{}, 1)
 	cut, p := holdAtPublish(t, e, "LEASE-2")
 	wt := worktreeOf(t, e, "LEASE-2")
 	// The lease lapses while the runner is cut off; Trakkar queues attempt 2.
@@ -277,7 +277,7 @@ func TestHeartbeatAfterTheCompletionIsNotALostLease(t *testing.T) {
 			case strings.HasSuffix(r.URL.Path, "/complete"):
 				next.ServeHTTP(w, r)
 				completing.Store(true)
-				for deadline := time.Now().Add(fakeWait); beatsAfter.Load() == 0 && time.Now().Before(deadline); {
+				for deadline := time.Now().Add(slowHost * fakeWait); beatsAfter.Load() == 0 && time.Now().Before(deadline); {
 					time.Sleep(10 * time.Millisecond)
 				}
 				time.Sleep(200 * time.Millisecond)
@@ -319,7 +319,7 @@ func TestRecoveredRunIsNotStartedTwice(t *testing.T) {
 	wrap := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasSuffix(r.URL.Path, "/claim") {
-				for deadline := time.Now().Add(fakeWait); !listed.Load() && time.Now().Before(deadline); {
+				for deadline := time.Now().Add(slowHost * fakeWait); !listed.Load() && time.Now().Before(deadline); {
 					time.Sleep(10 * time.Millisecond)
 				}
 			}

@@ -57,12 +57,13 @@ type fakeEnv struct {
 
 func newFakeEnv(t *testing.T, agent trakkar.Agent) *fakeEnv {
 	t.Helper()
-	return newFakeEnvLease(t, agent, 1)
+	return newFakeEnvLease(t, agent, 5)
 }
 
 // newFakeEnvLease is newFakeEnv with the stand-in's lease in seconds. The
-// default, 1 s, makes lapses quick; a test that must not see one on a loaded
-// host (heartbeats then time out after a third of it) asks for more.
+// default, 5 s, keeps heartbeats (which time out after a third of it) alive on
+// a host running two suites at once; a test that needs the runner's own view
+// of the lease to go stale quickly asks for 1 s.
 func newFakeEnvLease(t *testing.T, agent trakkar.Agent, leaseSeconds int) *fakeEnv {
 	t.Helper()
 	e := &fakeEnv{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
@@ -157,7 +158,7 @@ func (p *fakeRun) wait(t *testing.T) {
 		if p.err != nil {
 			t.Fatalf("Run: %v", p.err)
 		}
-	case <-time.After(fakeWait):
+	case <-time.After(slowHost * fakeWait):
 		t.Fatal("supervisor did not return")
 	}
 }
@@ -187,9 +188,9 @@ func (e *fakeEnv) runOf(key string) standin.RunView {
 	return tv.Runs[0]
 }
 
-// fakeWait bounds every wait in these tests. It only decides how long a
-// failing test takes: a loaded CI host (several suites on two cores) can be
-// seconds late where an idle one takes milliseconds.
+// fakeWait bounds every wait in these tests, stretched by slowHost. It only
+// decides how long a failing test takes: a loaded CI host (several suites on
+// two cores) can be seconds late where an idle one takes milliseconds.
 const fakeWait = 30 * time.Second
 
 // waitAgent waits until the agent's container of the task runs.
@@ -455,7 +456,7 @@ func TestPhasesRecovery(t *testing.T) {
 				release := e.crashRunning()
 				// The container ends while the second process follows it.
 				go func() {
-					for end := time.Now().Add(fakeWait); e.rt.Count("Wait") == 0 && time.Now().Before(end); {
+					for end := time.Now().Add(slowHost * fakeWait); e.rt.Count("Wait") == 0 && time.Now().Before(end); {
 						time.Sleep(5 * time.Millisecond)
 					}
 					close(release)

@@ -365,3 +365,45 @@ func (e *fakeEnv) attempt2Succeeded(p *fakeRun, key string, settle time.Duration
 	}
 	return rv
 }
+
+// A lease that lapses while the runner waits for Trakkar to take the agent's
+// output ends that wait: Trakkar answers the re-queued run's events with 409
+// lease_lost, which no resend changes. Before, the wait went on for good and
+// held the run's slot, so on a fleet that Trakkar cut off for longer than the
+// lease no runner was left to take the re-queued runs.
+func TestLeaseLostWhileTheOutputWaitsEndsTheRun(t *testing.T) {
+	parallel(t)
+	e := newFakeEnv(t, trakkar.Agent{})
+	const key = "LEASE-6"
+	release := make(chan struct{})
+	e.setScript(agentReleased(release))
+	var cut atomic.Bool // Trakkar unreachable: events and heartbeats
+	e.stand.SetFault(func(r *http.Request) (int, bool) {
+		p := r.URL.Path
+		return http.StatusServiceUnavailable, cut.Load() && (strings.HasSuffix(p, "/events") || strings.HasSuffix(p, "/heartbeat"))
+	})
+	e.task(key)
+	p := e.start(e.config(nil))
+	e.waitAgent(key)
+	cut.Store(true)
+	close(release) // the agent ends; its last events wait for Trakkar
+	waitFor(t, fakeWait, "the agent's exit", func() bool { return len(e.rt.Running(nil)) == 0 })
+	time.Sleep(300 * time.Millisecond) // the runner is now waiting for the acks
+	if b, err := os.ReadFile(e.recordPath(key)); err != nil || !strings.Contains(string(b), `"phase": "running"`) {
+		t.Fatalf("record while the output waits for Trakkar: %s, %v; want phase running", b, err)
+	}
+
+	e.clock.Add(int64(time.Hour))
+	e.stand.ExpireLeases()
+	if rv := e.runOf(key); rv.Run.Status != trakkar.StatusQueued || rv.Run.Attempt != 2 {
+		t.Fatalf("run after the lapse: %s attempt %d, want queued attempt 2", rv.Run.Status, rv.Run.Attempt)
+	}
+	cut.Store(false) // the runner now hears 409 lease_lost
+	p.wait(t)
+	if e.pushed("hello.txt") {
+		t.Fatal("a runner that lost the lease pushed")
+	}
+	if rv := e.runOf(key); rv.Completion != nil {
+		t.Fatalf("a lost run was completed: %+v", rv.Completion)
+	}
+}

@@ -327,9 +327,16 @@ func (s *Supervisor) startCreated(ctx context.Context, r *run, ws *workspace, id
 // so the record must still say running and the container must stay: a runner
 // killed meanwhile replays the unacknowledged lines from it on restart. It
 // returns false when the supervisor is aborting; a lost lease returns true, as
-// nothing more is reported then anyway.
+// nothing more is reported then anyway. The wait ends on a lost lease as the
+// completion's does: Trakkar answers a run it re-queued with 409 lease_lost,
+// which no resend changes.
 func (s *Supervisor) outputAcked(ctx context.Context, r *run) bool {
-	if err := r.ship.Flush(ctx); err != nil && ctx.Err() == nil && !r.isLost() {
+	if ctx.Err() != nil {
+		return false // the container stays; a restarted runner replays its output
+	}
+	dctx, cancel := deliveryContext(ctx, r)
+	defer cancel()
+	if err := r.ship.Flush(dctx); err != nil && ctx.Err() == nil && !r.isLost() {
 		r.log.Warn("agent output not acknowledged; finishing anyway", zap.Error(err))
 	}
 	return ctx.Err() == nil

@@ -383,10 +383,10 @@ func TestLeaseLostWhileTheOutputWaitsEndsTheRun(t *testing.T) {
 		return http.StatusServiceUnavailable, cut.Load() && (strings.HasSuffix(p, "/events") || strings.HasSuffix(p, "/heartbeat"))
 	})
 	e.task(key)
+	cut.Store(true) // from the claim on: no event can be acknowledged
 	p := e.start(e.config(nil))
 	e.waitAgent(key)
-	cut.Store(true)
-	close(release) // the agent ends; its last events wait for Trakkar
+	close(release) // the agent ends; its events wait for Trakkar
 	waitFor(t, fakeWait, "the agent's exit", func() bool { return len(e.rt.Running(nil)) == 0 })
 	time.Sleep(300 * time.Millisecond) // the runner is now waiting for the acks
 	if b, err := os.ReadFile(e.recordPath(key)); err != nil || !strings.Contains(string(b), `"phase": "running"`) {

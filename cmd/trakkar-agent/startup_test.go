@@ -47,7 +47,8 @@ func silentAddr(t *testing.T) string {
 }
 
 // An unreachable Trakkar at startup is said at the first attempt's timeout
-// (1.2 s) and again while it lasts, without a flood, and the first signal ends the runner at once.
+// (1.2 s) and again while it lasts, without a flood, and the first signal
+// ends the runner at once.
 func TestUnreachableTrakkarAtStartup(t *testing.T) {
 	cases := []struct {
 		name  string

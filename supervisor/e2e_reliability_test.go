@@ -62,7 +62,7 @@ func TestLeaseLostStopsTheContainer(t *testing.T) {
 		}
 		return true
 	})
-	if d := time.Since(lost); d > 10*time.Second {
+	if d := time.Since(lost); d > slowHost*10*time.Second {
 		t.Errorf("container stopped %s after the lease was lost", d)
 	}
 	// The re-queued run (attempt 2) is claimed again and runs in a new container.
@@ -178,7 +178,9 @@ func TestStopLatency(t *testing.T) {
 			}
 			latency := gone.Sub(time.Unix(0, carried.Load()))
 			t.Logf("stop latency after the heartbeat: %s", latency)
-			if latency > 5*time.Second {
+			// The budget is 5 s; the slack is for a loaded host, and a Stop
+			// that waited for the agent would take the whole test's bound.
+			if latency > slowHost*5*time.Second {
 				t.Errorf("agent stopped %s after the heartbeat carrying Stop; budget 5s", latency)
 			}
 			rv := e.waitCompleted("REL-12", 30*time.Second)

@@ -24,7 +24,8 @@ func TestRunCLIDoesNotHangOnInheritedStdout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 3*drainGrace {
+	// Far below the background child's 30 s, with slack for a loaded host.
+	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("runCLI took %v", d)
 	}
 	if stopped || exit.Code != 7 || exit.StderrTail != "oops" || strings.Join(lines, ",") != "first" {

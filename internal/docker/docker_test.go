@@ -21,7 +21,7 @@ import (
 
 func TestNewUnreachable(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix:///nonexistent/trakkar/docker.sock")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slowEngine*10*time.Second)
 	defer cancel()
 	c, err := New(ctx, zap.NewNop())
 	if err == nil {
@@ -89,7 +89,7 @@ func TestLogsDemuxFollow(t *testing.T) {
 		if res.Err != nil || res.Status.Code != 0 {
 			t.Fatalf("wait %+v", res)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(slowEngine * 5 * time.Second):
 		t.Fatal("logs returned but the container did not exit")
 	}
 	if got, want := stdout.String(), "out-0\nout-1\nout-2\n"; got != want {
@@ -116,7 +116,9 @@ func TestLogsAndWaitEndWithContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("logs error %v, want deadline exceeded", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	// The probe runs until it is signalled, so a Logs that ignored its context
+	// would return only when the test's context ends.
+	if d := time.Since(start); d > slowEngine*3*time.Second {
 		t.Fatalf("logs took %v to notice its context ended", d)
 	}
 	stopRun()
@@ -125,7 +127,7 @@ func TestLogsAndWaitEndWithContext(t *testing.T) {
 		if !errors.Is(res.Err, context.Canceled) {
 			t.Fatalf("wait result %+v, want context canceled", res)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(slowEngine * 5 * time.Second):
 		t.Fatal("wait did not end with its context")
 	}
 }
@@ -140,15 +142,18 @@ func TestStopGrace(t *testing.T) {
 		min, max time.Duration
 		code     int
 	}{
-		// Ignores SIGTERM: killed once the grace period is over.
-		{"ignore-term", 2 * time.Second, 2 * time.Second, 6 * time.Second, 137},
+		// Ignores SIGTERM: killed once the grace period is over, and well
+		// before the engine's own default of 10 s, which a grace that never
+		// reached the engine would give. The slack is for a loaded engine,
+		// whose stop (kill, exit, teardown) alone took over 5 s in CI.
+		{"ignore-term", time.Second, time.Second, 9 * time.Second, 137},
 		// Dies on SIGTERM: long before the grace period.
-		{"term", 10 * time.Second, 0, 3 * time.Second, 143},
+		{"term", time.Minute, 0, 30 * time.Second, 143},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), tt.grace+slowEngine*30*time.Second)
 			defer cancel()
 			id, waitC := startContainer(ctx, t, c, probeSpec(img, tt.mode))
 			// Stop only once the probe has set up its signal handling.
@@ -156,7 +161,7 @@ func TestStopGrace(t *testing.T) {
 			go func() { _ = c.Logs(ctx, id, true, ready, nil) }()
 			select {
 			case <-ready.seen:
-			case <-time.After(10 * time.Second):
+			case <-time.After(slowEngine * 10 * time.Second):
 				t.Fatal("probe never became ready")
 			}
 			start := time.Now()
@@ -303,7 +308,7 @@ func TestCreateRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), slowEngine*10*time.Second)
 			defer cancel()
 			s := probeSpec(img, "exit", "0")
 			s.Labels["in.trakkar.agent.test.run"] = runID
@@ -318,7 +323,7 @@ func TestCreateRejects(t *testing.T) {
 			}
 		})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slowEngine*10*time.Second)
 	defer cancel()
 	left, err := c.List(ctx, map[string]string{"in.trakkar.agent.test.run": runID})
 	if err != nil {

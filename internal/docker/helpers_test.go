@@ -27,6 +27,12 @@ const testLabel = "in.trakkar.agent.test"
 
 const probeRepo = "trakkar-agent/docker-test-probe"
 
+// slowEngine stretches every bound that only ends a failing test: the engine
+// is shared, and in CI it serves several test packages and other jobs at once,
+// so a call that takes milliseconds alone can take seconds. A passing test
+// takes exactly as long as before.
+const slowEngine = 4
+
 var (
 	probeOnce sync.Once
 	probeRef  string
@@ -35,7 +41,7 @@ var (
 
 func newTestClient(t *testing.T) *Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slowEngine*15*time.Second)
 	defer cancel()
 	c, err := New(ctx, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	if err != nil {
@@ -127,14 +133,14 @@ func probeSpec(image string, args ...string) Spec {
 // context so cleanup runs even after the test's own context expired.
 func create(t *testing.T, c *Client, s Spec) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slowEngine*30*time.Second)
 	defer cancel()
 	id, err := c.Create(ctx, s)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), slowEngine*30*time.Second)
 		defer cancel()
 		if err := c.Remove(ctx, id); err != nil {
 			t.Errorf("cleanup remove %s: %v", id, err)
@@ -149,7 +155,7 @@ func probeTest(t *testing.T, timeout time.Duration) (*Client, string, context.Co
 	t.Helper()
 	c := newTestClient(t)
 	img := probeImage(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), slowEngine*timeout)
 	t.Cleanup(cancel)
 	return c, img, ctx
 }
@@ -179,7 +185,7 @@ func logs(ctx context.Context, t *testing.T, c *Client, id string) (string, stri
 // status and everything it wrote.
 func run(t *testing.T, c *Client, s Spec) (ExitStatus, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slowEngine*30*time.Second)
 	defer cancel()
 	id, waitC := startContainer(ctx, t, c, s)
 	res := <-waitC

@@ -108,7 +108,7 @@ func checkOnceInOrder(t *testing.T, nums []int) (missing int) {
 func TestLogsSinceRotationExactlyOnce(t *testing.T) {
 	t.Parallel()
 	const n = 300000
-	c, img, ctx := probeTest(t, 3*time.Minute)
+	c, img, ctx := probeTest(t, time.Minute)
 	spec := probeSpec(img, "flood", strconv.Itoa(n))
 	spec.LogMaxSize = "256k"
 

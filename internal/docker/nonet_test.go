@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,8 @@ import (
 // and "localhost" resolving to it.
 func TestNoNetworkWithAHostsFile(t *testing.T) {
 	t.Parallel()
-	c, img, ctx := probeTest(t, 60*time.Second)
+	c := newTestClient(t)
+	img := probeImage(t, c)
 	hosts := filepath.Join(t.TempDir(), "hosts")
 	if err := os.WriteFile(hosts, []byte("127.0.0.1\tlocalhost\n::1\tlocalhost\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -28,6 +30,10 @@ func TestNoNetworkWithAHostsFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// Each subtest's own context: a parallel subtest may wait long
+			// for its turn after the parent returned.
+			ctx, cancel := context.WithTimeout(context.Background(), slowEngine*60*time.Second)
+			defer cancel()
 			s := probeSpec(img, "net")
 			s.Network, s.HostsFile = "none", tc.hostsFile
 			id, waitC := startContainer(ctx, t, c, s)

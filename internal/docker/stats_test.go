@@ -17,7 +17,7 @@ func TestUsage(t *testing.T) {
 	go func() { _ = c.Logs(ctx, id, true, ready, nil) }()
 	select {
 	case <-ready.seen:
-	case <-time.After(20 * time.Second):
+	case <-time.After(slowEngine * 20 * time.Second):
 		t.Fatal("probe never became ready")
 	}
 	u, err := c.Usage(ctx, id)

@@ -17,7 +17,7 @@ import (
 // returns its exit code and output.
 func runShell(t *testing.T, c *docker.Client, image, script string, vols []docker.VolumeMount) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	id, err := c.Create(ctx, docker.Spec{
 		Image: image, Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{script},
@@ -136,7 +136,7 @@ func TestCacheVolumeWritableByAnyUser(t *testing.T) {
 	t.Cleanup(func() { _ = c.RemoveVolume(context.Background(), name) })
 	vol := []docker.VolumeMount{{Name: name, Target: "/trakkar/cache/npm"}}
 	for _, user := range []string{"1000:1000", "4242:4242"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		id, err := c.Create(ctx, docker.Spec{Image: image, Entrypoint: []string{"/bin/sh", "-c"},
 			Cmd: []string{`touch "/trakkar/cache/npm/$(id -u)" && ls /trakkar/cache/npm`}, User: user, Network: "none",
 			Labels: map[string]string{"in.trakkar.agent.test": "1"}, Volumes: vol})

@@ -422,7 +422,7 @@ func TestContextCancelKillsProcessGroup(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 15*time.Second { // of the child's 30 s
 		t.Fatalf("cancellation took %s; the child kept the pipes open", d)
 	}
 }

@@ -218,7 +218,8 @@ func TestClientMaxElapsed(t *testing.T) {
 	if !strings.Contains(err.Error(), "giving up after") {
 		t.Errorf("err = %q", err)
 	}
-	if el > time.Second {
+	// Bounds a failure only (retrying past MaxElapsed); slack for a loaded host.
+	if el > 10*time.Second {
 		t.Errorf("took %v with MaxElapsed 300ms", el)
 	}
 	if n.Load() < 3 {
@@ -239,7 +240,8 @@ func TestClientContextCancelWins(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the context's error", err)
 	}
-	if el := time.Since(start); el > time.Second {
+	// Far below MaxElapsed, with slack for a loaded host.
+	if el := time.Since(start); el > 10*time.Second {
 		t.Errorf("took %v after the context ended", el)
 	}
 }

@@ -484,7 +484,8 @@ func TestShipperFlushHonoursContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || IsGone(err) {
 		t.Fatalf("Flush = %v", err)
 	}
-	if el := time.Since(start); el > 2*time.Second {
+	// Trakkar fails for good, so a Flush that ignored its context would not return.
+	if el := time.Since(start); el > 10*time.Second {
 		t.Errorf("Flush returned %v after its deadline", el)
 	}
 	if s.Acked() != 0 {

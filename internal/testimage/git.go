@@ -38,7 +38,11 @@ func EnsureGit(t testing.TB) string {
 			gitErr = err
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		// Bounds a failure only. The wait includes the script's lock, held
+		// by whichever test process builds the base first; on an empty
+		// engine with two suites at once, waiting plus one debootstrap took
+		// over 10 minutes.
+		ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, gitBuildScript))
 		cmd.Dir = root

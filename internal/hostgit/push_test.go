@@ -17,11 +17,18 @@ func TestPushThatFailedButLanded(t *testing.T) {
 		// remoteRef is what the origin's pre-receive hook sets the branch to
 		// before it refuses the push: "" leaves it alone.
 		remoteRef string
-		wantErr   bool
+		// fetchURL, when set, gives the remote a fetch URL of its own (the
+		// push URL stays the origin): "lacks" is a repository without the
+		// branch, "holds" one whose branch is the local commit. Only the
+		// push URL says whether the push landed.
+		fetchURL string
+		wantErr  bool
 	}{
 		{name: "the remote already holds the commit", remoteRef: "local", wantErr: false},
 		{name: "refused and not there", remoteRef: "", wantErr: true},
 		{name: "the remote holds another commit", remoteRef: "base", wantErr: true},
+		{name: "the push URL holds it, the fetch URL does not", remoteRef: "local", fetchURL: "lacks", wantErr: false},
+		{name: "the fetch URL holds it, the push URL does not", remoteRef: "", fetchURL: "holds", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -38,6 +45,15 @@ func TestPushThatFailedButLanded(t *testing.T) {
 				// name, so the hook can point the branch at them from outside
 				// the push's quarantine.
 				rawGit(t, f.clone, "push", "--quiet", "origin", sha+":refs/heads/elsewhere")
+			}
+			if tc.fetchURL != "" {
+				other := filepath.Join(t.TempDir(), "fetch.git")
+				rawGit(t, f.clone, "init", "--quiet", "--bare", other)
+				if tc.fetchURL == "holds" {
+					rawGit(t, f.clone, "push", "--quiet", other, sha+":"+ref)
+				}
+				rawGit(t, f.clone, "remote", "set-url", "--push", "origin", f.origin)
+				rawGit(t, f.clone, "remote", "set-url", "origin", other)
 			}
 			hook := "#!/bin/sh\n"
 			if target != "" {

@@ -338,28 +338,37 @@ func (g *Git) Push(ctx context.Context, repo, remote, branch string, auth Auth) 
 	// killed supervisor's push still running when the restarted one pushed the
 	// same commit ("cannot lock ref ... reference already exists"). Publishing is
 	// done when the remote's branch is exactly the local one.
-	if ctx.Err() == nil && g.remoteHolds(ctx, gd, remote, branch, cfg, auth.secrets()) {
+	if ctx.Err() == nil && g.remoteHolds(ctx, gd, urls, branch, cfg, auth.secrets()) {
 		g.log.Info("push failed but the remote branch already is the local one", zap.String("branch", branch), zap.Error(err))
 		return nil
 	}
 	return fmt.Errorf("push %s to %s: %w", branch, remote, err)
 }
 
-// remoteHolds reports whether remote's refs/heads/<branch> is the local branch's
-// commit, as the remote says now. Any doubt is false.
-func (g *Git) remoteHolds(ctx context.Context, gd, remote, branch string, cfg []configPair, secrets []string) bool {
+// remoteHolds reports whether refs/heads/<branch> is the local branch's commit
+// at every one of the push URLs, as they say now. It asks the push URLs, not
+// the remote (whose ls-remote would ask the fetch URL): where the two differ,
+// only the push URLs say whether the push landed. Any doubt is false.
+func (g *Git) remoteHolds(ctx context.Context, gd string, pushURLs []string, branch string, cfg []configPair, secrets []string) bool {
 	local, err := g.localTip(ctx, gd, branch)
-	if err != nil || local == "" {
+	if err != nil || local == "" || len(pushURLs) == 0 {
 		return false
 	}
-	out, err := g.run(ctx, call{op: "ls-remote", readOnly: true, config: cfg, secrets: secrets,
-		args: []string{"--git-dir=" + gd, "ls-remote", "--", remote, "refs/heads/" + branch}})
-	if err != nil {
-		return false
+	for _, u := range pushURLs {
+		out, err := g.run(ctx, call{op: "ls-remote", readOnly: true, config: cfg, secrets: secrets,
+			args: []string{"--git-dir=" + gd, "ls-remote", "--", u, "refs/heads/" + branch}})
+		if err != nil || !listsRefAt(out, "refs/heads/"+branch, local) {
+			return false
+		}
 	}
+	return true
+}
+
+// listsRefAt reports whether ls-remote's output has ref at sha.
+func listsRefAt(out, ref, sha string) bool {
 	for _, line := range strings.Split(out, "\n") {
-		sha, name, ok := strings.Cut(strings.TrimSpace(line), "\t")
-		if ok && name == "refs/heads/"+branch && sha == local {
+		got, name, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if ok && name == ref && got == sha {
 			return true
 		}
 	}

@@ -18,8 +18,10 @@ func TestDeliveryContextEndsOnlyOnLossOrAbort(t *testing.T) {
 		within   time.Duration
 	}{
 		{name: "waits while the lease holds", within: 300 * time.Millisecond},
-		{name: "lost lease ends it", lose: true, wantDone: true, within: time.Second},
-		{name: "aborting gives a short chance", aborted: true, wantDone: true, within: 3 * time.Second},
+		// A bound where it must end only fails a wait that never ends; the
+		// slack is for a loaded host.
+		{name: "lost lease ends it", lose: true, wantDone: true, within: 10 * time.Second},
+		{name: "aborting gives a short chance", aborted: true, wantDone: true, within: 15 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,7 +36,7 @@ func waitEnd(t *testing.T, ch <-chan docker.WaitResult) docker.WaitResult {
 	select {
 	case wr := <-ch:
 		return wr
-	case <-time.After(3 * time.Second):
+	case <-time.After(30 * time.Second): // bounds a failure only
 		t.Fatal("container did not end")
 		return docker.WaitResult{}
 	}
@@ -138,7 +138,7 @@ func TestCancelledWaitLeavesItRunning(t *testing.T) {
 func TestWaitOfCreatedReturns(t *testing.T) {
 	rt := New(nil)
 	id, _ := rt.Create(context.Background(), docker.Spec{Name: "c"})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := rt.Wait(ctx, id); err != nil {
 		t.Fatalf("wait of a created container: %v", err)

@@ -172,7 +172,7 @@ func TestLongPollTimesOutEmpty(t *testing.T) {
 
 func TestLongPollReleasedByClose(t *testing.T) {
 	e := newEnv(t)
-	results := e.poll(t, 20)
+	results := e.poll(t, 30)
 	time.Sleep(100 * time.Millisecond)
 	e.s.Close()
 	select {
@@ -180,7 +180,7 @@ func TestLongPollReleasedByClose(t *testing.T) {
 		if r.status != 200 || len(r.runs) != 0 {
 			t.Fatalf("poll got %+v", r)
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(15 * time.Second): // of the poll's 30 s
 		t.Fatal("Close did not release the long poll")
 	}
 }
@@ -214,7 +214,7 @@ func TestLongPollClientGoesAway(t *testing.T) {
 func TestLongPollWakesOnLeaseExpiry(t *testing.T) {
 	e := newEnv(t)
 	_, run := e.claimed(t, "L-1")
-	results := e.poll(t, 10)
+	results := e.poll(t, 30)
 	time.Sleep(100 * time.Millisecond)
 	e.clock.Advance(61 * time.Second)
 	e.s.ExpireLeases()
@@ -223,7 +223,7 @@ func TestLongPollWakesOnLeaseExpiry(t *testing.T) {
 		if len(r.runs) != 1 || r.runs[0].ID != run.ID || r.runs[0].Attempt != 2 || r.runs[0].Status != trakkar.StatusQueued {
 			t.Fatalf("poll got %+v, want the re-queued run at attempt 2", r)
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(15 * time.Second): // of the poll's 30 s
 		t.Fatal("re-queue did not wake the long poll")
 	}
 }

@@ -26,7 +26,7 @@ func runShipper(t *testing.T, s *Shipper) (stop func()) {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second): // bounds a failure only
 			t.Fatal("Run did not return after cancel")
 		}
 	}
@@ -332,7 +332,7 @@ func TestShipperBufferFullDropsAndReports(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(20 * time.Second): // bounds a failure only
 		t.Fatal("Add blocked on a full buffer")
 	}
 	if s.Dropped() != 3 {

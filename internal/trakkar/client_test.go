@@ -24,7 +24,7 @@ import (
 const testToken = "trk_agent_s3cr3tT0ken"
 
 // newTestClient returns a client with fast retries for srv.
-func newTestClient(t *testing.T, baseURL string, mod func(*Options)) *Client {
+func newTestClient(t testing.TB, baseURL string, mod func(*Options)) *Client {
 	t.Helper()
 	opts := Options{
 		BaseURL:    baseURL,

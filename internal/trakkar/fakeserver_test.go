@@ -26,7 +26,7 @@ const (
 // fakeEvents is a tiny stand-in for Trakkar's events endpoint. Like the real
 // contract it stores each (run, seq) once and acks the highest contiguous seq.
 type fakeEvents struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	decide     func(req int) verdict // nil → accept
@@ -44,7 +44,7 @@ type fakeEvents struct {
 	violations  []string
 }
 
-func newFakeEvents(t *testing.T) *fakeEvents {
+func newFakeEvents(t testing.TB) *fakeEvents {
 	f := &fakeEvents{t: t, stored: map[string][]Event{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.handle))
 	t.Cleanup(f.srv.Close)
@@ -165,7 +165,7 @@ func (a *ackChecker) resent() int {
 
 // client returns a Client for the fake with fast retries that give up soon,
 // so the shipper's own retry path is exercised.
-func (f *fakeEvents) client(t *testing.T) *Client {
+func (f *fakeEvents) client(t testing.TB) *Client {
 	return newTestClient(t, f.srv.URL, func(o *Options) {
 		o.MaxBackoff = 5 * time.Millisecond
 		o.MaxElapsed = 30 * time.Millisecond
@@ -182,9 +182,11 @@ func assertContiguous(t *testing.T, stored []Event, first int64) {
 	}
 }
 
+// waitFor polls cond until it holds or four times the timeout passes: the bound
+// only decides how long a failing test takes, and CI hosts are loaded.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(4 * timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,7 +43,7 @@ func EnsureGit(t testing.TB) string {
 		// over 10 minutes.
 		ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, gitBuildScript))
+		cmd := scriptCommand(ctx, filepath.Join(root, gitBuildScript))
 		cmd.Dir = root
 		_, tag, _ := strings.Cut(bins, ":")
 		gitImage = gitImagePrefix + tag

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -86,7 +85,7 @@ func build(ref string, extraEnv []string) (string, string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, buildScript))
+	cmd := scriptCommand(ctx, filepath.Join(root, buildScript))
 	cmd.Dir = root
 	cmd.Env = append(append(os.Environ(), "IMAGE="+ref, "CONTENT_TAG=1"), extraEnv...)
 	var out SyncBuffer

@@ -121,8 +121,9 @@ func tailText(s string, n int) string {
 // rotation took are counted in loss events rather than silently missing.
 func TestRotationFloodAcrossRestartExactlyOnce(t *testing.T) {
 	parallelLong(t)
-	// A quarter of a bigger flood, at the same pace against a log a quarter the
-	// size, rotates as often for a quarter of the CPU.
+	// 5,000 notes paced over as long as 20,000 used to take, into 16 KiB files:
+	// the log still rotates past its reader while no supervisor follows it (the
+	// lost-lines check below), for about a third of the CPU.
 	const notes = 5000
 	e := newEnv(t, envOpts{lease: 10})
 	if _, _, err := e.stand.CreateTask(standin.NewTask{Key: "ROT-1", Title: "Flood",

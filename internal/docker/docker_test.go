@@ -132,6 +132,10 @@ func TestLogsAndWaitEndWithContext(t *testing.T) {
 	}
 }
 
+// fallbackStop is the stop timeout TestStopGrace's containers carry: the
+// engine's grace when a stop request names none.
+const fallbackStop = 120 * time.Second
+
 func TestStopGrace(t *testing.T) {
 	t.Parallel()
 	c := newTestClient(t)
@@ -142,11 +146,11 @@ func TestStopGrace(t *testing.T) {
 		min, max time.Duration
 		code     int
 	}{
-		// Ignores SIGTERM: killed once the grace period is over, and well
-		// before the engine's own default of 10 s, which a grace that never
-		// reached the engine would give. The slack is for a loaded engine,
-		// whose stop (kill, exit, teardown) alone took over 5 s in CI.
-		{"ignore-term", time.Second, time.Second, 9 * time.Second, 137},
+		// Ignores SIGTERM: killed once the grace period is over, and long
+		// before the container's own stop timeout (fallbackStop), which a
+		// grace that never reached the engine would give. A loaded engine's
+		// stop alone took 14 s in CI, so the bound is far from both.
+		{"ignore-term", time.Second, time.Second, fallbackStop / 2, 137},
 		// Dies on SIGTERM: long before the grace period.
 		{"term", time.Minute, 0, 30 * time.Second, 143},
 	}
@@ -155,7 +159,11 @@ func TestStopGrace(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), tt.grace+slowEngine*30*time.Second)
 			defer cancel()
-			id, waitC := startContainer(ctx, t, c, probeSpec(img, tt.mode))
+			id := createWithStopTimeout(t, c, probeSpec(img, tt.mode), fallbackStop)
+			waitC, err := c.Start(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
 			// Stop only once the probe has set up its signal handling.
 			ready := newLineWatcher("ready")
 			go func() { _ = c.Logs(ctx, id, true, ready, nil) }()

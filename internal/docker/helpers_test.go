@@ -133,11 +133,34 @@ func probeSpec(image string, args ...string) Spec {
 // context so cleanup runs even after the test's own context expired.
 func create(t *testing.T, c *Client, s Spec) string {
 	t.Helper()
+	return createWithStopTimeout(t, c, s, 0)
+}
+
+// createWithStopTimeout is create with the container's own stop timeout set
+// (Spec has no such field: the supervisor always names its grace); 0 leaves
+// the engine's default.
+func createWithStopTimeout(t *testing.T, c *Client, s Spec, stop time.Duration) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), slowEngine*30*time.Second)
 	defer cancel()
-	id, err := c.Create(ctx, s)
-	if err != nil {
-		t.Fatalf("create: %v", err)
+	var id string
+	if stop == 0 {
+		var err error
+		if id, err = c.Create(ctx, s); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+	} else {
+		cfg, hc, err := s.build(c.sockets)
+		if err != nil {
+			t.Fatalf("build spec: %v", err)
+		}
+		secs := int(stop.Seconds())
+		cfg.StopTimeout = &secs
+		resp, err := c.cli.ContainerCreate(ctx, cfg, hc, nil, nil, s.Name)
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		id = resp.ID
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), slowEngine*30*time.Second)

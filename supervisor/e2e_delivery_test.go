@@ -57,8 +57,11 @@ func (e *env) observe(before func(r *http.Request, body []byte) (status int, ref
 // the last of them is acknowledged (the stand-in refuses events after it).
 func TestOutageOverTheAgentsEndDelaysTheCompletion(t *testing.T) {
 	parallelLong(t)
-	// Heartbeats every lease/3 = 20 s: at least one falls in the 33 s wait.
-	e := newEnv(t, envOpts{lease: 60, clientBackoff: 300 * time.Millisecond})
+	// Heartbeats every lease/3 = 30 s: at least one falls in the 33 s wait.
+	// The outage lasts from the second note to 33 s after the agent's end; the
+	// last heartbeat before it may be 30 s older. A 60 s lease expired in CI,
+	// where the agent's end came 11 s after the second note.
+	e := newEnv(t, envOpts{lease: 90, clientBackoff: 300 * time.Millisecond})
 	const notes = 20
 	createTask(t, e, "DEL-1", "Talk, then finish during an outage\nfake:scenario=chatty\nfake:count="+strconv.Itoa(notes)+"\nfake:delay=200ms\n")
 

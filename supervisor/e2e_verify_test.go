@@ -216,8 +216,9 @@ func TestVerifyTimeoutKills(t *testing.T) {
 		!strings.Contains(deref(c.Error), "started") {
 		t.Fatalf("outcome %q error %q\n%s", c.Outcome, deref(c.Error), eventTexts(rv.Events))
 	}
-	// 2s timeout + 1s grace + publishing; far below the command's 300s.
-	if took > 30*time.Second {
+	// 2 s timeout + 1 s grace + publishing: seconds here, over a minute on a
+	// loaded CI engine, and still far below the command's 300 s.
+	if took > 150*time.Second {
 		t.Errorf("the run took %s after verify started", took)
 	}
 	// The agent ran for about 9s (a 1s pause per output line), longer than the

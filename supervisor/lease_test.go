@@ -407,3 +407,59 @@ func TestLeaseLostWhileTheOutputWaitsEndsTheRun(t *testing.T) {
 		t.Fatalf("a lost run was completed: %+v", rv.Completion)
 	}
 }
+
+// Events answered 409 lease_lost tell the runner the run is another runner's,
+// also while its heartbeats still pass (a Trakkar that checks only there):
+// the agent is stopped at once, nothing more is sent, nothing is published or
+// completed.
+func TestEventsAnsweredLeaseLostStopTheRun(t *testing.T) {
+	parallel(t)
+	e := newFakeEnv(t, trakkar.Agent{})
+	const key = "LEASE-7"
+	release := make(chan struct{}) // never closed: only the lost lease ends the agent
+	e.setScript(agentReleased(release))
+	// Events wait (503) until the agent runs, so some are being resent when
+	// the answer turns to lease_lost.
+	var lost atomic.Bool
+	var refused, eventsAfter atomic.Int64
+	wrap := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasSuffix(r.URL.Path, "/events") {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			if !lost.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"down"}}`))
+				return
+			}
+			if refused.Add(1) > 1 {
+				eventsAfter.Add(1)
+			}
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"error":{"code":"lease_lost","message":"run held by another runner"}}`))
+		})
+	}
+	e.wrap.Store(&wrap)
+	e.task(key)
+	p := e.start(e.config(nil))
+	e.waitAgent(key)
+	lost.Store(true)
+	p.wait(t)
+	if refused.Load() == 0 {
+		t.Fatal("no event request was answered lease_lost; the test proves nothing")
+	}
+	if n := len(e.rt.Running(nil)); n > 0 {
+		t.Errorf("%d containers still running after the lease was lost", n)
+	}
+	if n := eventsAfter.Load(); n > 0 {
+		t.Errorf("%d event requests after the first lease_lost answer", n)
+	}
+	if e.pushed("hello.txt") {
+		t.Error("a runner that lost the lease pushed")
+	}
+	if rv := e.runOf(key); rv.Completion != nil {
+		t.Errorf("a lost run was completed: %+v", rv.Completion)
+	}
+}

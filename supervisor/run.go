@@ -124,6 +124,12 @@ func (s *Supervisor) newRun(c trakkar.Claim, start seqStart) *run {
 		Logger: r.log.Named("events"), StartSeq: start.acked, SentSeq: start.sent, AckUnknown: start.unknown,
 		SpoolDir: stateDir, Attempt: max(c.Run.Attempt, 1), MaxBackoff: s.cfg.EventRetryMax,
 		OnResend: s.metrics.EventsResent,
+		// Events answered as another runner's tell what a heartbeat would,
+		// maybe first (or alone, from a Trakkar that only checks there).
+		OnLeaseLost: func() {
+			r.log.Warn("lease lost: trakkar refused the run's events as another runner's; stopping the run and reporting nothing more")
+			r.markLost()
+		},
 	})
 	r.last = &lastEvent{}
 	if !s.cfg.DryRun {

@@ -21,6 +21,7 @@ const (
 	fail503               // store nothing, answer 503
 	storeThenFail         // store, then answer 503: the client never sees the ack
 	gone410
+	leaseLost409 // the run is held by another runner
 )
 
 // fakeEvents is a tiny stand-in for Trakkar's events endpoint. Like the real
@@ -98,6 +99,9 @@ func (f *fakeEvents) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	case gone410:
 		writeAPIError(w, 410, "gone", "run cancelled")
+		return
+	case leaseLost409:
+		writeAPIError(w, 409, "lease_lost", "run held by another runner")
 		return
 	}
 	seqs := make([]int64, 0, len(body.Events))

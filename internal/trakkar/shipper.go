@@ -64,6 +64,10 @@ type ShipperOptions struct {
 	// before (a retry after a failure or a partial ack, or a restart's
 	// resend); it is called outside the shipper's lock.
 	OnResend func(n int)
+	// OnLeaseLost, when set, hears once that Trakkar answered 409
+	// lease_lost: the run is another runner's now, and the shipper sends
+	// nothing more of it. It is called outside the shipper's lock.
+	OnLeaseLost func()
 }
 
 const (
@@ -85,16 +89,17 @@ const (
 // Memory holds the oldest unacked events; with a spool, the newer ones wait on
 // disk, so seqs are acked+1…memory…spool…next-1 without gaps.
 type Shipper struct {
-	p        EventPoster
-	runID    string
-	log      *zap.Logger
-	now      func() time.Time
-	interval time.Duration
-	memCap   int
-	retry    backoff.Policy // wait after failures
-	attempt  int
-	sentDir  string // where the sent record lives; "" → none
-	onResend func(n int)
+	p           EventPoster
+	runID       string
+	log         *zap.Logger
+	now         func() time.Time
+	interval    time.Duration
+	memCap      int
+	retry       backoff.Policy // wait after failures
+	attempt     int
+	sentDir     string // where the sent record lives; "" → none
+	onResend    func(n int)
+	onLeaseLost func()
 
 	sem      chan struct{} // held while a request is in flight; its holder alone reads the spool and removes acked events
 	kick     chan struct{} // a status event waits: send soon rather than on the next tick
@@ -136,18 +141,19 @@ type queued struct {
 // before completing the run.
 func NewShipper(p EventPoster, runID string, opts ShipperOptions) *Shipper {
 	s := &Shipper{
-		p:        p,
-		runID:    runID,
-		log:      opts.Logger,
-		now:      opts.Now,
-		interval: opts.Interval,
-		statusIn: opts.StatusDelay,
-		memCap:   opts.MaxBuffer,
-		attempt:  opts.Attempt,
-		sentDir:  opts.SpoolDir,
-		onResend: opts.OnResend,
-		sem:      make(chan struct{}, 1),
-		kick:     make(chan struct{}, 1),
+		p:           p,
+		runID:       runID,
+		log:         opts.Logger,
+		now:         opts.Now,
+		interval:    opts.Interval,
+		statusIn:    opts.StatusDelay,
+		memCap:      opts.MaxBuffer,
+		attempt:     opts.Attempt,
+		sentDir:     opts.SpoolDir,
+		onResend:    opts.OnResend,
+		onLeaseLost: opts.OnLeaseLost,
+		sem:         make(chan struct{}, 1),
+		kick:        make(chan struct{}, 1),
 	}
 	start, sent := max(opts.StartSeq, 0), max(opts.SentSeq, 0)
 	s.next = max(start, sent) + 1
@@ -470,6 +476,12 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 
 	acked, err := s.p.PostEvents(ctx, s.runID, batch)
 
+	lostNow := false
+	defer func() { // after the unlock below
+		if lostNow && s.onLeaseLost != nil {
+			s.onLeaseLost()
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if probe && IsRefused(err) {
@@ -488,6 +500,14 @@ func (s *Shipper) sendOnce(ctx context.Context) (progress bool, err error) {
 				s.log.Warn("removing the event spool failed", zap.Error(err))
 			}
 			s.removeSentLocked()
+		} else if IsLeaseLost(err) && !s.gone {
+			// No resend changes that answer, and the contract says report
+			// nothing more. What is buffered stays for Close, as for a lease
+			// the heartbeats found lost, and the sent record is kept: should
+			// the run come back to this runner, its seqs are not reused.
+			s.log.Warn("trakkar says the run is another runner's; sending nothing more of it", zap.Int("unsent", s.pendingLocked()))
+			s.gone, s.goneErr = true, err
+			lostNow = true
 		}
 		return false, err
 	}
@@ -654,7 +674,8 @@ func (s *Shipper) batchLocked() []Event {
 
 // Flush sends everything added so far and waits until Trakkar acknowledged it,
 // however long that takes. It returns nil when all is acked, an error for
-// which IsGone(err) is true when the run is gone (events are dropped), one for
+// which IsGone(err) is true when the run is gone (events are dropped), or
+// IsLeaseLost(err) when the run is another runner's (nothing more is sent), one for
 // which IsRefused(err) is true when Trakkar refuses them for good, or ctx's
 // error. It may be called after Run returned.
 func (s *Shipper) Flush(ctx context.Context) error {
@@ -750,7 +771,8 @@ func (s *Shipper) Acked() int64 {
 	return s.acked
 }
 
-// Gone reports that Trakkar answered 410; further events are dropped silently.
+// Gone reports that Trakkar answered 410, or 409 lease_lost; further events
+// are dropped silently.
 func (s *Shipper) Gone() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

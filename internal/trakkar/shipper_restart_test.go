@@ -282,44 +282,53 @@ type refusingPoster struct{ err error }
 func (p refusingPoster) PostEvents(context.Context, string, []Event) (int64, error) { return 0, p.err }
 
 // Waiting has no limit for an outage, but a refusal that no resend can change
-// (400, 401, 403, 404, 422…) ends Flush at once with that error; an outage
-// or a lease question keeps it waiting.
+// (400, 401, 403, 404, 422…) ends Flush at once with that error, and so does
+// 409 lease_lost: the run is another runner's. An outage keeps it waiting.
 func TestShipperFlushStopsOnARefusal(t *testing.T) {
+	const (
+		refused = "refused" // ends at once, IsRefused
+		lost    = "lost"    // ends at once, IsLeaseLost: the run is another runner's
+		waits   = "waits"   // resent until the context ends
+	)
 	tests := []struct {
-		status  int
-		code    string
-		refused bool
+		status int
+		code   string
+		want   string
 	}{
-		{400, "bad_request", true},
-		{401, "invalid_token", true},
-		{403, "forbidden", true},
-		{404, "not_found", true},
-		{422, "unprocessable", true},
-		{409, "lease_lost", false},
-		{408, "timeout", false},
-		{429, "slow_down", false},
-		{500, "internal", false},
-		{503, "unavailable", false},
+		{400, "bad_request", refused},
+		{401, "invalid_token", refused},
+		{403, "forbidden", refused},
+		{404, "not_found", refused},
+		{422, "unprocessable", refused},
+		{409, "lease_lost", lost},
+		{409, "conflict", waits},
+		{408, "timeout", waits},
+		{429, "slow_down", waits},
+		{500, "internal", waits},
+		{503, "unavailable", waits},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+		t.Run(fmt.Sprint(tt.status, "_", tt.code), func(t *testing.T) {
 			s := NewShipper(refusingPoster{&APIError{Status: tt.status, Code: tt.code, Message: "no"}}, runID,
 				ShipperOptions{Interval: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 			s.Add(Event{Type: EventLog, Text: "x"})
-			// A refusal ends the Flush by itself: its bound only fails a
-			// Flush that keeps resending, with slack for a loaded host.
-			wait := 300 * time.Millisecond
-			if tt.refused {
-				wait = 30 * time.Second
+			// An answer that ends the Flush does so by itself: its bound only
+			// fails a Flush that keeps resending, with slack for a loaded host.
+			wait := 30 * time.Second
+			if tt.want == waits {
+				wait = 300 * time.Millisecond
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			err := s.Flush(ctx)
-			if got := IsRefused(err); got != tt.refused {
-				t.Fatalf("Flush = %v; IsRefused %v, want %v", err, got, tt.refused)
+			if got := IsRefused(err); got != (tt.want == refused) {
+				t.Fatalf("Flush = %v; IsRefused %v, want %v", err, got, tt.want == refused)
 			}
-			if !tt.refused && !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Flush = %v, want the context's error", err)
+			if got := IsLeaseLost(err); got != (tt.want == lost) {
+				t.Fatalf("Flush = %v; IsLeaseLost %v, want %v", err, got, tt.want == lost)
+			}
+			if got := errors.Is(err, context.DeadlineExceeded); got != (tt.want == waits) {
+				t.Fatalf("Flush = %v; context's error %v, want %v", err, got, tt.want == waits)
 			}
 		})
 	}

@@ -385,36 +385,57 @@ func TestShipperBufferFullDropsAndReports(t *testing.T) {
 	}
 }
 
-func TestShipperStopsWhenGone(t *testing.T) {
-	f := newFakeEvents(t)
-	f.decide = func(int) verdict { return gone410 }
-	s := NewShipper(f.client(t), runID, ShipperOptions{Interval: 5 * time.Millisecond})
-	s.Add(Event{Type: EventLog, Text: "a"})
-	s.Add(Event{Type: EventLog, Text: "b"})
-	err := s.Flush(context.Background())
-	if !IsGone(err) || !s.Gone() {
-		t.Fatalf("Flush = %v, Gone = %v; want a gone error", err, s.Gone())
-	}
-	_, _, before, _, _ := f.snapshot(runID)
-	if before != 1 {
-		t.Errorf("requests = %d, want 1 (410 is not retried)", before)
-	}
+// A run Trakkar calls gone (410) or another runner's (409 lease_lost) gets
+// no resend and no further event; only the lease loss is told, to stop the run.
+func TestShipperStopsWhenGoneOrLost(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer verdict
+		is     func(error) bool
+		told   int64 // OnLeaseLost calls
+	}{
+		{"gone", gone410, IsGone, 0},
+		{"lease lost", leaseLost409, IsLeaseLost, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeEvents(t)
+			f.decide = func(int) verdict { return tc.answer }
+			var told atomic.Int64
+			s := NewShipper(f.client(t), runID, ShipperOptions{Interval: 5 * time.Millisecond, OnLeaseLost: func() { told.Add(1) }})
+			s.Add(Event{Type: EventLog, Text: "a"})
+			s.Add(Event{Type: EventLog, Text: "b"})
+			// A Flush that resent would run into this bound.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := s.Flush(ctx)
+			if !tc.is(err) || !s.Gone() {
+				t.Fatalf("Flush = %v, Gone = %v; want a %s error", err, s.Gone(), tc.name)
+			}
+			_, _, before, _, _ := f.snapshot(runID)
+			if before != 1 {
+				t.Errorf("requests = %d, want 1 (not retried)", before)
+			}
 
-	stop := runShipper(t, s)
-	for range 10 {
-		s.Add(Event{Type: EventLog, Text: "more"})
-	}
-	time.Sleep(60 * time.Millisecond) // a dozen ticks
-	stop()
-	if err := s.Flush(context.Background()); !IsGone(err) {
-		t.Errorf("second Flush = %v", err)
-	}
-	_, _, after, _, _ := f.snapshot(runID)
-	if after != before {
-		t.Errorf("requests after 410 = %d, want %d", after, before)
-	}
-	if s.Dropped() != 0 {
-		t.Errorf("Dropped = %d; events after a 410 are dropped silently", s.Dropped())
+			stop := runShipper(t, s)
+			for range 10 {
+				s.Add(Event{Type: EventLog, Text: "more"})
+			}
+			time.Sleep(60 * time.Millisecond) // a dozen ticks
+			stop()
+			if err := s.Flush(ctx); !tc.is(err) {
+				t.Errorf("second Flush = %v", err)
+			}
+			_, _, after, _, _ := f.snapshot(runID)
+			if after != before {
+				t.Errorf("requests after the answer = %d, want %d", after, before)
+			}
+			if s.Dropped() != 0 {
+				t.Errorf("Dropped = %d; events after the answer are dropped silently", s.Dropped())
+			}
+			if n := told.Load(); n != tc.told {
+				t.Errorf("OnLeaseLost called %d times, want %d", n, tc.told)
+			}
+		})
 	}
 }
 

@@ -673,11 +673,11 @@ func (s *Shipper) batchLocked() []Event {
 }
 
 // Flush sends everything added so far and waits until Trakkar acknowledged it,
-// however long that takes. It returns nil when all is acked, an error for
-// which IsGone(err) is true when the run is gone (events are dropped), or
-// IsLeaseLost(err) when the run is another runner's (nothing more is sent), one for
-// which IsRefused(err) is true when Trakkar refuses them for good, or ctx's
-// error. It may be called after Run returned.
+// however long that takes. It returns nil when all is acked; an error for
+// which IsGone(err) is true when the run is gone (events are dropped) or
+// IsLeaseLost(err) when it is another runner's (nothing more is sent); one
+// for which IsRefused(err) is true when Trakkar refuses them for good; or
+// ctx's error. It may be called after Run returned.
 func (s *Shipper) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	target := s.next - 1

@@ -68,9 +68,13 @@ func TestThreeTasksBecomeThreePullRequests(t *testing.T) {
 		if got := files["notes/"+strings.ToLower(k)+".md"]; !strings.Contains(got, want) {
 			t.Errorf("%s: pushed file = %q, want %q", k, got, want)
 		}
-		if _, err := os.Stat(filepath.Join(e.repo, ".trakkar-worktrees", strings.ToLower(k))); !os.IsNotExist(err) {
-			t.Errorf("%s: worktree not removed after the PR (stat err %v)", k, err)
-		}
+		// The worktree goes to the trash after the completion is sent, so the
+		// completion can be seen a moment before the worktree is gone.
+		wt := filepath.Join(e.repo, ".trakkar-worktrees", strings.ToLower(k))
+		waitFor(t, 10*time.Second, k+": worktree removed after the PR", func() bool {
+			_, err := os.Stat(wt)
+			return os.IsNotExist(err)
+		})
 	}
 	if len(prs) != 3 {
 		t.Fatalf("want 3 distinct PR URLs, got %v", prs)

@@ -15,9 +15,15 @@ import (
 	"syscall"
 
 	"github.com/trakkar/trakkar-agent/internal/egress"
+	"github.com/trakkar/trakkar-agent/internal/osthreads"
 	"github.com/trakkar/trakkar-agent/internal/workerproto"
 	"github.com/trakkar/trakkar-agent/worker"
 )
+
+// spareThreads is more than the worker ever blocks in system calls at once
+// (the agent's wait, its stdout and stderr, the output files), and small beside
+// the smallest --pids-limit (64).
+const spareThreads = 8
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "egress-proxy" {
@@ -33,6 +39,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "trakkar-worker: "+err.Error())
 		os.Exit(workerproto.ExitUsage)
 	}
+	// The agent shares the container's pids limit and may fill it; a Go
+	// process that then needs a new thread aborts, and with it the run's
+	// result. Init, egress-forward and the worker each keep spare threads.
+	osthreads.Reserve(spareThreads)
 	if os.Getpid() == 1 {
 		os.Exit(worker.Init(os.Args))
 	}

@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/trakkar/trakkar-agent/internal/osthreads"
 )
 
 // engineSockets are where a container engine's API socket usually lives; any of
@@ -235,21 +236,6 @@ func attackResultFIFO(p *probe, _ attack) {
 	p.planted("%s is a FIFO and %s is read-only, so the worker cannot replace it", res, dir)
 }
 
-// prewarmThreads makes the Go runtime start spare OS threads now: under a
-// saturated pids limit it could not create one later and would abort.
-func prewarmThreads(n int) {
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ts := syscall.Timespec{Nsec: 50e6}
-			_ = syscall.Nanosleep(&ts, nil)
-		}()
-	}
-	wg.Wait()
-}
-
 // groupMembers counts the live (not zombie) processes in process group pgid.
 func groupMembers(pgid int) int {
 	ents, _ := os.ReadDir(sandboxPaths.proc)
@@ -282,7 +268,8 @@ func attackForkBomb(p *probe, a attack) {
 	if limit == "" {
 		limit = firstLine("/sys/fs/cgroup/pids.max")
 	}
-	prewarmThreads(8)
+	// The bomb fills the pids limit; this process must still report it.
+	osthreads.Reserve(8)
 	errFile := filepath.Join(os.TempDir(), "hostile-forkbomb.err")
 	// A binary tree of shells, each alive for secs: it asks for 2^(depth+1)-1
 	// processes at once, then ends by itself, so the run stays bounded.

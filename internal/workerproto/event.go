@@ -115,7 +115,9 @@ func ExitReason(code int) string {
 	case ExitAgentFailed:
 		return "the agent reported a failure"
 	case ExitUsage:
-		return "the worker could not start: bad job file or provider"
+		// The worker writes a result for a bad job itself; without one, 2 is
+		// more likely the Go runtime's own exit status for a fatal error.
+		return "the worker exited with status 2: it could not start, or it crashed (its stderr is in the run's log)"
 	case ExitCLIMissing:
 		return "the agent CLI is missing from the image"
 	case ExitCLICrashed:

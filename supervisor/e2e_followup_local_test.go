@@ -96,7 +96,14 @@ func TestFollowUpKeepsUnpushedWork(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			parallel(t)
 			e := newEnv(t, envOpts{})
-			e.start(e.config(func(cfg *supervisor.Config) { cfg.Publish = supervisor.PublishBranch }))
+			e.start(e.config(func(cfg *supervisor.Config) {
+				cfg.Publish = supervisor.PublishBranch
+				// The test moves the pushed branch between the runs. A follow-up
+				// claimed within the default share of the first run's fetch
+				// (which a fast host makes possible) would take that fetch's
+				// refs and never see the move.
+				cfg.FetchShare = time.Nanosecond
+			}))
 			task, _, err := e.stand.CreateTask(standin.NewTask{Key: c.key, Title: "Add greeting files",
 				Description: "fake:write=first.txt=one\n"})
 			if err != nil {

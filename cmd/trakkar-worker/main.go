@@ -21,8 +21,8 @@ import (
 )
 
 // spareThreads is more than the worker ever blocks in system calls at once
-// (the agent's wait, its stdout and stderr, the output files), and small beside
-// the smallest --pids-limit (64).
+// (waiting for the agent, writing the container's stdout and stderr and the
+// output files), and small beside the smallest --pids-limit (64).
 const spareThreads = 8
 
 func main() {
